@@ -1,0 +1,51 @@
+"""The HTTP API: one FastAPI app, served by the Functions host (Azure) or uvicorn (local).
+
+All routes live under `/api/...` in the app itself; `host.json` sets the Functions `routePrefix`
+to empty so both runtimes expose the same paths.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
+
+from shared import __version__
+from shared.api import problems
+from shared.api.middleware import BodyGuardMiddleware, CorrelationMiddleware
+from shared.api.routes import health, portal, tenants
+from shared.bootstrap import Platform
+
+DESCRIPTION = """
+Smartby's API for app backends, operators and onboarding tools.
+
+Authenticate with an API key: `Authorization: Bearer <key>`. Keys belong to one tenant
+(kommune) and carry scopes (`tenant-admin`, `ingest`, `app`, `read`); the platform admin key
+comes from settings. Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+def create_app(platform: Platform) -> FastAPI:
+    app = FastAPIOffline(
+        title="Smartby API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
+        redoc_url=None,
+        static_url="/api/docs-static",
+    )
+    app.state.platform = platform
+    problems.install(app)
+    app.include_router(health.router)
+    app.include_router(tenants.router)
+    app.include_router(portal.router)
+    app.mount(
+        "/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"
+    )
+    app.add_middleware(BodyGuardMiddleware, max_bytes=platform.settings.max_body_bytes)
+    app.add_middleware(CorrelationMiddleware)
+    return app

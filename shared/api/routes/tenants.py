@@ -1,0 +1,80 @@
+"""Tenants (kommuner) and their API keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response, status
+from pydantic import BaseModel, Field
+
+from shared.api.deps import AdminOnly, PlatformDep, TenantAdmin, TenantMember
+from shared.tenants.model import (
+    ApiKeyCreate,
+    ApiKeyIssued,
+    ApiKeyPublic,
+    TenantCreate,
+    TenantPublic,
+    TenantUpdate,
+)
+
+router = APIRouter(prefix="/api/tenants", tags=["tenants"])
+
+
+class TenantList(BaseModel):
+    items: list[TenantPublic]
+    continuation: str | None = Field(None, description="Pass as `continuation` for the next page.")
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=TenantPublic)
+def create_tenant(body: TenantCreate, platform: PlatformDep, _: AdminOnly) -> TenantPublic:
+    """Onboard a municipality (platform admin)."""
+    return platform.tenants.create(body)
+
+
+@router.get("", response_model=TenantList)
+def list_tenants(
+    platform: PlatformDep,
+    _: AdminOnly,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    continuation: Annotated[str | None, Query(max_length=200)] = None,
+) -> TenantList:
+    """Every tenant (platform admin)."""
+    items, token = platform.tenants.list(limit, continuation)
+    return TenantList(items=items, continuation=token)
+
+
+@router.get("/{tenant}", response_model=TenantPublic)
+def get_tenant(tenant: TenantMember, platform: PlatformDep) -> TenantPublic:
+    """A tenant's settings."""
+    return platform.tenants.get(tenant)
+
+
+@router.patch("/{tenant}", response_model=TenantPublic)
+def update_tenant(tenant: TenantAdmin, body: TenantUpdate, platform: PlatformDep) -> TenantPublic:
+    """Change a tenant's name, kommunenummer, locale, time zone or retention."""
+    return platform.tenants.update(tenant, body)
+
+
+@router.post(
+    "/{tenant}/keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyIssued
+)
+def issue_key(tenant: TenantAdmin, body: ApiKeyCreate, platform: PlatformDep) -> ApiKeyIssued:
+    """Issue an API key; the response is the only time the key is shown."""
+    return platform.api_keys.issue(tenant, body)
+
+
+@router.get("/{tenant}/keys", response_model=list[ApiKeyPublic])
+def list_keys(tenant: TenantAdmin, platform: PlatformDep) -> list[ApiKeyPublic]:
+    """The tenant's keys, without the keys themselves."""
+    return platform.api_keys.list(tenant)
+
+
+@router.delete("/{tenant}/keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_key(
+    tenant: TenantAdmin,
+    key_id: Annotated[str, Path(pattern=r"^[0-9a-f]{12}$")],
+    platform: PlatformDep,
+) -> Response:
+    """Revoke a key at once."""
+    platform.api_keys.revoke(tenant, key_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,52 @@
+"""`smartby serve`: the whole platform on one machine, on the embedded default."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from shared import logs
+from shared.settings import Settings
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def serve(
+        port: Annotated[int, typer.Option(envvar="PORT", help="Port to listen on.")] = 7071,
+        host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+        data_dir: Annotated[
+            Path | None,
+            typer.Option(help="Where data is kept (default: SMARTBY_DATA_DIR or .smartby)."),
+        ] = None,
+    ) -> None:
+        """Run the API, the portal and the stages locally; Ctrl-C stops, data is kept."""
+        import uvicorn
+
+        from shared.api import create_app
+        from shared.bootstrap import build_platform, local_admin_key
+
+        if data_dir is not None:
+            os.environ["SMARTBY_DATA_DIR"] = str(data_dir)
+        settings = Settings()
+        if settings.admin_key is None:
+            settings = Settings(admin_key=local_admin_key(settings.data_dir))
+        logs.configure(settings.log_format, settings.log_level)
+        platform = build_platform(settings)
+        admin_key = settings.admin_key.get_secret_value() if settings.admin_key else ""
+        console = Console(highlight=False)
+        base = f"http://{host}:{port}"
+        console.print(f"[bold]Smartby[/bold] on the embedded default, data in {settings.data_dir}")
+        console.print(f"  Portal:    {base}/")
+        console.print(f"  API docs:  {base}/api/docs")
+        console.print(f"  Admin key: {admin_key}")
+        console.print("  Ctrl-C stops; data is kept for the next start.", style="dim")
+        try:
+            uvicorn.run(
+                create_app(platform), host=host, port=port, log_config=None, access_log=False
+            )
+        finally:
+            platform.close()

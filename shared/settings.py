@@ -1,0 +1,110 @@
+"""Every setting Smartby reads, in one typed object read once at start-up.
+
+Names follow the Azure Functions conventions so the same names work as app settings in Azure
+and as environment variables locally: identity-based connections are `<CONNECTION>__<property>`
+(`COSMOS__accountEndpoint`, `EVENTHUB__fullyQualifiedNamespace`, ...), which the Functions host
+also reads for its triggers. Adapters are chosen by `SMARTBY_STORE`, `SMARTBY_BUS` and
+`SMARTBY_KEYSTORE` alone; the defaults are the embedded local runtime.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StoreKind(StrEnum):
+    EMBEDDED = "embedded"
+    COSMOS = "cosmos"
+
+
+class BusKind(StrEnum):
+    INPROCESS = "inprocess"
+    EVENTHUB = "eventhub"
+
+
+class KeyStoreKind(StrEnum):
+    LOCAL = "local"
+    KEYVAULT = "keyvault"
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    """The platform's configuration. Field aliases are the exact setting names."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    store: StoreKind = Field(StoreKind.EMBEDDED, validation_alias=_env("SMARTBY_STORE"))
+    bus: BusKind = Field(BusKind.INPROCESS, validation_alias=_env("SMARTBY_BUS"))
+    keystore: KeyStoreKind = Field(KeyStoreKind.LOCAL, validation_alias=_env("SMARTBY_KEYSTORE"))
+
+    data_dir: Path = Field(Path(".smartby"), validation_alias=_env("SMARTBY_DATA_DIR"))
+    admin_key: SecretStr | None = Field(None, validation_alias=_env("SMARTBY_ADMIN_KEY"))
+    master_key: SecretStr | None = Field(None, validation_alias=_env("SMARTBY_MASTER_KEY"))
+    log_format: Literal["json", "text"] = Field("text", validation_alias=_env("SMARTBY_LOG_FORMAT"))
+    log_level: str = Field("INFO", validation_alias=_env("SMARTBY_LOG_LEVEL"))
+    max_body_bytes: int = Field(
+        256 * 1024, ge=1024, le=16 * 1024 * 1024, validation_alias=_env("SMARTBY_MAX_BODY_BYTES")
+    )
+
+    cosmos_endpoint: str | None = Field(None, validation_alias=_env("COSMOS__accountEndpoint"))
+    cosmos_key: SecretStr | None = Field(None, validation_alias=_env("COSMOS__accountKey"))
+    cosmos_database: str = Field("smartby", validation_alias=_env("SMARTBY_COSMOS_DATABASE"))
+    cosmos_verify_tls: bool = Field(True, validation_alias=_env("COSMOS__verifyTls"))
+
+    eventhub_namespace: str | None = Field(
+        None, validation_alias=_env("EVENTHUB__fullyQualifiedNamespace")
+    )
+    observations_hub: str = Field("observations", validation_alias=_env("SMARTBY_OBSERVATIONS_HUB"))
+    alerts_hub: str = Field("alerts", validation_alias=_env("SMARTBY_ALERTS_HUB"))
+
+    keyvault_uri: str | None = Field(None, validation_alias=_env("KEYVAULT__vaultUri"))
+    tenant_vault_uri_template: str | None = Field(
+        None, validation_alias=_env("SMARTBY_TENANT_VAULT_URI_TEMPLATE")
+    )
+
+    managed_identity_client_id: str | None = Field(None, validation_alias=_env("AZURE_CLIENT_ID"))
+
+    @model_validator(mode="after")
+    def _cloud_adapters_need_their_endpoints(self) -> Settings:
+        missing = []
+        if self.store is StoreKind.COSMOS and not self.cosmos_endpoint:
+            missing.append("COSMOS__accountEndpoint")
+        if self.bus is BusKind.EVENTHUB and not self.eventhub_namespace:
+            missing.append("EVENTHUB__fullyQualifiedNamespace")
+        if self.keystore is KeyStoreKind.KEYVAULT and not (
+            self.keyvault_uri or self.tenant_vault_uri_template
+        ):
+            missing.append("KEYVAULT__vaultUri or SMARTBY_TENANT_VAULT_URI_TEMPLATE")
+        if missing:
+            raise ValueError("missing settings for the chosen adapters: " + ", ".join(missing))
+        return self
+
+
+#: Settings the Functions host itself reads for triggers (not through `Settings`); the function
+#: app's registration test and the Bicep tests check these names against the templates.
+HOST_SETTINGS = (
+    "AzureWebJobsStorage__accountName",
+    "IOTHUB__fullyQualifiedNamespace",
+    "IOTHUB_EVENTHUB_NAME",
+    "IOTHUB_CONSUMER_GROUP",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+)
+
+
+def setting_names() -> tuple[str, ...]:
+    """Every app setting name the platform reads: `Settings` fields plus the host's."""
+    names = []
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        assert isinstance(alias, AliasChoices)
+        names.extend(str(choice) for choice in alias.choices)
+    return (*names, *HOST_SETTINGS)

@@ -1,0 +1,136 @@
+"""Document store port: what every capability needs from Cosmos DB, and nothing more.
+
+Two adapters implement it: `shared.store.cosmos` (Azure Cosmos DB for NoSQL) and
+`shared.store.embedded` (SQLite on disk, the local runtime). One contract test suite runs against
+both (`tests/integration/store`).
+
+Rules the port enforces by its shape:
+
+* Every read, write and query names its partition. There is no cross-partition query except
+  `Container.scan`, which is for platform-level catalogues (the tenant list) only.
+* Domain code never holds a `Container` of tenant data: it holds a `TenantContainer`
+  (`shared.store.tenancy`), which is bound to one tenant at construction and derives every
+  partition key from it, so a repository for tenant A cannot name tenant B's data.
+
+Documents are plain JSON objects with an `id`; the store adds `_etag` (optimistic concurrency)
+and honours an optional integer `ttl` (seconds, Cosmos semantics: the document expires that long
+after its last write; -1 never).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+Document = dict[str, Any]
+
+
+class StoreError(Exception):
+    """Base of the store's errors; adapters map their SDK's exceptions onto these."""
+
+
+class Conflict(StoreError):
+    """`create` of an id that exists in that partition."""
+
+
+class PreconditionFailed(StoreError):
+    """`replace` with an `etag` that is no longer current (someone else wrote first)."""
+
+
+class NotFound(StoreError):
+    """`replace` of a document that does not exist."""
+
+
+class Unavailable(StoreError):
+    """A transient failure (throttling, timeout, connection); safe to retry."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSpec:
+    """A container's name, its partition key field and its default TTL (None: no expiry)."""
+
+    name: str
+    partition_key: str = "tenant"
+    default_ttl: int | None = None
+    #: Fields that queries filter or sort on; the embedded store indexes these, Cosmos indexing
+    #: policies in infra/ include exactly these paths.
+    indexed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Document]
+    continuation: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """An equality filter within one partition, optionally ordered; values are parameters.
+
+    `where` maps a top-level field to the value it must equal; `where_in` to a set of values;
+    `range` maps a field to an inclusive (low, high) pair where either side may be None.
+    """
+
+    where: Mapping[str, Any] = field(default_factory=dict)
+    where_in: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    range: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
+    order_by: str | None = None
+    descending: bool = False
+
+
+class Container(Protocol):
+    spec: ContainerSpec
+
+    def read(self, partition: str, id: str) -> Document | None:
+        """The document, or None if absent or expired."""
+
+    def read_many(self, partition: str, ids: Sequence[str]) -> list[Document]:
+        """The documents of those ids that exist, in no particular order (one round trip)."""
+
+    def create(self, doc: Document) -> Document:
+        """Insert; raises Conflict if the id exists in the partition. Returns it with `_etag`."""
+
+    def upsert(self, doc: Document) -> Document: ...
+
+    def replace(self, doc: Document, *, etag: str | None = None) -> Document:
+        """Overwrite; with `etag`, only if unchanged since read (else PreconditionFailed)."""
+
+    def delete(self, partition: str, id: str) -> bool:
+        """True if a document was deleted."""
+
+    def query(
+        self, partition: str, query: Query, *, limit: int = 100, continuation: str | None = None
+    ) -> Page: ...
+
+    def count(self, partition: str, query: Query) -> int: ...
+
+    def scan(
+        self, query: Query, *, limit: int = 100, continuation: str | None = None
+    ) -> Page:
+        """Cross-partition query: platform catalogues only (never tenant data)."""
+
+
+class DocumentStore(Protocol):
+    def container(self, name: str) -> Container:
+        """The container of that name (KeyError for a name not in `CONTAINERS`)."""
+
+    def ping(self) -> None:
+        """Raise Unavailable unless the store answers."""
+
+    def close(self) -> None: ...
+
+
+#: Every container the platform uses. Partition keys: per tenant, except time series, which are
+#: partitioned per device and time bucket so that the hot write path is single-partition and no
+#: logical partition grows without bound.
+CONTAINERS: tuple[ContainerSpec, ...] = (
+    ContainerSpec("tenants", indexed=("id",)),
+    ContainerSpec("apikeys", indexed=("created",)),
+    ContainerSpec("devices", indexed=("id", "area")),
+    ContainerSpec("latest", indexed=("device", "area")),
+    ContainerSpec("quarantine", default_ttl=30 * 24 * 3600, indexed=("reason", "received")),
+    ContainerSpec("series", partition_key="pk", default_ttl=-1, indexed=("bucket",)),
+)
+
+CONTAINER_SPECS: Mapping[str, ContainerSpec] = {spec.name: spec for spec in CONTAINERS}

@@ -1,0 +1,325 @@
+"""Embedded document store: SQLite on disk, the local runtime's stand-in for Cosmos DB.
+
+One table per container holding (partition, id, etag, expiry, JSON body). It implements the same
+contract as the Cosmos adapter, including ETag preconditions and Cosmos TTL semantics (container
+TTL off: item `ttl` ignored; -1: items expire only with their own `ttl`; n: default n seconds),
+so the contract tests pin one behaviour for both.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from shared.store import (
+    CONTAINER_SPECS,
+    Conflict,
+    ContainerSpec,
+    Document,
+    NotFound,
+    Page,
+    PreconditionFailed,
+    Query,
+    Unavailable,
+)
+
+_PURGE_EVERY_WRITES = 5_000
+
+
+def _field(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"not a queryable field: {name!r}")
+    return f"json_extract(body, '$.{name}')"
+
+
+def _sql_value(value: Any) -> Any:
+    # json_extract returns SQLite's 1/0 for JSON booleans.
+    return int(value) if isinstance(value, bool) else value
+
+
+def _where(query: Query) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for name, value in query.where.items():
+        if value is None:
+            clauses.append(f"{_field(name)} IS NULL")
+        else:
+            clauses.append(f"{_field(name)} = ?")
+            params.append(_sql_value(value))
+    for name, values in query.where_in.items():
+        if not values:
+            clauses.append("0")
+            continue
+        clauses.append(f"{_field(name)} IN ({','.join('?' * len(values))})")
+        params.extend(_sql_value(v) for v in values)
+    for name, (low, high) in query.range.items():
+        if low is not None:
+            clauses.append(f"{_field(name)} >= ?")
+            params.append(low)
+        if high is not None:
+            clauses.append(f"{_field(name)} <= ?")
+            params.append(high)
+    return "".join(f" AND {c}" for c in clauses), params
+
+
+def _encode_offset(offset: int) -> str:
+    return base64.urlsafe_b64encode(str(offset).encode()).decode()
+
+
+def _decode_offset(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        offset = int(base64.urlsafe_b64decode(token.encode()).decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("invalid continuation token") from exc
+    if offset < 0:
+        raise ValueError("invalid continuation token")
+    return offset
+
+
+class EmbeddedContainer:
+    def __init__(self, store: EmbeddedStore, spec: ContainerSpec) -> None:
+        self._store = store
+        self.spec = spec
+        self._table = f"c_{spec.name}"
+
+    def _expiry(self, doc: Document, now: float) -> float | None:
+        default = self.spec.default_ttl
+        if default is None:
+            return None
+        ttl = doc.get("ttl", default)
+        if not isinstance(ttl, int) or ttl == -1:
+            return None
+        return now + ttl
+
+    def _row(self, body: bytes, etag: str) -> Document:
+        doc = orjson.loads(body)
+        doc["_etag"] = etag
+        return doc
+
+    def _live(self) -> str:
+        return "(expires IS NULL OR expires > ?)"
+
+    def read(self, partition: str, id: str) -> Document | None:
+        row = self._store.fetchone(
+            f"SELECT body, etag FROM {self._table} WHERE pk = ? AND id = ? AND {self._live()}",
+            (partition, id, time.time()),
+        )
+        return self._row(*row) if row else None
+
+    def read_many(self, partition: str, ids: Sequence[str]) -> list[Document]:
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self._store.fetchall(
+            f"SELECT body, etag FROM {self._table} WHERE pk = ? AND id IN ({marks}) "
+            f"AND {self._live()}",
+            (partition, *ids, time.time()),
+        )
+        return [self._row(*row) for row in rows]
+
+    def _prepare(self, doc: Document) -> tuple[str, str, bytes, float | None, str]:
+        partition = doc.get(self.spec.partition_key)
+        if not isinstance(partition, str) or not isinstance(doc.get("id"), str):
+            raise ValueError(f"document needs string 'id' and '{self.spec.partition_key}'")
+        now = time.time()
+        body = {k: v for k, v in doc.items() if k != "_etag"}
+        body["_ts"] = int(now)
+        return partition, doc["id"], orjson.dumps(body), self._expiry(doc, now), os.urandom(8).hex()
+
+    def create(self, doc: Document) -> Document:
+        partition, id, body, expires, etag = self._prepare(doc)
+        with self._store.writing() as db:
+            db.execute(
+                f"DELETE FROM {self._table} WHERE pk = ? AND id = ? AND expires <= ?",
+                (partition, id, time.time()),
+            )
+            try:
+                db.execute(
+                    f"INSERT INTO {self._table} (pk, id, etag, expires, body) VALUES (?,?,?,?,?)",
+                    (partition, id, etag, expires, body),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(f"{self.spec.name}/{partition}/{id} exists") from exc
+        return self._row(body, etag)
+
+    def upsert(self, doc: Document) -> Document:
+        partition, id, body, expires, etag = self._prepare(doc)
+        with self._store.writing() as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO {self._table} (pk, id, etag, expires, body) "
+                "VALUES (?,?,?,?,?)",
+                (partition, id, etag, expires, body),
+            )
+        return self._row(body, etag)
+
+    def replace(self, doc: Document, *, etag: str | None = None) -> Document:
+        partition, id, body, expires, new_etag = self._prepare(doc)
+        sql = (
+            f"UPDATE {self._table} SET etag = ?, expires = ?, body = ? "
+            f"WHERE pk = ? AND id = ? AND {self._live()}"
+        )
+        params: list[Any] = [new_etag, expires, body, partition, id, time.time()]
+        if etag is not None:
+            sql += " AND etag = ?"
+            params.append(etag)
+        with self._store.writing() as db:
+            if db.execute(sql, params).rowcount == 1:
+                return self._row(body, new_etag)
+            exists = db.execute(
+                f"SELECT 1 FROM {self._table} WHERE pk = ? AND id = ? AND {self._live()}",
+                (partition, id, time.time()),
+            ).fetchone()
+        if exists:
+            raise PreconditionFailed(f"{self.spec.name}/{partition}/{id} changed since read")
+        raise NotFound(f"{self.spec.name}/{partition}/{id} does not exist")
+
+    def delete(self, partition: str, id: str) -> bool:
+        with self._store.writing() as db:
+            deleted = db.execute(
+                f"DELETE FROM {self._table} WHERE pk = ? AND id = ? AND {self._live()}",
+                (partition, id, time.time()),
+            ).rowcount
+        return deleted == 1
+
+    def _select(
+        self, partition: str | None, query: Query, limit: int, continuation: str | None
+    ) -> Page:
+        if not 1 <= limit <= 1000:
+            raise ValueError("limit must be within 1..1000")
+        offset = _decode_offset(continuation)
+        where, params = _where(query)
+        scope = "pk = ? AND " if partition is not None else ""
+        order = "pk, id"
+        if query.order_by:
+            direction = "DESC" if query.descending else "ASC"
+            order = f"{_field(query.order_by)} {direction}, id"
+        rows = self._store.fetchall(
+            f"SELECT body, etag FROM {self._table} WHERE {scope}{self._live()}{where} "
+            f"ORDER BY {order} LIMIT ? OFFSET ?",
+            [*([partition] if partition is not None else []), time.time(), *params,
+             limit + 1, offset],
+        )
+        items = [self._row(*row) for row in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items, _encode_offset(offset + limit) if more else None)
+
+    def query(
+        self, partition: str, query: Query, *, limit: int = 100, continuation: str | None = None
+    ) -> Page:
+        return self._select(partition, query, limit, continuation)
+
+    def scan(self, query: Query, *, limit: int = 100, continuation: str | None = None) -> Page:
+        return self._select(None, query, limit, continuation)
+
+    def count(self, partition: str, query: Query) -> int:
+        where, params = _where(query)
+        row = self._store.fetchone(
+            f"SELECT COUNT(*) FROM {self._table} WHERE pk = ? AND {self._live()}{where}",
+            (partition, time.time(), *params),
+        )
+        return int(row[0]) if row else 0
+
+
+class EmbeddedStore:
+    """All containers in one SQLite file (WAL mode); safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(
+                path, check_same_thread=False, isolation_level=None, timeout=10
+            )
+        except sqlite3.Error as exc:
+            raise Unavailable(f"cannot open {path}: {exc}") from exc
+        self._lock = threading.RLock()
+        self._writes = 0
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._containers = {
+            name: EmbeddedContainer(self, spec) for name, spec in CONTAINER_SPECS.items()
+        }
+        with self._lock:
+            for container in self._containers.values():
+                self._create_table(container)
+        self.purge_expired()
+
+    def _create_table(self, container: EmbeddedContainer) -> None:
+        table = container._table
+        self._db.execute(
+            f"CREATE TABLE IF NOT EXISTS {table} (pk TEXT NOT NULL, id TEXT NOT NULL, "
+            "etag TEXT NOT NULL, expires REAL, body BLOB NOT NULL, PRIMARY KEY (pk, id)) "
+            "WITHOUT ROWID"
+        )
+        for name in container.spec.indexed:
+            self._db.execute(
+                f"CREATE INDEX IF NOT EXISTS ix_{table}_{name} ON {table} (pk, {_field(name)})"
+            )
+
+    def container(self, name: str) -> EmbeddedContainer:
+        return self._containers[name]
+
+    def fetchone(self, sql: str, params: Sequence[Any]) -> Any:
+        with self._lock:
+            return self._db.execute(sql, params).fetchone()
+
+    def fetchall(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    @contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        """One write (or a read-check-write) under the lock, in its own transaction."""
+        with self._lock:
+            if self._db.in_transaction:  # inside `transaction()`: its savepoint decides
+                yield self._db
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            self._writes += 1
+            if self._writes % _PURGE_EVERY_WRITES == 0:
+                self.purge_expired()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group many writes into one SQLite transaction (bulk ingest); nests with `writing`."""
+        with self._lock:
+            self._db.execute("SAVEPOINT bulk")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK TO bulk")
+                self._db.execute("RELEASE bulk")
+                raise
+            self._db.execute("RELEASE bulk")
+
+    def purge_expired(self) -> None:
+        with self._lock:
+            now = time.time()
+            for container in self._containers.values():
+                self._db.execute(f"DELETE FROM {container._table} WHERE expires <= ?", (now,))
+
+    def ping(self) -> None:
+        try:
+            self.fetchone("SELECT 1", ())
+        except sqlite3.Error as exc:
+            raise Unavailable(str(exc)) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

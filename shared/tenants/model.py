@@ -1,0 +1,107 @@
+"""Tenants (kommuner) and their API keys, as the API shows them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+from zoneinfo import ZoneInfo, available_timezones
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+TenantId = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z][a-z0-9-]{1,62}$",
+        description="Slug of the municipality, e.g. `sandefjord`.",
+        examples=["sandefjord"],
+    ),
+]
+
+
+def _known_timezone(name: str) -> str:
+    if name not in available_timezones():
+        raise ValueError(f"unknown time zone {name!r}")
+    ZoneInfo(name)
+    return name
+
+
+TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_known_timezone)]
+Kommunenummer = Annotated[
+    str, Field(pattern=r"^\d{4}$", description="Four-digit kommunenummer.", examples=["3907"])
+]
+Locale = Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$", examples=["nb-NO"])]
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+RetentionDays = Annotated[
+    int, Field(ge=1, le=3650, description="How long time series are kept, in days.")
+]
+
+
+class Strict(BaseModel):
+    """Request bodies: unknown fields and type coercion are errors, not guesses."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class TenantCreate(Strict):
+    id: TenantId
+    name: Name
+    kommunenummer: Kommunenummer
+    locale: Locale = "nb-NO"
+    timezone: TimeZone = "Europe/Oslo"
+    retention_days: RetentionDays = Field(400, alias="retentionDays")
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+
+class TenantUpdate(Strict):
+    name: Name | None = None
+    kommunenummer: Kommunenummer | None = None
+    locale: Locale | None = None
+    timezone: TimeZone | None = None
+    retention_days: RetentionDays | None = Field(None, alias="retentionDays")
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+
+class TenantPublic(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    id: str
+    name: str
+    kommunenummer: str
+    locale: str
+    timezone: str
+    retention_days: int = Field(alias="retentionDays")
+    created: datetime
+    updated: datetime
+
+
+class Scope(StrEnum):
+    """What a key may do. `admin` is the platform's own key (from settings), never issued."""
+
+    ADMIN = "admin"
+    TENANT_ADMIN = "tenant-admin"
+    INGEST = "ingest"
+    APP = "app"
+    READ = "read"
+
+
+class ApiKeyCreate(Strict):
+    name: Name
+    # Enums arrive as JSON strings: the one place strict mode must convert.
+    scopes: list[Annotated[Scope, Field(strict=False)]] = Field(min_length=1, max_length=4)
+
+
+class ApiKeyPublic(BaseModel):
+    id: str
+    name: str
+    scopes: list[Scope]
+    created: datetime
+    last_four: str = Field(alias="lastFour", description="The key's last four characters.")
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class ApiKeyIssued(ApiKeyPublic):
+    key: str = Field(description="The key itself. Shown this once; only its hash is stored.")

@@ -1,0 +1,119 @@
+"""Tenants and keys through the HTTP API, as an onboarding tool and an app backend use them."""
+
+from __future__ import annotations
+
+from tests.conftest import ADMIN_KEY, auth
+
+SANDEFJORD = {"id": "sandefjord", "name": "Sandefjord", "kommunenummer": "3907"}
+
+
+def test_admin_creates_tenant_with_defaults(client):
+    response = client.post("/api/tenants", json=SANDEFJORD, headers=auth(ADMIN_KEY))
+    assert response.status_code == 201
+    body = response.json()
+    assert body["id"] == "sandefjord"
+    assert body["timezone"] == "Europe/Oslo"
+    assert body["locale"] == "nb-NO"
+    assert body["retentionDays"] == 400
+
+
+def test_creating_a_tenant_twice_is_a_conflict(client):
+    client.post("/api/tenants", json=SANDEFJORD, headers=auth(ADMIN_KEY))
+    response = client.post("/api/tenants", json=SANDEFJORD, headers=auth(ADMIN_KEY))
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_tenant_create_rejects_unknown_fields_and_bad_values(client):
+    for body in (
+        SANDEFJORD | {"unexpected": 1},
+        SANDEFJORD | {"kommunenummer": "39070"},
+        SANDEFJORD | {"kommunenummer": 3907},
+        SANDEFJORD | {"id": "Sandefjord!"},
+        SANDEFJORD | {"timezone": "Mars/Olympus"},
+    ):
+        response = client.post("/api/tenants", json=body, headers=auth(ADMIN_KEY))
+        assert response.status_code == 422, body
+        assert response.json()["errors"]
+
+
+def test_only_the_admin_creates_tenants(client, make_tenant):
+    tenant = make_tenant("drammen", "3301")
+    response = client.post(
+        "/api/tenants", json=SANDEFJORD, headers=auth(tenant.keys["tenant-admin"])
+    )
+    assert response.status_code == 403
+
+
+def test_tenant_admin_updates_its_tenant(client, make_tenant):
+    tenant = make_tenant("sandefjord")
+    response = client.patch(
+        "/api/tenants/sandefjord",
+        json={"name": "Sandefjord kommune", "retentionDays": 30},
+        headers=auth(tenant.keys["tenant-admin"]),
+    )
+    assert response.status_code == 200
+    assert response.json()["name"] == "Sandefjord kommune"
+    assert client.get("/api/tenants/sandefjord", headers=auth(tenant.keys["read"])).json()[
+        "retentionDays"
+    ] == 30
+
+
+def test_read_key_cannot_update_tenant(client, make_tenant):
+    tenant = make_tenant("sandefjord")
+    response = client.patch(
+        "/api/tenants/sandefjord", json={"name": "x"}, headers=auth(tenant.keys["read"])
+    )
+    assert response.status_code == 403
+
+
+def test_issued_key_is_shown_once_and_stored_only_as_hash(client, platform, make_tenant):
+    make_tenant("sandefjord")
+    issued = client.post(
+        "/api/tenants/sandefjord/keys",
+        json={"name": "portal", "scopes": ["app"]},
+        headers=auth(ADMIN_KEY),
+    ).json()
+    assert issued["key"].startswith("sby.sandefjord.")
+    stored = platform.store.container("apikeys").read("sandefjord", issued["id"])
+    assert issued["key"].split(".")[-1] not in str(stored)
+    listed = client.get("/api/tenants/sandefjord/keys", headers=auth(ADMIN_KEY)).json()
+    assert issued["id"] in {k["id"] for k in listed}
+    assert all("key" not in k for k in listed)
+
+
+def test_tenant_keys_cannot_carry_the_admin_scope(client, make_tenant):
+    make_tenant("sandefjord")
+    response = client.post(
+        "/api/tenants/sandefjord/keys",
+        json={"name": "sneaky", "scopes": ["admin"]},
+        headers=auth(ADMIN_KEY),
+    )
+    assert response.status_code == 422
+
+
+def test_revoked_key_stops_working_at_once(client, make_tenant):
+    tenant = make_tenant("sandefjord")
+    key = tenant.keys["read"]
+    key_id = key.split(".")[2]
+    assert client.get("/api/tenants/sandefjord", headers=auth(key)).status_code == 200
+    revoked = client.delete(f"/api/tenants/sandefjord/keys/{key_id}", headers=auth(ADMIN_KEY))
+    assert revoked.status_code == 204
+    assert client.get("/api/tenants/sandefjord", headers=auth(key)).status_code == 401
+
+
+def test_admin_lists_tenants_in_pages(client, make_tenant):
+    for name in ("aaa", "bbb", "ccc"):
+        make_tenant(name)
+    first = client.get("/api/tenants?limit=2", headers=auth(ADMIN_KEY)).json()
+    second = client.get(
+        f"/api/tenants?limit=2&continuation={first['continuation']}", headers=auth(ADMIN_KEY)
+    ).json()
+    assert [t["id"] for t in first["items"] + second["items"]] == ["aaa", "bbb", "ccc"]
+    assert second["continuation"] is None
+
+
+def test_unknown_tenant_is_404_for_the_admin(client):
+    response = client.get("/api/tenants/nowhere", headers=auth(ADMIN_KEY))
+    assert response.status_code == 404
+    assert response.json()["status"] == 404

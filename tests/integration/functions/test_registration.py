@@ -1,0 +1,58 @@
+"""The functions the host will index: a broken decorator fails here, not in a deployment."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import azure.functions as func
+
+from shared.settings import setting_names
+
+
+def _indexed(function_app) -> dict[str, dict]:
+    found = {}
+    for function in function_app.app.get_functions():
+        raw = json.loads(function.get_function_json())
+        found[function.get_function_name()] = raw
+    return found
+
+
+def test_http_api_is_one_anonymous_catch_all_function(function_app):
+    functions = _indexed(function_app)
+    http = [f for f in functions.values() if f["bindings"][0]["type"] == "httpTrigger"]
+    assert len(http) == 1
+    trigger = http[0]["bindings"][0]
+    assert trigger["authLevel"] == "ANONYMOUS"
+    assert trigger["route"] == "/{*route}"
+
+
+def _function(function_app, trigger_type: str):
+    for function in function_app.app.get_functions():
+        if json.loads(function.get_function_json())["bindings"][0]["type"] == trigger_type:
+            return function
+    raise AssertionError(f"no {trigger_type} function")
+
+
+def test_http_function_serves_the_api_under_api_prefix(function_app):
+    """Call the registered HTTP function with a host-shaped request, as the host does."""
+    handler = _function(function_app, "httpTrigger").get_user_function()
+    request = func.HttpRequest(
+        method="GET", url="http://localhost/api/health", headers={}, body=b"", route_params={}
+    )
+    response = asyncio.run(handler(request, context=None))
+    assert response.status_code == 200
+    assert json.loads(response.get_body())["status"] == "ok"
+
+
+def test_every_connection_setting_is_a_known_setting(function_app):
+    names = set(setting_names())
+    for definition in _indexed(function_app).values():
+        for binding in definition["bindings"]:
+            connection = binding.get("connection")
+            if connection:
+                assert f"{connection}__fullyQualifiedNamespace" in names
+            for key in ("eventHubName", "consumerGroup"):
+                value = binding.get(key, "")
+                if value.startswith("%"):
+                    assert value.strip("%") in names
