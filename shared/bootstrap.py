@@ -16,6 +16,7 @@ from shared.bus import EventBus
 from shared.keys import CachedKeyStore, KeyStore
 from shared.settings import BusKind, KeyStoreKind, Settings, StoreKind
 from shared.store import DocumentStore
+from shared.telemetry.ingest import Ingestor
 from shared.tenants.service import ApiKeyService, TenantService
 
 
@@ -27,6 +28,7 @@ class Platform:
     keys: KeyStore
     tenants: TenantService
     api_keys: ApiKeyService
+    ingestor: Ingestor
 
     def close(self) -> None:
         self.bus.close()
@@ -82,12 +84,14 @@ def build_platform(settings: Settings) -> Platform:
     for secret in (admin_key, settings.master_key and settings.master_key.get_secret_value()):
         if secret:
             logs.register_secret(secret)
-    store = _store(settings)
+    store, bus, keys = _store(settings), _bus(settings), _keys(settings)
+    tenants = TenantService(store)
     return Platform(
         settings=settings,
         store=store,
-        bus=_bus(settings),
-        keys=_keys(settings),
-        tenants=TenantService(store),
+        bus=bus,
+        keys=keys,
+        tenants=tenants,
         api_keys=ApiKeyService(store, admin_key),
+        ingestor=Ingestor(store, keys, bus, tenants),
     )

@@ -15,7 +15,7 @@ from fastapi_offline import FastAPIOffline
 from shared import __version__
 from shared.api import problems
 from shared.api.middleware import BodyGuardMiddleware, CorrelationMiddleware
-from shared.api.routes import health, portal, tenants
+from shared.api.routes import devices, health, ingest, portal, telemetry, tenants
 from shared.bootstrap import Platform
 
 DESCRIPTION = """
@@ -42,6 +42,10 @@ def create_app(platform: Platform) -> FastAPI:
     problems.install(app)
     app.include_router(health.router)
     app.include_router(tenants.router)
+    app.include_router(devices.router)
+    app.include_router(ingest.router)
+    app.include_router(telemetry.router)
+    app.include_router(telemetry.platform_router)
     app.include_router(portal.router)
     app.mount(
         "/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"

@@ -9,6 +9,16 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+#: Reserved for records that belong to no tenant (e.g. IoT Hub messages without a tenant tag).
+PLATFORM_PARTITION = "platform"
+
+
+def _not_reserved(tenant: str) -> str:
+    if tenant == PLATFORM_PARTITION:
+        raise ValueError(f"{PLATFORM_PARTITION!r} is reserved")
+    return tenant
+
+
 TenantId = Annotated[
     str,
     Field(
@@ -16,6 +26,7 @@ TenantId = Annotated[
         description="Slug of the municipality, e.g. `sandefjord`.",
         examples=["sandefjord"],
     ),
+    AfterValidator(_not_reserved),
 ]
 
 

@@ -1,0 +1,159 @@
+"""Reading the data back: a device's observations, the latest state, and the quarantine."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from pydantic import AwareDatetime, BaseModel, Field
+
+from shared.api.deps import AdminOnly, PlatformDep, TenantAdmin, TenantReader
+from shared.errors import InvalidInput
+from shared.store import Query as StoreQuery
+from shared.store.tenancy import TenantContainer
+from shared.telemetry.observations import iso, smart_data_model
+from shared.telemetry.quarantine import REASONS, QuarantineRecord
+from shared.telemetry.series import MAX_QUERY_DAYS
+from shared.tenants.model import PLATFORM_PARTITION
+
+router = APIRouter(prefix="/api/tenants/{tenant}", tags=["telemetry"])
+platform_router = APIRouter(prefix="/api", tags=["telemetry"])
+DevEuiPath = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{16}$")]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Continuation = Annotated[str | None, Query(max_length=200)]
+
+
+class ObservationItem(BaseModel):
+    time: str
+    quantity: str
+    value: float
+    unit: str
+
+
+class ObservationPage(BaseModel):
+    device: str
+    items: list[ObservationItem]
+    continuation: str | None = None
+
+
+class LatestValue(BaseModel):
+    value: float
+    unit: str
+    time: str
+    medium: str | None = None
+
+
+class LatestState(BaseModel):
+    device: str
+    name: str | None = None
+    model: str | None = None
+    area: str | None = None
+    medium: str | None = None
+    location: dict[str, float] | None = None
+    time: str | None = None
+    values: dict[str, LatestValue] = Field(default_factory=dict)
+
+
+class LatestPage(BaseModel):
+    items: list[LatestState] | list[dict[str, Any]]
+    continuation: str | None = None
+
+
+class QuarantinePage(BaseModel):
+    counts: dict[str, int] = Field(description="Records kept, per reason.")
+    items: list[QuarantineRecord]
+    continuation: str | None = None
+
+
+@router.get("/devices/{dev_eui}/observations", response_model=ObservationPage)
+def observations(
+    tenant: TenantReader,
+    dev_eui: DevEuiPath,
+    platform: PlatformDep,
+    quantity: Annotated[str | None, Query(pattern=r"^[a-z_]{1,40}$")] = None,
+    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    limit: Limit = 500,
+    continuation: Continuation = None,
+) -> ObservationPage:
+    """Readings in time order (default: the last 24 hours), optionally of one quantity."""
+    end = (end or datetime.now(UTC)).astimezone(UTC)
+    start = (start or end - timedelta(days=1)).astimezone(UTC)
+    if start > end or end - start > timedelta(days=MAX_QUERY_DAYS):
+        raise InvalidInput(f"`from` must be before `to`, at most {MAX_QUERY_DAYS} days apart")
+    dev_eui = dev_eui.lower()
+    platform.ingestor.registry(tenant).get(dev_eui)  # 404 for an unknown device
+    try:
+        readings, token = platform.ingestor.series(tenant).read(
+            dev_eui, start, end, quantity, limit, continuation
+        )
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    items = [
+        ObservationItem(time=iso(r.time), quantity=r.quantity, value=r.value, unit=r.unit)
+        for r in readings
+    ]
+    return ObservationPage(device=dev_eui, items=items, continuation=token)
+
+
+@router.get("/latest", response_model=LatestPage)
+def latest(
+    tenant: TenantReader,
+    platform: PlatformDep,
+    area: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] = None,
+    view: Annotated[
+        Literal["smartby", "sdm"],
+        Query(description="`sdm`: FIWARE Smart Data Models entities (key-values)."),
+    ] = "smartby",
+    limit: Limit = 200,
+    continuation: Continuation = None,
+) -> LatestPage:
+    """Each device's newest value per quantity, optionally in one area."""
+    container = TenantContainer(platform.store.container("latest"), tenant)
+    query = StoreQuery(where={"area": area} if area else {}, order_by="device")
+    page = container.query(query, limit=limit, continuation=continuation)
+    docs = [d for d in page.items if d.get("time")]
+    if view == "sdm":
+        return LatestPage(items=[smart_data_model(tenant, d) for d in docs],
+                          continuation=page.continuation)
+    return LatestPage(items=[LatestState.model_validate(d) for d in docs],
+                      continuation=page.continuation)
+
+
+def _quarantine_page(
+    platform: PlatformDep, partition: str, reason: str | None, limit: int, token: str | None
+) -> QuarantinePage:
+    quarantine = platform.ingestor.quarantine(partition)
+    try:
+        items, next_token = quarantine.list(reason, limit, token)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    return QuarantinePage(counts=quarantine.counts(), items=items, continuation=next_token)
+
+
+Reason = Annotated[Literal[REASONS] | None, Query()]  # type: ignore[valid-type]
+
+
+@router.get("/quarantine", response_model=QuarantinePage)
+def quarantine(
+    tenant: TenantAdmin,
+    platform: PlatformDep,
+    reason: Reason = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    continuation: Continuation = None,
+) -> QuarantinePage:
+    """Messages ingest set aside, newest first, with their reasons and counts per reason."""
+    return _quarantine_page(platform, tenant, reason, limit, continuation)
+
+
+@platform_router.get("/quarantine", response_model=QuarantinePage)
+def platform_quarantine(
+    _: AdminOnly,
+    platform: PlatformDep,
+    reason: Reason = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    continuation: Continuation = None,
+) -> QuarantinePage:
+    """Messages that named no known tenant (e.g. an IoT Hub device without a tenant tag)."""
+    return _quarantine_page(platform, PLATFORM_PARTITION, reason, limit, continuation)

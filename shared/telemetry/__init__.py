@@ -1,0 +1,1 @@
+"""Telemetry ingest: device payload crypto (LoRaWAN, AES-GCM envelopes) and model codecs."""

@@ -1,0 +1,77 @@
+"""Dragino LSN50v2-D20: an LSN50v2 node with one DS18B20 temperature probe.
+
+Eleven big-endian bytes on FPort 2 in working mode 0 (the D20 default), after Dragino's decoder
+(TheThingsNetwork/lorawan-devices, vendor/dragino/lsn50v2-d20.js):
+
+    0-1  battery, u16 mV              2-3  probe temperature, int16 / 10 degC
+    4-5  ADC channel 0, u16 mV        6    flags: bit 7 door switch (1 = closed), mode in
+                                           bits 2-6, bit 1 digital input level, bit 0 EXTI
+    7-10 optional I2C sensor: SHT temperature int16 / 10 and humidity u16 / 10, or, when
+         bytes 9-10 are zero, a BH1750 illuminance u16 in lux at 7-8
+
+Other working modes (distance, 3 ADC, 3 probes, weight, counting, alarm settings) reuse the
+bytes differently and are rejected as 'unsupported_mode'.
+
+On a D20 the ADC, door and digital-input pins are normally not wired, and the vendor decoder
+reports them regardless (an unwired door pin reads "OPEN"). So they are emitted only when the
+device configuration lists them under ``wired_inputs`` (any of "analog_voltage", "door_open",
+"digital_input"). Likewise bytes 7-10 all zero mean no I2C sensor, not 0 lux.
+
+Known limitation: Dragino firmware reports an unreadable DS18B20 as 0x0000 (0.0 degC), which
+cannot be told apart from a real 0.0 degC reading (dragino/LoRa_STM32 issue 13).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from shared.telemetry.codecs import CodecError, Measurement
+from shared.telemetry.codecs._binary import Reader, expect_length, expect_port
+from shared.telemetry.codecs.quantities import (
+    ANALOG_VOLTAGE,
+    BATTERY_VOLTAGE,
+    DIGITAL_INPUT,
+    DOOR_OPEN,
+    HUMIDITY,
+    ILLUMINANCE,
+    PROBE_TEMPERATURE,
+    TEMPERATURE,
+)
+
+
+class DraginoLsn50v2D20:
+    model = "dragino-lsn50v2-d20"
+
+    def decode(self, payload: bytes, fport: int, config: Mapping[str, Any]) -> list[Measurement]:
+        expect_port(fport, 2)
+        expect_length(payload, 11)
+        reader = Reader(payload, "big")
+        battery = reader.uint(2) / 1000
+        probe = reader.sint(2) / 10
+        adc = reader.uint(2) / 1000
+        flags = reader.uint(1)
+        mode = (flags & 0x7C) >> 2
+        if mode != 0:
+            raise CodecError("unsupported_mode", f"working mode {mode} (only mode 0 is decoded)")
+
+        measurements = [BATTERY_VOLTAGE(battery), PROBE_TEMPERATURE(probe)]
+        wired = frozenset(config.get("wired_inputs", ()))
+        if ANALOG_VOLTAGE.quantity in wired:
+            measurements.append(ANALOG_VOLTAGE(adc))
+        if DOOR_OPEN.quantity in wired:
+            measurements.append(DOOR_OPEN(0.0 if flags & 0x80 else 1.0))
+        if DIGITAL_INPUT.quantity in wired:
+            measurements.append(DIGITAL_INPUT(1.0 if flags & 0x02 else 0.0))
+
+        first, second = reader.take(2), reader.uint(2)
+        if second:
+            measurements.append(TEMPERATURE(int.from_bytes(first, "big", signed=True) / 10))
+            measurements.append(HUMIDITY(second / 10))
+        elif any(first):
+            # The vendor decoder reads lux as int16; BH1750 lux is unsigned, so read it as such.
+            measurements.append(ILLUMINANCE(int.from_bytes(first, "big")))
+        return measurements
+
+
+CODEC = DraginoLsn50v2D20()

@@ -1,0 +1,221 @@
+"""The device registry: what each sensor is, where it is, and how to read it.
+
+A device's configuration (model, variant parameters, the medium its probe measures, location,
+area) lives in the `devices` container; its keys do not. `appSKey` (LoRaWAN, 16 bytes) and
+`aesKey` (IP devices' AES-256-GCM envelope, 32 bytes) are write-only: they go to the key store
+under `device-<devEui>-appskey` / `-aeskey` and the document only records that a key is set.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.errors import InvalidInput, NotFound
+from shared.keys import TenantKeys
+from shared.store import Document, Query
+from shared.store.tenancy import TenantContainer
+from shared.telemetry.codecs import MODELS
+from shared.tenants.model import Strict
+
+DevEui = Annotated[
+    str,
+    Field(pattern=r"^[0-9a-fA-F]{16}$", description="The device's EUI-64 (16 hex digits)."),
+]
+Area = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", examples=["goksjo"])]
+
+
+class Medium(StrEnum):
+    AIR = "air"
+    WATER = "water"
+    SOIL = "soil"
+    INDOOR = "indoor"
+
+
+class Location(Strict):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class DeviceUpsert(Strict):
+    model: str = Field(description="Codec id: " + ", ".join(f"`{m}`" for m in MODELS) + ".")
+    name: str = Field(min_length=1, max_length=100)
+    location: Location | None = None
+    area: Area | None = None
+    medium: Annotated[Medium, Field(strict=False)] = Medium.AIR
+    params: dict[
+        Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")],
+        float | int | str | bool | list[Annotated[str, Field(max_length=40)]],
+    ] = Field(
+        default_factory=dict,
+        max_length=20,
+        description=(
+            "Variant parameters: `pmin`/`pmax` (bar) for DL-PR26; `wired_inputs` for "
+            "LSN50v2-D20 (any of `analog_voltage`, `door_open`, `digital_input`)."
+        ),
+    )
+    tags: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
+        default_factory=list, max_length=20
+    )
+    app_s_key: str | None = Field(
+        None,
+        alias="appSKey",
+        pattern=r"^[0-9a-fA-F]{32}$",
+        description="Write-only LoRaWAN AppSKey (32 hex). Stored in the key store only.",
+    )
+    aes_key: str | None = Field(
+        None,
+        alias="aesKey",
+        pattern=r"^[0-9a-fA-F]{64}$",
+        description="Write-only AES-256 key (64 hex) for IP devices' encrypted envelopes.",
+    )
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+
+class DevicePublic(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    dev_eui: str = Field(alias="devEui")
+    model: str
+    name: str
+    location: Location | None = None
+    area: str | None = None
+    medium: str
+    params: dict[str, Any]
+    tags: list[str]
+    has_app_s_key: bool = Field(alias="hasAppSKey")
+    has_aes_key: bool = Field(alias="hasAesKey")
+    created: datetime
+    updated: datetime
+
+
+def app_s_key_name(dev_eui: str) -> str:
+    return f"device-{dev_eui}-appskey"
+
+
+def aes_key_name(dev_eui: str) -> str:
+    return f"device-{dev_eui}-aeskey"
+
+
+class DeviceRegistry:
+    """One tenant's devices. Reads for ingest go through `cached`, which keeps them for `ttl`."""
+
+    def __init__(
+        self, devices: TenantContainer, keys: TenantKeys, cache: DeviceCache | None = None
+    ) -> None:
+        self._devices = devices
+        self._keys = keys
+        self._cache = cache
+
+    @property
+    def tenant(self) -> str:
+        return self._devices.tenant
+
+    def put(self, dev_eui: str, data: DeviceUpsert) -> tuple[DevicePublic, bool]:
+        """Create or replace; returns the device and whether it was created."""
+        dev_eui = dev_eui.lower()
+        if data.model not in MODELS:
+            raise InvalidInput(f"unknown model {data.model!r}; known: {', '.join(MODELS)}")
+        if data.model == "decentlab-dl-pr26" and not {"pmin", "pmax"} <= data.params.keys():
+            raise InvalidInput("decentlab-dl-pr26 needs params pmin and pmax (bar)")
+        existing = self._devices.read(dev_eui)
+        now = datetime.now(UTC).isoformat()
+        if data.app_s_key:
+            self._keys.put(app_s_key_name(dev_eui), bytes.fromhex(data.app_s_key))
+        if data.aes_key:
+            self._keys.put(aes_key_name(dev_eui), bytes.fromhex(data.aes_key))
+        doc = data.model_dump(mode="json", exclude={"app_s_key", "aes_key"}) | {
+            "id": dev_eui,
+            "devEui": dev_eui,
+            "hasAppSKey": bool(data.app_s_key) or bool(existing and existing["hasAppSKey"]),
+            "hasAesKey": bool(data.aes_key) or bool(existing and existing["hasAesKey"]),
+            "created": existing["created"] if existing else now,
+            "updated": now,
+        }
+        self._devices.upsert(doc)
+        if self._cache:
+            self._cache.forget(self.tenant, dev_eui)
+        return DevicePublic.model_validate(doc), existing is None
+
+    def get(self, dev_eui: str) -> DevicePublic:
+        doc = self._devices.read(dev_eui.lower())
+        if doc is None:
+            raise NotFound(f"no device {dev_eui!r}")
+        return DevicePublic.model_validate(doc)
+
+    def delete(self, dev_eui: str) -> None:
+        dev_eui = dev_eui.lower()
+        if not self._devices.delete(dev_eui):
+            raise NotFound(f"no device {dev_eui!r}")
+        self._keys.delete(app_s_key_name(dev_eui))
+        self._keys.delete(aes_key_name(dev_eui))
+        if self._cache:
+            self._cache.forget(self.tenant, dev_eui)
+
+    def list(
+        self, limit: int, continuation: str | None, area: str | None = None
+    ) -> tuple[list[DevicePublic], str | None]:
+        query = Query(where={"area": area} if area else {}, order_by="id")
+        page = self._devices.query(query, limit=limit, continuation=continuation)
+        return [DevicePublic.model_validate(d) for d in page.items], page.continuation
+
+    def lookup(self, dev_euis: Iterable[str]) -> dict[str, Document]:
+        """The registered devices among `dev_euis` (lower-case), cached for the hot path."""
+        wanted = {d.lower() for d in dev_euis}
+        found: dict[str, Document] = {}
+        missing = []
+        for dev_eui in wanted:
+            hit = self._cache.get(self.tenant, dev_eui) if self._cache else None
+            if hit is None:
+                missing.append(dev_eui)
+            elif hit is not DeviceCache.ABSENT:
+                found[dev_eui] = hit
+        if missing:
+            docs = {d["id"]: d for d in self._devices.read_many(missing)}
+            for dev_eui in missing:
+                doc = docs.get(dev_eui)
+                if self._cache:
+                    self._cache.put(self.tenant, dev_eui, doc)
+                if doc is not None:
+                    found[dev_eui] = doc
+        return found
+
+
+class DeviceCache:
+    """Process-wide cache of device documents (and of absences) with a time to live.
+
+    A device changed through this process is forgotten at once; a change made by another
+    Functions instance is seen within `ttl` seconds.
+    """
+
+    ABSENT: Any = object()
+
+    def __init__(self, ttl: float = 60.0, max_entries: int = 200_000) -> None:
+        self._ttl = ttl
+        self._max = max_entries
+        self._entries: dict[tuple[str, str], tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, tenant: str, dev_eui: str) -> Any:
+        entry = self._entries.get((tenant, dev_eui))
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, tenant: str, dev_eui: str, doc: Document | None) -> None:
+        with self._lock:
+            if len(self._entries) >= self._max:
+                self._entries.clear()
+            value = self.ABSENT if doc is None else doc
+            self._entries[(tenant, dev_eui)] = (time.monotonic() + self._ttl, value)
+
+    def forget(self, tenant: str, dev_eui: str) -> None:
+        with self._lock:
+            self._entries.pop((tenant, dev_eui), None)

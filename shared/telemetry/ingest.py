@@ -1,0 +1,399 @@
+"""The ingest core: every entrypoint (IoT Hub, TTN, ChirpStack, device HTTP) ends here.
+
+For one tenant's batch of deliveries:
+
+1. look the devices up (cached), and their latest-state documents, which hold the LoRaWAN
+   session (DevAddr, last FCnt, a window of recently seen FCnts with payload hashes);
+2. per uplink, in FCnt order: drop exact redeliveries (same FCnt, same payload) as duplicates,
+   quarantine replays (same FCnt, other payload) and regressions; decrypt with the device's own
+   key (LoRaWAN AppSKey, or the AES-GCM envelope key); decode with the model's codec; normalise;
+3. merge the readings into the time series (idempotent), publish the observations as CloudEvents
+   with deterministic ids, and only then commit the session state.
+
+Committing the session last makes a crash anywhere safe: the redelivered batch is reprocessed,
+the series merge stores nothing twice and consumers dedupe the republished events by id.
+A bad message never fails the batch: it becomes a quarantine record with its reason. Transient
+store or bus failures propagate, so the trigger retries the whole batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from shared.bus import OBSERVATIONS, EventBus
+from shared.errors import NotFound
+from shared.keys import KeyStore, TenantKeys
+from shared.store import Document, DocumentStore
+from shared.store.tenancy import TenantContainer
+from shared.telemetry.codecs import CodecError, get_codec
+from shared.telemetry.devices import DeviceCache, DeviceRegistry, aes_key_name, app_s_key_name
+from shared.telemetry.envelope import EnvelopeError, open_envelope
+from shared.telemetry.lorawan import CipherCache, FrmPayloadCipher, full_fcnt
+from shared.telemetry.observations import Observation, event, iso, normalise
+from shared.telemetry.quarantine import Quarantine
+from shared.telemetry.series import BucketCache, TimeSeries, write_merged
+from shared.telemetry.uplinks import Ignored, MalformedUplink, Uplink
+from shared.tenants.service import TenantService
+
+log = logging.getLogger(__name__)
+
+#: How many recent FCnts a device's session remembers; an older, unseen FCnt is a regression.
+FCNT_WINDOW = 64
+_TENANT_TTL_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message as it arrived: its source, its original bytes, and what parsing made of it."""
+
+    source: str
+    raw: bytes
+    parsed: Uplink | Ignored | MalformedUplink
+
+
+def deliver(source: str, raw: bytes, parse: Any, *args: Any) -> Delivery:
+    """Parse `raw` with `parse(raw, *args)`, keeping a parse failure as the delivery's outcome."""
+    try:
+        return Delivery(source, raw, parse(raw, *args))
+    except MalformedUplink as exc:
+        return Delivery(source, raw, exc)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    reason: str
+    detail: str
+    quarantine_id: str
+    device: str | None
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    ignored: int = 0
+    readings: int = 0
+    observations: list[Observation] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+    @property
+    def quarantined(self) -> Counter[str]:
+        return Counter(r.reason for r in self.rejections)
+
+
+class _Duplicate(Exception):
+    """An exact redelivery of an uplink already accepted: nothing to do."""
+
+
+class _Rejected(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class _Session:
+    """A device's LoRaWAN session as ingest tracks it, loaded from its latest-state document."""
+
+    dev_addr: int | None = None
+    last: int | None = None
+    seen: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, doc: Document | None) -> _Session:
+        state = (doc or {}).get("session") or {}
+        return cls(state.get("devAddr"), state.get("last"), dict(state.get("seen", {})))
+
+    def dump(self) -> dict[str, Any]:
+        """The session with the `FCNT_WINDOW` most recently seen entries (insertion order)."""
+        recent = list(self.seen)[-FCNT_WINDOW:]
+        seen = {k: self.seen[k] for k in recent}
+        return {"devAddr": self.dev_addr, "last": self.last, "seen": seen}
+
+
+def _digest(payload: bytes) -> str:
+    return hashlib.blake2b(payload, digest_size=8).hexdigest()
+
+
+class Ingestor:
+    def __init__(
+        self,
+        store: DocumentStore,
+        keys: KeyStore,
+        bus: EventBus,
+        tenants: TenantService,
+        devices: DeviceCache | None = None,
+        buckets: BucketCache | None = None,
+    ) -> None:
+        self._store = store
+        self._keys = keys
+        self._bus = bus
+        self._tenants = tenants
+        self._device_cache = devices or DeviceCache()
+        self._buckets = buckets or BucketCache()
+        self._lora = CipherCache(FrmPayloadCipher)
+        self._retention: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def registry(self, tenant: str) -> DeviceRegistry:
+        return DeviceRegistry(
+            TenantContainer(self._store.container("devices"), tenant),
+            TenantKeys(self._keys, tenant),
+            self._device_cache,
+        )
+
+    def quarantine(self, tenant: str) -> Quarantine:
+        return Quarantine(TenantContainer(self._store.container("quarantine"), tenant))
+
+    def series(self, tenant: str) -> TimeSeries:
+        return TimeSeries(TenantContainer(self._store.container("series"), tenant), self._buckets)
+
+    def tenant_exists(self, tenant: str) -> bool:
+        try:
+            self._retention_days(tenant)
+        except NotFound:
+            return False
+        return True
+
+    def _retention_days(self, tenant: str) -> int:
+        now = time.monotonic()
+        cached = self._retention.get(tenant)
+        if cached and cached[0] > now:
+            return cached[1]
+        days = self._tenants.get(tenant).retention_days
+        with self._lock:
+            self._retention[tenant] = (now + _TENANT_TTL_S, days)
+        return days
+
+    def ingest(self, tenant: str, deliveries: Sequence[Delivery]) -> IngestResult:
+        result = IngestResult()
+        quarantine = self.quarantine(tenant)
+        retention = self._retention_days(tenant)
+
+        def reject(delivery: Delivery, reason: str, detail: str, device: str | None) -> None:
+            qid = quarantine.put(reason, detail, delivery.source, delivery.raw, device)
+            result.rejections.append(Rejection(reason, detail, qid, device))
+            log.warning(
+                "quarantined %s from %s: %s",
+                reason,
+                delivery.source,
+                detail,
+                extra={"tenant": tenant, "device": device, "reason": reason},
+            )
+
+        uplinks: list[tuple[Delivery, Uplink]] = []
+        for delivery in deliveries:
+            parsed = delivery.parsed
+            if isinstance(parsed, MalformedUplink):
+                reject(delivery, parsed.reason, parsed.detail, None)
+            elif isinstance(parsed, Ignored):
+                result.ignored += 1
+            else:
+                uplinks.append((delivery, parsed))
+        if not uplinks:
+            return result
+
+        devices = self.registry(tenant).lookup(u.dev_eui for _, u in uplinks)
+        latest = TenantContainer(self._store.container("latest"), tenant)
+        states = self._load_states(latest, devices)
+        sessions = {dev: _Session.load(states.get(dev)) for dev in devices}
+        accepted: dict[str, list[Observation]] = {}
+
+        for delivery, uplink in sorted(uplinks, key=lambda d: (d[1].dev_eui, d[1].fcnt or 0)):
+            device = devices.get(uplink.dev_eui)
+            if device is None:
+                reject(
+                    delivery,
+                    "unknown_device",
+                    f"device {uplink.dev_eui} is not registered in {tenant}",
+                    uplink.dev_eui,
+                )
+                continue
+            try:
+                observations = self._accept(tenant, device, uplink, sessions[uplink.dev_eui])
+            except _Rejected as exc:
+                reject(delivery, exc.reason, exc.detail, uplink.dev_eui)
+                continue
+            except Exception as exc:  # a bug must not lose the message or fail the batch
+                log.exception("ingest failed for %s", uplink.dev_eui)
+                reject(delivery, "internal_error", type(exc).__name__, uplink.dev_eui)
+                continue
+            if observations is None:
+                result.duplicates += 1
+                continue
+            result.accepted += 1
+            accepted.setdefault(uplink.dev_eui, []).extend(observations)
+
+        observations = [o for group in accepted.values() for o in group]
+        if observations:
+            result.readings = self.series(tenant).append(observations, retention)
+            self._bus.publish(OBSERVATIONS, [event(o) for o in observations])
+        for dev_eui in {u.dev_eui for _, u in uplinks} & devices.keys():
+            self._commit_state(
+                latest, devices[dev_eui], sessions[dev_eui], accepted.get(dev_eui, [])
+            )
+        result.observations = observations
+        return result
+
+    def _load_states(
+        self, latest: TenantContainer, devices: dict[str, Document]
+    ) -> dict[str, Document]:
+        states: dict[str, Document] = {}
+        missing = []
+        for dev_eui in devices:
+            cached = self._buckets.get((latest.partition(), dev_eui, ""))
+            if cached is None:
+                missing.append(dev_eui)
+            else:
+                states[dev_eui] = cached
+        if missing:
+            states.update({d["id"]: d for d in latest.read_many(missing)})
+        return states
+
+    def _accept(
+        self, tenant: str, device: Document, uplink: Uplink, session: _Session
+    ) -> list[Observation] | None:
+        """The uplink's observations; None for an exact redelivery; raises _Rejected."""
+        body = uplink.payload
+        if uplink.envelope is not None:
+            body = orjson.dumps(uplink.envelope, option=orjson.OPT_SORT_KEYS)
+        digest = _digest(body)
+        try:
+            fcnt = self._check_session(uplink, session, digest)
+        except _Duplicate:
+            return None
+        payload = self._plaintext(tenant, device, uplink, fcnt or 0)
+        try:
+            measurements = get_codec(device["model"]).decode(
+                payload, uplink.fport, device.get("params", {})
+            )
+        except CodecError as exc:
+            hint = ""
+            if device.get("hasAppSKey") or device.get("hasAesKey"):
+                hint = " (the payload was decrypted with the device's key: is the key right?)"
+            raise _Rejected("decode_failed", f"{exc.reason}: {exc}{hint}") from exc
+        session.seen[digest if fcnt is None else str(fcnt)] = digest
+        if fcnt is not None:
+            session.last = fcnt if session.last is None else max(session.last, fcnt)
+        return normalise(tenant, device, uplink, measurements)
+
+    @staticmethod
+    def _check_session(uplink: Uplink, session: _Session, digest: str) -> int | None:
+        """The uplink's full FCnt (None for IP devices); raises _Duplicate or _Rejected."""
+        if uplink.fcnt is None:
+            if digest in session.seen:
+                raise _Duplicate
+            return None
+        if uplink.dev_addr is not None and uplink.dev_addr != session.dev_addr:
+            session.dev_addr, session.last, session.seen = uplink.dev_addr, None, {}  # rejoined
+        fcnt = full_fcnt(uplink.fcnt, session.last)
+        seen = session.seen.get(str(fcnt))
+        if seen == digest:
+            raise _Duplicate
+        if seen is not None:
+            raise _Rejected(
+                "fcnt_replayed", f"FCnt {fcnt} was already received with another payload"
+            )
+        if session.last is not None and fcnt <= session.last - FCNT_WINDOW:
+            raise _Rejected(
+                "fcnt_regressed",
+                f"FCnt {fcnt} is older than the last {FCNT_WINDOW} frames (last {session.last}); "
+                "if the device was reset, DELETE its session to start a new one",
+            )
+        return fcnt
+
+    def _plaintext(self, tenant: str, device: Document, uplink: Uplink, fcnt: int) -> bytes:
+        dev_eui = uplink.dev_eui
+        keys = TenantKeys(self._keys, tenant)
+        if uplink.lorawan:
+            if not device.get("hasAppSKey"):
+                return uplink.payload  # the network server decrypted it
+            key = keys.get(app_s_key_name(dev_eui))
+            if key is None:
+                raise _Rejected("no_key", "the device's AppSKey is missing from the key store")
+            if uplink.dev_addr is None:
+                raise _Rejected("decrypt_failed", "an encrypted uplink needs its DevAddr")
+            return self._lora.get(tenant, dev_eui, key).decrypt(
+                uplink.payload, uplink.dev_addr, fcnt
+            )
+        if uplink.envelope is not None:
+            key = keys.get(aes_key_name(dev_eui))
+            if key is None:
+                raise _Rejected("no_key", "the device has no AES key for its envelope")
+            try:
+                return open_envelope(uplink.envelope, key, tenant, dev_eui)
+            except EnvelopeError as exc:
+                raise _Rejected("decrypt_failed", f"{exc.reason}: {exc}") from exc
+        if device.get("hasAesKey"):
+            raise _Rejected("decrypt_failed", "this device must send an encrypted envelope")
+        return uplink.payload
+
+    def reset_session(self, tenant: str, dev_eui: str) -> None:
+        """Forget a device's LoRaWAN session (after an ABP device's counters were reset)."""
+        latest = TenantContainer(self._store.container("latest"), tenant)
+        self._buckets.forget((latest.partition(), dev_eui, ""))
+        doc = latest.read(dev_eui)
+        if doc is None:
+            raise NotFound(f"device {dev_eui} has no session")
+        etag = doc.pop("_etag")
+        doc["session"] = None
+        latest.replace(doc, etag=etag)
+
+    def _commit_state(
+        self,
+        latest: TenantContainer,
+        device: Document,
+        session: _Session,
+        observations: Iterable[Observation],
+    ) -> None:
+        """Merge the session and the newest value per quantity into the latest-state document."""
+        values: dict[str, dict[str, Any]] = {}
+        for o in observations:
+            current = values.get(o.quantity)
+            if current is None or o.time.timestamp() >= current["_t"]:
+                values[o.quantity] = {
+                    "value": o.value,
+                    "unit": o.unit,
+                    "time": iso(o.time),
+                    "medium": o.medium,
+                    "_t": o.time.timestamp(),
+                }
+        ours = session.dump()
+
+        def merge(doc: Document) -> Document:
+            stored = doc.get("session") or {}
+            if stored.get("devAddr") == ours["devAddr"]:
+                seen = stored.get("seen", {}) | ours["seen"]
+                lasts = [n for n in (stored.get("last"), ours["last"]) if n is not None]
+                merged = _Session(ours["devAddr"], max(lasts, default=None), seen).dump()
+            else:
+                merged = ours
+            doc["session"] = merged
+            stored_values = doc.setdefault("values", {})
+            for quantity, value in values.items():
+                previous = stored_values.get(quantity)
+                if previous is None or previous["time"] <= value["time"]:
+                    stored_values[quantity] = {k: v for k, v in value.items() if k != "_t"}
+            times = [v["time"] for v in stored_values.values()]
+            doc.update(
+                device=device["id"],
+                name=device.get("name"),
+                model=device.get("model"),
+                area=device.get("area"),
+                medium=device.get("medium"),
+                location=device.get("location"),
+                time=max(times) if times else None,
+            )
+            return doc
+
+        write_merged(latest, self._buckets, device["id"], (), {"id": device["id"]}, merge)

@@ -1,0 +1,127 @@
+"""LoRaWAN 1.0.x FRMPayload encryption (LoRaWAN 1.0.x specification, section 4.3.3).
+
+The payload is XORed with a keystream S = AES-128(key, A1) | AES-128(key, A2) | ..., where
+
+    Ai = 0x01 | 0x00 x 4 | Dir | DevAddr (4, little-endian) | FCnt (4, little-endian) | 0x00 | i
+
+with Dir 0 for uplink and 1 for downlink, and key the AppSKey (FPort > 0) or the NwkSKey
+(FPort 0); choosing the key is the caller's business. Encryption and decryption are the same
+operation. The network server sends only the 16 low bits of FCnt; ``full_fcnt`` rebuilds the
+32-bit counter the keystream needs from the device's last known counter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+_BLOCK = 16
+_MAX_BLOCKS = 255  # the block counter i is a single octet
+# Ai without its final counter octet: 0x01, 4 zero octets, Dir, DevAddr, FCnt, 0x00.
+_A_BLOCK_PREFIX = struct.Struct("<B4xBIIx")
+_COUNTERS = tuple(bytes((i,)) for i in range(_MAX_BLOCKS + 1))
+_U32 = 0xFFFFFFFF
+_FCNT16 = 0x10000
+
+
+class FrmPayloadCipher:
+    """AES-128 keystream for one session key; built once per device and cached.
+
+    Key setup is the slowest part, so one ECB encryptor is kept for the key's lifetime. ECB
+    holds no state between ``update`` calls given whole blocks; the lock only keeps OpenSSL's
+    context single-threaded when the Functions host runs invocations on several threads.
+    """
+
+    __slots__ = ("_encryptor", "_lock")
+
+    def __init__(self, session_key: bytes) -> None:
+        if len(session_key) != 16:
+            raise ValueError("a LoRaWAN session key is 16 bytes (AES-128)")
+        # ECB over the A-blocks is how the spec builds its counter-mode keystream.
+        cipher = Cipher(algorithms.AES(session_key), modes.ECB())  # noqa: S305
+        self._encryptor = cipher.encryptor()
+        self._lock = threading.Lock()
+
+    def decrypt(self, payload: bytes, dev_addr: int, fcnt: int, uplink: bool = True) -> bytes:
+        """XOR ``payload`` with the keystream for (direction, DevAddr, 32-bit FCnt)."""
+        size = len(payload)
+        if not size:
+            return b""
+        blocks = -(-size // _BLOCK)
+        if blocks > _MAX_BLOCKS:
+            raise ValueError(f"FRMPayload of {size} bytes exceeds {_MAX_BLOCKS} AES blocks")
+        if not (0 <= dev_addr <= _U32 and 0 <= fcnt <= _U32):
+            raise ValueError("DevAddr and FCnt are unsigned 32-bit values")
+        prefix = _A_BLOCK_PREFIX.pack(0x01, 0 if uplink else 1, dev_addr, fcnt)
+        a_blocks = b"".join([prefix + _COUNTERS[i] for i in range(1, blocks + 1)])
+        with self._lock:
+            keystream = self._encryptor.update(a_blocks)
+        mixed = int.from_bytes(payload, "big") ^ int.from_bytes(keystream[:size], "big")
+        return mixed.to_bytes(size, "big")
+
+    encrypt = decrypt
+
+
+def full_fcnt(fcnt_wire: int, last_full: int | None) -> int:
+    """Rebuild the 32-bit FCnt from its 16 transmitted bits and the device's last full FCnt.
+
+    Picks the 32-bit counter with these low 16 bits that lies nearest to ``last_full``. That
+    covers a 16-bit rollover (last 0x1FFFE, wire 0x0003 -> 0x20003) and also a late redelivery
+    of an older frame (last 1000, wire 998 -> 998), which an at-least-once pipeline must decode
+    with the counter it was encrypted with. A value above 0xFFFF is already a full counter
+    (network servers such as TTN v3 and ChirpStack forward the full FCnt).
+    """
+    if not 0 <= fcnt_wire <= _U32:
+        raise ValueError(f"FCnt {fcnt_wire} is not an unsigned 32-bit value")
+    if fcnt_wire >= _FCNT16 or last_full is None:
+        return fcnt_wire
+    if not 0 <= last_full <= _U32:
+        raise ValueError(f"last FCnt {last_full} is not an unsigned 32-bit value")
+    base = (last_full & ~0xFFFF) | fcnt_wire
+    candidates = (c for c in (base - _FCNT16, base, base + _FCNT16) if 0 <= c <= _U32)
+    return min(candidates, key=lambda c: abs(c - last_full))
+
+
+CipherT = TypeVar("CipherT")
+
+
+class CipherCache(Generic[CipherT]):
+    """Bounded LRU of ciphers keyed by (tenant, device, key fingerprint).
+
+    Ingest asks for a device's cipher on every message; building it means key setup, so it is
+    built once and reused. The fingerprint (a BLAKE2b digest, never the key itself) is part of
+    the cache key: a rotated key gets a new cipher and the old one ages out.
+    """
+
+    def __init__(self, factory: Callable[[bytes], CipherT], max_entries: int = 10_000) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self._factory = factory
+        self._max_entries = max_entries
+        self._entries: OrderedDict[tuple[str, str, bytes], CipherT] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, tenant: str, device_id: str, key: bytes) -> CipherT:
+        """Return the cached cipher for this device and key, building it on first use."""
+        entry = (tenant, device_id, hashlib.blake2b(key, digest_size=16).digest())
+        with self._lock:
+            cipher = self._entries.get(entry)
+            if cipher is not None:
+                self._entries.move_to_end(entry)
+                return cipher
+        cipher = self._factory(key)  # outside the lock: key setup must not serialise ingest
+        with self._lock:
+            self._entries[entry] = cipher
+            self._entries.move_to_end(entry)
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
+        return cipher

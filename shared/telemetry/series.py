@@ -1,0 +1,222 @@
+"""Time series storage: readings binned per device and hour, not one document per reading.
+
+Layout (container `series`, partition key `pk`):
+
+    id      "<devEui>|2026-11-22T10"           one document per device and UTC hour
+    pk      "<tenant>|<devEui>|2026-11"        one logical partition per device and month
+    q       {"<quantity>": {"u": unit, "m": medium, "v": {"<epoch ms>": value}}}
+    up      {"<epoch ms>": {"f": fCnt, "r": rssi, "s": snr, "src": source}}
+    ttl     the tenant's retention in seconds
+
+Writing is a merge keyed by (quantity, time), so the same uplink stored twice is one reading.
+A write of a bucket is a replace guarded by its ETag. `BucketCache` keeps the documents this
+process wrote last: Event Hubs sends each device's events to one partition and so to one
+consumer, which then writes a bucket without reading it first; a stale entry costs one 412 and a
+re-read, never a lost reading. A month's buckets are one partition, so a query for a day or a
+week is a single-partition query.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.store import Conflict, Document, NotFound, PreconditionFailed, Query
+from shared.store.tenancy import TenantContainer
+from shared.telemetry.observations import Observation
+
+_WRITE_ATTEMPTS = 5
+MAX_QUERY_DAYS = 400
+
+
+def bucket_of(time: datetime) -> str:
+    return time.strftime("%Y-%m-%dT%H")
+
+
+def month_of(time: datetime) -> str:
+    return time.strftime("%Y-%m")
+
+
+class BucketCache:
+    """Bounded LRU of the bucket and state documents this process wrote last (with ETags)."""
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        self._max = max_entries
+        self._docs: OrderedDict[tuple[str, str, str], Document] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str]) -> Document | None:
+        with self._lock:
+            doc = self._docs.get(key)
+            if doc is not None:
+                self._docs.move_to_end(key)
+            return doc
+
+    def put(self, key: tuple[str, str, str], doc: Document) -> None:
+        with self._lock:
+            self._docs[key] = doc
+            self._docs.move_to_end(key)
+            while len(self._docs) > self._max:
+                self._docs.popitem(last=False)
+
+    def forget(self, key: tuple[str, str, str]) -> None:
+        with self._lock:
+            self._docs.pop(key, None)
+
+
+def write_merged(
+    container: TenantContainer,
+    cache: BucketCache,
+    doc_id: str,
+    suffix: Sequence[str],
+    fresh: Document,
+    merge: Any,
+) -> Document:
+    """Create or ETag-replace `doc_id`, applying `merge(doc)` (idempotent) to the current doc.
+
+    `fresh` is the document to create when none exists. Retries on a lost race; raises the
+    store's Unavailable for transient failures (the trigger retries the batch).
+    """
+    key = (container.partition(*suffix), doc_id, "")
+    for _ in range(_WRITE_ATTEMPTS):
+        current = cache.get(key)
+        if current is None:
+            current = container.read(doc_id, *suffix)
+        if current is None:
+            doc = merge(fresh)
+            try:
+                written = container.create(doc, *suffix)
+            except Conflict:
+                continue
+        else:
+            etag = current["_etag"]
+            doc = merge({k: v for k, v in current.items() if k != "_etag"})
+            try:
+                written = container.replace(doc, *suffix, etag=etag)
+            except (PreconditionFailed, NotFound):
+                cache.forget(key)
+                continue
+        cache.put(key, written)
+        return written
+    raise PreconditionFailed(f"{doc_id}: gave up after {_WRITE_ATTEMPTS} concurrent updates")
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    time: datetime
+    quantity: str
+    value: float
+    unit: str
+
+
+class TimeSeries:
+    """One tenant's time series."""
+
+    def __init__(self, series: TenantContainer, cache: BucketCache) -> None:
+        self._series = series
+        self._cache = cache
+
+    def append(self, observations: Sequence[Observation], retention_days: int) -> int:
+        """Store the observations; returns how many readings were new."""
+        groups: dict[tuple[str, str, str], list[Observation]] = defaultdict(list)
+        for o in observations:
+            groups[(o.device, month_of(o.time), bucket_of(o.time))].append(o)
+        ttl = retention_days * 86400
+        new = 0
+        for (device, month, bucket), group in groups.items():
+            added = 0
+
+            def merge(doc: Document, group: list[Observation] = group) -> Document:
+                nonlocal added
+                added = 0
+                quantities = doc.setdefault("q", {})
+                uplinks = doc.setdefault("up", {})
+                for o in group:
+                    stamp = str(o.epoch_ms)
+                    series = quantities.setdefault(
+                        o.quantity, {"u": o.unit, "m": o.medium, "v": {}}
+                    )
+                    if stamp not in series["v"]:
+                        added += 1
+                    series["v"][stamp] = o.value
+                    uplinks[stamp] = {"f": o.fcnt, "r": o.rssi, "s": o.snr, "src": o.source}
+                doc["ttl"] = ttl
+                return doc
+
+            fresh = {"id": f"{device}|{bucket}", "device": device, "bucket": bucket}
+            write_merged(self._series, self._cache, fresh["id"], (device, month), fresh, merge)
+            new += added
+        return new
+
+    def read(
+        self,
+        device: str,
+        start: datetime,
+        end: datetime,
+        quantity: str | None,
+        limit: int,
+        continuation: str | None,
+    ) -> tuple[list[Reading], str | None]:
+        """Readings in [start, end] ordered by time then quantity, `limit` at a time."""
+        after = _decode_cursor(continuation)
+        readings: list[Reading] = []
+        for doc in self._buckets(device, start, end, after):
+            for reading in _readings(doc, quantity):
+                if not start <= reading.time <= end:
+                    continue
+                if after is not None and (reading.time, reading.quantity) <= after:
+                    continue
+                readings.append(reading)
+            if len(readings) > limit:
+                break
+        readings.sort(key=lambda r: (r.time, r.quantity))
+        page = readings[:limit]
+        more = len(readings) > limit
+        return page, _encode_cursor(page[-1]) if more and page else None
+
+    def _buckets(
+        self, device: str, start: datetime, end: datetime, after: tuple[datetime, str] | None
+    ) -> Iterator[Document]:
+        first = max(start, after[0]) if after else start
+        month = first.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        while month <= end:
+            query = Query(range={"bucket": (bucket_of(first), bucket_of(end))}, order_by="bucket")
+            token = None
+            while True:
+                page = self._series.query(
+                    query, device, month_of(month), limit=50, continuation=token
+                )
+                yield from page.items
+                token = page.continuation
+                if token is None:
+                    break
+            month = (month + timedelta(days=32)).replace(day=1)
+
+
+def _readings(doc: Document, quantity: str | None) -> Iterator[Reading]:
+    for name, series in doc.get("q", {}).items():
+        if quantity is not None and name != quantity:
+            continue
+        for stamp, value in series["v"].items():
+            time = datetime.fromtimestamp(int(stamp) / 1000, UTC)
+            yield Reading(time, name, value, series["u"])
+
+
+def _encode_cursor(reading: Reading) -> str:
+    raw = f"{int(reading.time.timestamp() * 1000)}|{reading.quantity}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _decode_cursor(token: str | None) -> tuple[datetime, str] | None:
+    if not token:
+        return None
+    try:
+        stamp, quantity = base64.urlsafe_b64decode(token.encode()).decode().split("|", 1)
+        return datetime.fromtimestamp(int(stamp) / 1000, UTC), quantity
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("invalid continuation token") from exc

@@ -1,0 +1,245 @@
+"""Encrypted uplinks through the HTTP API, as TTN and ChirpStack deliver them."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import auth
+from tests.support.uplinks import chirpstack_up, encrypt, ttn_uplink
+
+EM300 = "24e124136b502217"
+LHT65 = "a84041000181c8d1"
+APP_S_KEY = "2b7e151628aed2a6abf7158809cf4f3c"
+OTHER_KEY = "000102030405060708090a0b0c0d0e0f"
+DEV_ADDR = "260B1A2C"
+# Milesight EM300-TH: battery 92 %, temperature -10.0 °C (int16 LE), humidity 61.5 %RH.
+EM300_PAYLOAD = bytes.fromhex("01755c03679cff04687b")
+# Dragino LHT65: BatV 3.0 V, SHT 21.5 °C, 55.5 %RH, DS18B20 probe 4.25 °C.
+LHT65_PAYLOAD = bytes.fromhex("cbb8086602b701" + "01a9" + "7fff")
+
+
+@pytest.fixture
+def sandefjord(client, make_tenant):
+    tenant = make_tenant("sandefjord")
+    admin = auth(tenant.keys["tenant-admin"])
+    response = client.put(
+        f"/api/tenants/sandefjord/devices/{EM300}",
+        json={"model": "milesight-em300-th", "name": "Skolegården", "area": "sentrum",
+              "location": {"lat": 59.1312, "lon": 10.2166}, "appSKey": APP_S_KEY},
+        headers=admin,
+    )
+    assert response.status_code == 201, response.text
+    response = client.put(
+        f"/api/tenants/sandefjord/devices/{LHT65}",
+        json={"model": "dragino-lht65", "name": "Goksjø badeplass", "area": "goksjo",
+              "medium": "water", "location": {"lat": 59.17, "lon": 10.17}},
+        headers=admin,
+    )
+    assert response.status_code == 201, response.text
+    return tenant
+
+
+def _post_ttn(client, tenant, message):
+    return client.post(
+        "/api/tenants/sandefjord/ingest/ttn", json=message, headers=auth(tenant.keys["ingest"])
+    )
+
+
+def _observations(client, tenant, dev_eui, **params):
+    response = client.get(
+        f"/api/tenants/sandefjord/devices/{dev_eui}/observations",
+        params={"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z", **params},
+        headers=auth(tenant.keys["read"]),
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["items"]
+
+
+def test_encrypted_ttn_uplink_becomes_observations(client, sandefjord):
+    frm = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, 42)
+    message = ttn_uplink(EM300, DEV_ADDR, 42, frm, "2026-11-22T10:15:30.123456789Z")
+    response = _post_ttn(client, sandefjord, message)
+    assert response.status_code == 202, response.text
+    assert response.json() == {"accepted": 1, "duplicates": 0, "ignored": 0, "readings": 3}
+    items = _observations(client, sandefjord, EM300)
+    assert {(i["quantity"], i["value"], i["unit"]) for i in items} == {
+        ("battery", 92.0, "%EL"), ("temperature", -10.0, "Cel"), ("humidity", 61.5, "%RH"),
+    }
+    assert {i["time"] for i in items} == {"2026-11-22T10:15:30.123000Z"}
+
+
+def test_the_same_uplink_twice_stores_one_reading(client, sandefjord, platform):
+    frm = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, 7)
+    message = ttn_uplink(EM300, DEV_ADDR, 7, frm, "2026-11-22T10:00:00Z")
+    assert _post_ttn(client, sandefjord, message).json()["accepted"] == 1
+    again = _post_ttn(client, sandefjord, message)
+    assert again.status_code == 202
+    assert again.json() == {"accepted": 0, "duplicates": 1, "ignored": 0, "readings": 0}
+    assert len(_observations(client, sandefjord, EM300)) == 3
+    assert platform.bus.published("observations") == 3
+
+
+def test_uplink_heard_by_two_network_servers_stores_one_reading(client, sandefjord):
+    frm = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, 8)
+    first = ttn_uplink(EM300, DEV_ADDR, 8, frm, "2026-11-22T11:00:00.100Z")
+    second = ttn_uplink(EM300, DEV_ADDR, 8, frm, "2026-11-22T11:00:00.350Z", rssi=-120)
+    assert _post_ttn(client, sandefjord, first).json()["accepted"] == 1
+    assert _post_ttn(client, sandefjord, second).json()["duplicates"] == 1
+    assert len(_observations(client, sandefjord, EM300)) == 3
+
+
+def test_uplink_with_the_wrong_key_is_quarantined_with_a_reason(client, sandefjord):
+    frm = encrypt(EM300_PAYLOAD, OTHER_KEY, DEV_ADDR, 9)
+    response = _post_ttn(client, sandefjord, ttn_uplink(EM300, DEV_ADDR, 9, frm,
+                                                        "2026-11-22T12:00:00Z"))
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["reason"] == "decode_failed"
+    assert "key" in problem["detail"]
+    listing = client.get("/api/tenants/sandefjord/quarantine",
+                         headers=auth(sandefjord.keys["tenant-admin"])).json()
+    assert listing["counts"] == {"decode_failed": 1}
+    record = listing["items"][0]
+    assert record["id"] == problem["quarantineId"]
+    assert record["device"] == EM300
+    assert '"frm_payload"' in record["message"]
+    assert APP_S_KEY not in str(listing) and OTHER_KEY not in str(listing)
+    assert _observations(client, sandefjord, EM300) == []
+
+
+def test_replayed_fcnt_with_another_payload_is_quarantined(client, sandefjord):
+    original = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, 10)
+    forged = encrypt(bytes.fromhex("0175640367c800"), APP_S_KEY, DEV_ADDR, 10)
+    _post_ttn(client, sandefjord, ttn_uplink(EM300, DEV_ADDR, 10, original, "2026-11-22T12:00Z"))
+    response = _post_ttn(
+        client, sandefjord, ttn_uplink(EM300, DEV_ADDR, 10, forged, "2026-11-22T12:10:00Z")
+    )
+    assert response.status_code == 409
+    assert response.json()["reason"] == "fcnt_replayed"
+
+
+def test_regressed_fcnt_is_quarantined_until_the_session_is_reset(client, sandefjord):
+    for fcnt in (500, 501):
+        frm = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, fcnt)
+        _post_ttn(client, sandefjord,
+                  ttn_uplink(EM300, DEV_ADDR, fcnt, frm, f"2026-11-22T13:0{fcnt - 500}:00Z"))
+    old = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, 3)
+    message = ttn_uplink(EM300, DEV_ADDR, 3, old, "2026-11-22T13:05:00Z")
+    assert _post_ttn(client, sandefjord, message).json()["reason"] == "fcnt_regressed"
+    reset = client.delete(f"/api/tenants/sandefjord/devices/{EM300}/session",
+                          headers=auth(sandefjord.keys["tenant-admin"]))
+    assert reset.status_code == 204
+    assert _post_ttn(client, sandefjord, message).status_code == 202
+
+
+def test_late_redelivery_inside_the_window_is_accepted(client, sandefjord):
+    for fcnt in (20, 22, 21):  # 21 arrives after 22, as at-least-once delivery allows
+        frm = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, fcnt)
+        response = _post_ttn(client, sandefjord, ttn_uplink(
+            EM300, DEV_ADDR, fcnt, frm, f"2026-11-22T14:{fcnt}:00Z"))
+        assert response.json()["accepted"] == 1, fcnt
+
+
+def test_rejoin_with_a_new_devaddr_starts_a_new_session(client, sandefjord):
+    frm = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, 900)
+    _post_ttn(client, sandefjord, ttn_uplink(EM300, DEV_ADDR, 900, frm, "2026-11-22T15:00Z"))
+    frm = encrypt(EM300_PAYLOAD, APP_S_KEY, "260B9999", 1)
+    response = _post_ttn(client, sandefjord,
+                         ttn_uplink(EM300, "260B9999", 1, frm, "2026-11-22T15:10:00Z"))
+    assert response.status_code == 202
+
+
+def test_chirpstack_uplink_from_unencrypted_device_with_probe(client, sandefjord):
+    message = chirpstack_up(LHT65, "01ab23cd", 3, LHT65_PAYLOAD, "2026-11-22T09:00:00Z")
+    response = client.post(
+        "/api/tenants/sandefjord/ingest/chirpstack?event=up",
+        json=message, headers=auth(sandefjord.keys["ingest"]),
+    )
+    assert response.status_code == 202, response.text
+    latest = client.get("/api/tenants/sandefjord/latest?area=goksjo",
+                        headers=auth(sandefjord.keys["read"])).json()["items"]
+    assert len(latest) == 1
+    values = latest[0]["values"]
+    assert values["probe_temperature"]["value"] == 4.25
+    assert values["probe_temperature"]["medium"] == "water"
+    assert values["temperature"]["medium"] == "air"
+    sdm = client.get("/api/tenants/sandefjord/latest?area=goksjo&view=sdm",
+                     headers=auth(sandefjord.keys["read"])).json()["items"][0]
+    assert sdm["type"] == "WaterQualityObserved"
+    assert sdm["temperature"] == 4.25
+    assert sdm["location"] == {"type": "Point", "coordinates": [10.17, 59.17]}
+
+
+@pytest.mark.parametrize("event", ["join", "status", "ack", "txack", "log"])
+def test_other_chirpstack_events_are_accepted_and_ignored(client, sandefjord, event):
+    response = client.post(
+        f"/api/tenants/sandefjord/ingest/chirpstack?event={event}",
+        json={"deviceInfo": {"devEui": LHT65}, "time": "2026-11-22T09:00:00Z"},
+        headers=auth(sandefjord.keys["ingest"]),
+    )
+    assert response.status_code == 202
+    assert response.json()["ignored"] == 1
+
+
+def test_malformed_json_is_quarantined_and_answered_400(client, sandefjord):
+    response = client.post(
+        "/api/tenants/sandefjord/ingest/ttn", content=b'{"end_device_ids": ',
+        headers=auth(sandefjord.keys["ingest"]) | {"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    counts = client.get("/api/tenants/sandefjord/quarantine",
+                        headers=auth(sandefjord.keys["tenant-admin"])).json()["counts"]
+    assert counts == {"malformed": 1}
+
+
+def test_unknown_device_is_quarantined(client, sandefjord):
+    message = ttn_uplink("70b3d57ed0000001", DEV_ADDR, 1, EM300_PAYLOAD, "2026-11-22T10:00Z")
+    response = _post_ttn(client, sandefjord, message)
+    assert response.status_code == 422
+    assert response.json()["reason"] == "unknown_device"
+
+
+def test_oversized_frm_payload_is_quarantined_as_too_large(client, sandefjord):
+    message = ttn_uplink(EM300, DEV_ADDR, 1, bytes(300), "2026-11-22T10:00Z")
+    response = _post_ttn(client, sandefjord, message)
+    assert response.status_code == 413
+    assert response.json()["reason"] == "too_large"
+
+
+def test_ingest_needs_the_ingest_scope(client, sandefjord):
+    message = ttn_uplink(EM300, DEV_ADDR, 1, EM300_PAYLOAD, "2026-11-22T10:00Z")
+    for scope in ("read", "app", "tenant-admin"):
+        response = client.post("/api/tenants/sandefjord/ingest/ttn", json=message,
+                               headers=auth(sandefjord.keys[scope]))
+        assert response.status_code == 403, scope
+
+
+def test_device_keys_are_never_returned(client, sandefjord, platform):
+    device = client.get(f"/api/tenants/sandefjord/devices/{EM300}",
+                        headers=auth(sandefjord.keys["tenant-admin"])).json()
+    assert device["hasAppSKey"] is True
+    assert "appSKey" not in device and APP_S_KEY not in str(device)
+    stored = platform.store.container("devices").read("sandefjord", EM300)
+    assert APP_S_KEY not in str(stored).lower()
+
+
+def test_observations_page_through_with_continuation(client, sandefjord):
+    for minute in range(5):
+        fcnt = 100 + minute
+        frm = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, fcnt)
+        _post_ttn(client, sandefjord,
+                  ttn_uplink(EM300, DEV_ADDR, fcnt, frm, f"2026-11-22T16:0{minute}:00Z"))
+    seen, token = [], None
+    while True:
+        params = {"from": "2026-11-22T00:00:00Z", "to": "2026-11-23T00:00:00Z",
+                  "quantity": "temperature", "limit": 2}
+        if token:
+            params["continuation"] = token
+        page = client.get(f"/api/tenants/sandefjord/devices/{EM300}/observations",
+                          params=params, headers=auth(sandefjord.keys["read"])).json()
+        seen.extend(item["time"] for item in page["items"])
+        token = page["continuation"]
+        if not token:
+            break
+    assert seen == sorted(seen) and len(seen) == len(set(seen)) == 5
