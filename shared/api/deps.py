@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.bootstrap import Platform
@@ -76,3 +76,9 @@ TenantAdmin = Annotated[str, Depends(TenantAccess(Scope.TENANT_ADMIN))]
 TenantReader = Annotated[str, Depends(TenantAccess(Scope.TENANT_ADMIN, Scope.READ, Scope.APP))]
 TenantMember = Annotated[str, Depends(TenantAccess(*ANY_TENANT_KEY))]
 TenantIngest = Annotated[str, Depends(TenantAccess(Scope.INGEST))]
+
+
+#: Paging token from a previous page; opaque, and long for Cosmos cross-partition queries.
+Continuation = Annotated[
+    str | None, Query(max_length=4096, description="`continuation` of the previous page.")
+]

@@ -33,6 +33,8 @@ from shared.store import (
 )
 
 _PURGE_EVERY_WRITES = 5_000
+#: Characters Cosmos does not allow in an item id.
+_BAD_ID_CHARS = frozenset("/\\?#")
 
 
 def _field(name: str) -> str:
@@ -132,6 +134,9 @@ class EmbeddedContainer:
         partition = doc.get(self.spec.partition_key)
         if not isinstance(partition, str) or not isinstance(doc.get("id"), str):
             raise ValueError(f"document needs string 'id' and '{self.spec.partition_key}'")
+        if not doc["id"] or _BAD_ID_CHARS.intersection(doc["id"]):
+            # Cosmos cannot address such ids: refuse them here too, not first in Azure.
+            raise ValueError(f"not a valid id (empty, or has one of / \\ ? #): {doc['id']!r}")
         now = time.time()
         body = {k: v for k, v in doc.items() if k != "_etag"}
         body["_ts"] = int(now)
@@ -202,6 +207,9 @@ class EmbeddedContainer:
         scope = "pk = ? AND " if partition is not None else ""
         order = "pk, id"
         if query.order_by:
+            if query.order_by not in (self.spec.partition_key, *self.spec.indexed):
+                # Cosmos cannot ORDER BY a path its indexing policy excludes.
+                raise ValueError(f"{self.spec.name} cannot order by unindexed {query.order_by!r}")
             direction = "DESC" if query.descending else "ASC"
             order = f"{_field(query.order_by)} {direction}, id"
         rows = self._store.fetchall(

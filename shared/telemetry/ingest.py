@@ -42,6 +42,7 @@ from shared.telemetry.observations import Observation, event, iso, normalise
 from shared.telemetry.quarantine import Quarantine
 from shared.telemetry.series import BucketCache, TimeSeries, write_merged
 from shared.telemetry.uplinks import Ignored, MalformedUplink, Uplink
+from shared.tenants.model import PLATFORM_PARTITION
 from shared.tenants.service import TenantService
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ class Ingestor:
     def tenant_exists(self, tenant: str) -> bool:
         try:
             self._retention_days(tenant)
-        except NotFound:
+        except (NotFound, ValueError):
             return False
         return True
 
@@ -174,6 +175,31 @@ class Ingestor:
         with self._lock:
             self._retention[tenant] = (now + _TENANT_TTL_S, days)
         return days
+
+    def ingest_routed(self, routed: Iterable[tuple[str | None, Delivery]]) -> IngestResult:
+        """A batch whose messages name their own tenants (IoT Hub's enrichment).
+
+        Messages naming no tenant, or one that does not exist, go to the platform's quarantine.
+        """
+        by_tenant: dict[str, list[Delivery]] = {}
+        total = IngestResult()
+        platform = self.quarantine(PLATFORM_PARTITION)
+        for tenant, delivery in routed:
+            if tenant and tenant != PLATFORM_PARTITION and self.tenant_exists(tenant):
+                by_tenant.setdefault(tenant, []).append(delivery)
+                continue
+            detail = f"no tenant {tenant!r}" if tenant else "the message names no tenant"
+            qid = platform.put("unknown_tenant", detail, delivery.source, delivery.raw)
+            total.rejections.append(Rejection("unknown_tenant", detail, qid, None))
+        for tenant, deliveries in by_tenant.items():
+            part = self.ingest(tenant, deliveries)
+            total.accepted += part.accepted
+            total.duplicates += part.duplicates
+            total.ignored += part.ignored
+            total.readings += part.readings
+            total.observations.extend(part.observations)
+            total.rejections.extend(part.rejections)
+        return total
 
     def ingest(self, tenant: str, deliveries: Sequence[Delivery]) -> IngestResult:
         result = IngestResult()

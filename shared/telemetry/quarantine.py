@@ -25,6 +25,7 @@ MAX_KEPT_BYTES = 64 * 1024
 REASONS = (
     "malformed",
     "too_large",
+    "unknown_tenant",
     "unknown_device",
     "no_key",
     "decrypt_failed",

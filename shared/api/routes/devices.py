@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel
 
-from shared.api.deps import PlatformDep, TenantAdmin, TenantReader
+from shared.api.deps import Continuation, PlatformDep, TenantAdmin, TenantReader
 from shared.telemetry.devices import DevicePublic, DeviceUpsert
 
 router = APIRouter(prefix="/api/tenants/{tenant}/devices", tags=["devices"])
@@ -37,7 +37,7 @@ def list_devices(
     platform: PlatformDep,
     area: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    continuation: Annotated[str | None, Query(max_length=200)] = None,
+    continuation: Continuation = None,
 ) -> DeviceList:
     """The tenant's devices, optionally in one area, in pages."""
     items, token = platform.ingestor.registry(tenant).list(limit, continuation, area)

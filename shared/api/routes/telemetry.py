@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
-from shared.api.deps import AdminOnly, PlatformDep, TenantAdmin, TenantReader
+from shared.api.deps import AdminOnly, Continuation, PlatformDep, TenantAdmin, TenantReader
 from shared.errors import InvalidInput
 from shared.store import Query as StoreQuery
 from shared.store.tenancy import TenantContainer
@@ -21,7 +21,6 @@ router = APIRouter(prefix="/api/tenants/{tenant}", tags=["telemetry"])
 platform_router = APIRouter(prefix="/api", tags=["telemetry"])
 DevEuiPath = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{16}$")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Continuation = Annotated[str | None, Query(max_length=200)]
 
 
 class ObservationItem(BaseModel):

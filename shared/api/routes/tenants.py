@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, Field
 
-from shared.api.deps import AdminOnly, PlatformDep, TenantAdmin, TenantMember
+from shared.api.deps import AdminOnly, Continuation, PlatformDep, TenantAdmin, TenantMember
 from shared.tenants.model import (
     ApiKeyCreate,
     ApiKeyIssued,
@@ -36,7 +36,7 @@ def list_tenants(
     platform: PlatformDep,
     _: AdminOnly,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    continuation: Annotated[str | None, Query(max_length=200)] = None,
+    continuation: Continuation = None,
 ) -> TenantList:
     """Every tenant (platform admin)."""
     items, token = platform.tenants.list(limit, continuation)

@@ -1,0 +1,60 @@
+"""IoT Hub device-to-cloud messages → ingest. Records and continues: a bad message is
+quarantined, never retried; it raises only on transient store or bus failures, so the host
+retries the batch (idempotent ingest makes the retry safe).
+
+IoT Hub stamps each message with the device's twin tag `tenant` (message enrichment, see
+infra/) as the application property `tenant`; the device id is the IoT Hub-authenticated
+`iothub-connection-device-id`, which must be the device's EUI-64 as registered in Smartby.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import azure.functions as func
+
+from functions import platform
+from shared import logs
+from shared.telemetry.ingest import Delivery, deliver
+from shared.telemetry.uplinks import parse_device_body
+
+bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+
+def routed_deliveries(events: Sequence[func.EventHubEvent]) -> list[tuple[str | None, Delivery]]:
+    """Each event's tenant (from the enrichment) and delivery, in the batch's order."""
+    metadata = (events[0].metadata or {}) if events else {}
+    properties = metadata.get("PropertiesArray") or [{}] * len(events)
+    routed = []
+    for event, props in zip(events, properties, strict=True):
+        device = (event.iothub_metadata or {}).get("connection-device-id", "")
+        received = event.enqueued_time or datetime.now(UTC)
+        if received.tzinfo is None:
+            received = received.replace(tzinfo=UTC)
+        tenant = props.get("tenant") if isinstance(props, dict) else None
+        routed.append((
+            tenant if isinstance(tenant, str) else None,
+            deliver("iothub", event.get_body(), parse_device_body, device, received, "iothub"),
+        ))
+    return routed
+
+
+@bp.function_name("ingest_iothub")
+@bp.event_hub_message_trigger(
+    arg_name="events",
+    event_hub_name="%IOTHUB_EVENTHUB_NAME%",
+    connection="IOTHUB",
+    consumer_group="%IOTHUB_CONSUMER_GROUP%",
+    cardinality="many",
+    data_type="binary",
+)
+def ingest_iothub(events: list[func.EventHubEvent]) -> None:
+    with logs.correlation():
+        result = platform().ingestor.ingest_routed(routed_deliveries(events))
+        log.info(
+            "iothub batch: %d events, %d accepted, %d duplicates, %d quarantined",
+            len(events), result.accepted, result.duplicates, len(result.rejections),
+        )

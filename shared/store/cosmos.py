@@ -1,0 +1,455 @@
+"""Cosmos DB adapter of the document store port (Azure Cosmos DB for NoSQL, sync SDK).
+
+The only module that imports `azure.cosmos` and `azure.identity` for the store. Choices that are
+not obvious from the port:
+
+* Every call is bounded: a connect and a socket read timeout on the client, an absolute timeout
+  per operation (the SDK's client-level `timeout` does not bound operations, so it is passed on
+  each call), and a bounded throttling retry. A stalled Cosmos costs a function invocation
+  seconds, never its whole execution budget.
+* The client is created on first use. The SDK's constructor already talks to the account (it
+  reads the account's regions), so an eager client would crash the Functions worker at import
+  when Cosmos is briefly unreachable, instead of answering `Unavailable` and recovering.
+* SDK exceptions become the port's errors at one boundary (`_translated`); a 400 from Cosmos is
+  the caller's bad input (bad id, bad continuation token) and becomes `ValueError`, as in the
+  embedded store.
+* Queries always put the partition key in the WHERE clause as well as passing `partition_key=`:
+  real Cosmos routes with the argument, the local test server only honours the clause.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from azure.core import MatchConditions
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import AzureError, ServiceRequestError, ServiceResponseError
+from azure.cosmos import ContainerProxy, CosmosClient, DatabaseProxy, PartitionKey
+from azure.cosmos.exceptions import (
+    CosmosAccessConditionFailedError,
+    CosmosClientTimeoutError,
+    CosmosHttpResponseError,
+    CosmosResourceExistsError,
+    CosmosResourceNotFoundError,
+)
+from azure.identity import DefaultAzureCredential
+
+from shared.store import (
+    CONTAINER_SPECS,
+    CONTAINERS,
+    Conflict,
+    ContainerSpec,
+    Document,
+    NotFound,
+    Page,
+    PreconditionFailed,
+    Query,
+    StoreError,
+    Unavailable,
+)
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
+
+#: Seconds to establish a connection, and to wait for a response once a request is sent.
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 10.0
+#: Default absolute bound of one operation (one query page), retries included.
+OPERATION_TIMEOUT = 15.0
+#: Throttling (429): at most this many retries, each waiting at most this many seconds.
+THROTTLE_RETRIES = 3
+THROTTLE_MAX_WAIT = 5
+
+#: Status codes that mean "try again later": timeout, throttled, retry-with, unavailable.
+_TRANSIENT = frozenset({408, 429, 449, 503})
+#: System properties Cosmos adds that are no business of callers (`_etag` and `_ts` stay).
+_SYSTEM_FIELDS = frozenset({"_rid", "_self", "_attachments"})
+#: Everything the service owns; never sent back in a write.
+_READ_ONLY_FIELDS = _SYSTEM_FIELDS | {"_etag", "_ts"}
+#: Sub-status of a 404 whose container or database is missing (rather than the item).
+_OWNER_MISSING = 1003
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Characters Cosmos does not allow in an item id (they break the resource URL).
+_BAD_ID_CHARS = frozenset("/\\?#")
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """Map SDK and transport errors onto the port's errors: the adapter's single boundary."""
+    try:
+        yield
+    except CosmosResourceNotFoundError as exc:
+        if exc.sub_status == _OWNER_MISSING:  # a wrong database or container name, not "absent"
+            raise StoreError(f"{what}: the database or container does not exist") from exc
+        raise NotFound(f"{what}: not found") from exc
+    except CosmosResourceExistsError as exc:
+        raise Conflict(f"{what}: already exists") from exc
+    except CosmosAccessConditionFailedError as exc:
+        raise PreconditionFailed(f"{what}: changed since read") from exc
+    except CosmosHttpResponseError as exc:
+        if exc.status_code in _TRANSIENT:
+            raise Unavailable(f"{what}: Cosmos DB answered {exc.status_code}") from exc
+        if exc.status_code == 400:
+            raise ValueError(f"{what}: rejected by Cosmos DB: {exc.http_error_message}") from exc
+        raise StoreError(f"{what}: Cosmos DB answered {exc.status_code}") from exc
+    except (ServiceRequestError, ServiceResponseError, CosmosClientTimeoutError) as exc:
+        raise Unavailable(f"{what}: {type(exc).__name__}: {exc.message}") from exc
+    except AzureError as exc:  # e.g. the credential could not get a token
+        raise StoreError(f"{what}: {type(exc).__name__}: {exc.message}") from exc
+
+
+def _is_loopback(endpoint: str) -> bool:
+    host = urlsplit(endpoint).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _path(field: str) -> str:
+    """`c["field"]`: bracket notation, so fields named like SQL keywords (`value`) still work."""
+    if not _IDENTIFIER.fullmatch(field):
+        raise ValueError(f"not a queryable field: {field!r}")
+    return f'c["{field}"]'
+
+
+def _valid_id(id: str) -> bool:
+    return bool(id) and not _BAD_ID_CHARS.intersection(id)
+
+
+def _public(doc: Mapping[str, Any]) -> Document:
+    return {k: v for k, v in doc.items() if k not in _SYSTEM_FIELDS}
+
+
+def indexing_policy(spec: ContainerSpec) -> dict[str, Any]:
+    """Index only what queries filter or sort on (and the partition key): cheaper writes.
+
+    Cosmos cannot ORDER BY an unindexed path, which is why the port only orders by `indexed`.
+    """
+    paths = sorted({spec.partition_key, *spec.indexed})
+    return {
+        "indexingMode": "consistent",
+        "automatic": True,
+        "includedPaths": [{"path": f"/{name}/?"} for name in paths],
+        "excludedPaths": [{"path": "/*"}, {"path": '/"_etag"/?'}],
+    }
+
+
+class _Sql:
+    """A parameterised query under construction; values never enter the SQL text."""
+
+    def __init__(self, select: str) -> None:
+        self._select = select
+        self._clauses: list[str] = []
+        self.parameters: list[dict[str, Any]] = []
+
+    def param(self, value: Any) -> str:
+        name = f"@p{len(self.parameters)}"
+        self.parameters.append({"name": name, "value": value})
+        return name
+
+    def where(self, clause: str) -> None:
+        self._clauses.append(clause)
+
+    def text(self, order: str = "") -> str:
+        where = f" WHERE {' AND '.join(self._clauses)}" if self._clauses else ""
+        # Safe: field names are validated identifiers (`_path`), values are parameters.
+        return f"SELECT {self._select} FROM c{where}{order}"  # noqa: S608
+
+
+def _filtered(select: str, partition: tuple[str, str] | None, query: Query) -> _Sql:
+    sql = _Sql(select)
+    if partition is not None:
+        field, value = partition
+        sql.where(f"{_path(field)} = {sql.param(value)}")
+    for name, value in query.where.items():
+        path = _path(name)
+        if value is None:  # as in the embedded store: absent and null both count as None
+            sql.where(f"(NOT IS_DEFINED({path}) OR IS_NULL({path}))")
+        else:
+            sql.where(f"{path} = {sql.param(value)}")
+    for name, values in query.where_in.items():
+        sql.where(f"ARRAY_CONTAINS({sql.param(list(values))}, {_path(name)})")
+    for name, (low, high) in query.range.items():
+        if low is not None:
+            sql.where(f"{_path(name)} >= {sql.param(low)}")
+        if high is not None:
+            sql.where(f"{_path(name)} <= {sql.param(high)}")
+    return sql
+
+
+class CosmosContainer:
+    """One Cosmos container behind the `Container` port."""
+
+    def __init__(self, store: CosmosStore, spec: ContainerSpec) -> None:
+        self._store = store
+        self.spec = spec
+        self._timeout = store.operation_timeout
+
+    def _items(self) -> ContainerProxy:
+        return self._store._connected().get_container_client(self.spec.name)
+
+    def _what(self, partition: str | None, id: str | None = None) -> str:
+        return "/".join(p for p in (self.spec.name, partition, id) if p is not None)
+
+    def _outgoing(self, doc: Document) -> tuple[Document, str]:
+        partition = doc.get(self.spec.partition_key)
+        id = doc.get("id")
+        if not isinstance(partition, str) or not isinstance(id, str):
+            raise ValueError(f"document needs string 'id' and '{self.spec.partition_key}'")
+        if not _valid_id(id):
+            raise ValueError(f"not a valid id (empty, or has one of / \\ ? #): {id!r}")
+        body = {k: v for k, v in doc.items() if k not in _READ_ONLY_FIELDS}
+        return body, self._what(partition, id)
+
+    def _orderable(self, query: Query) -> str:
+        if query.order_by is None:
+            return ""
+        if query.order_by not in (self.spec.partition_key, *self.spec.indexed):
+            raise ValueError(f"{self.spec.name} cannot order by unindexed {query.order_by!r}")
+        return f" ORDER BY {_path(query.order_by)} {'DESC' if query.descending else 'ASC'}"
+
+    def read(self, partition: str, id: str) -> Document | None:
+        if not _valid_id(id):  # no such document can exist; and it would not fit in the URL
+            return None
+        try:
+            with _translated(f"read {self._what(partition, id)}"):
+                doc = self._items().read_item(id, partition_key=partition, timeout=self._timeout)
+        except NotFound:
+            return None
+        return _public(doc)
+
+    def read_many(self, partition: str, ids: Sequence[str]) -> list[Document]:
+        unique = list(dict.fromkeys(ids))
+        if not unique:
+            return []
+        sql = _filtered("*", (self.spec.partition_key, partition), Query())
+        sql.where(f'ARRAY_CONTAINS({sql.param(unique)}, c["id"])')
+        with _translated(f"read_many {self._what(partition)}"):
+            return [
+                _public(doc)
+                for doc in self._items().query_items(
+                    sql.text(),
+                    parameters=sql.parameters,
+                    partition_key=partition,
+                    max_item_count=len(unique),
+                    timeout=self._timeout,
+                )
+            ]
+
+    def create(self, doc: Document) -> Document:
+        body, what = self._outgoing(doc)
+        with _translated(f"create {what}"):
+            return _public(self._items().create_item(body, timeout=self._timeout))
+
+    def upsert(self, doc: Document) -> Document:
+        body, what = self._outgoing(doc)
+        with _translated(f"upsert {what}"):
+            return _public(self._items().upsert_item(body, timeout=self._timeout))
+
+    def replace(self, doc: Document, *, etag: str | None = None) -> Document:
+        body, what = self._outgoing(doc)
+        condition: dict[str, Any] = (
+            {"etag": etag, "match_condition": MatchConditions.IfNotModified} if etag else {}
+        )
+        with _translated(f"replace {what}"):
+            return _public(
+                self._items().replace_item(body["id"], body, timeout=self._timeout, **condition)
+            )
+
+    def delete(self, partition: str, id: str) -> bool:
+        if not _valid_id(id):
+            return False
+        try:
+            with _translated(f"delete {self._what(partition, id)}"):
+                self._items().delete_item(id, partition_key=partition, timeout=self._timeout)
+        except NotFound:
+            return False
+        return True
+
+    def _page(
+        self, sql: _Sql, query: Query, limit: int, continuation: str | None, **scope: Any
+    ) -> Page:
+        if not 1 <= limit <= 1000:
+            raise ValueError("limit must be within 1..1000")
+        pages = (
+            self._items()
+            .query_items(
+                sql.text(self._orderable(query)),
+                parameters=sql.parameters,
+                max_item_count=limit,
+                timeout=self._timeout,
+                **scope,
+            )
+            .by_page(continuation)
+        )
+        # Cosmos may answer a page with no items but a continuation (a partition range with no
+        # match); skip those so callers only see an empty page at the end.
+        for page in pages:
+            items = [_public(doc) for doc in page]
+            if items or pages.continuation_token is None:
+                return Page(items, pages.continuation_token)
+        return Page([], None)
+
+    def query(
+        self, partition: str, query: Query, *, limit: int = 100, continuation: str | None = None
+    ) -> Page:
+        sql = _filtered("*", (self.spec.partition_key, partition), query)
+        with _translated(f"query {self._what(partition)}"):
+            return self._page(sql, query, limit, continuation, partition_key=partition)
+
+    def scan(self, query: Query, *, limit: int = 100, continuation: str | None = None) -> Page:
+        sql = _filtered("*", None, query)
+        with _translated(f"scan {self.spec.name}"):
+            return self._page(sql, query, limit, continuation, enable_cross_partition_query=True)
+
+    def count(self, partition: str, query: Query) -> int:
+        sql = _filtered("VALUE COUNT(1)", (self.spec.partition_key, partition), query)
+        with _translated(f"count {self._what(partition)}"):
+            counts = self._items().query_items(
+                sql.text(),
+                parameters=sql.parameters,
+                partition_key=partition,
+                timeout=self._timeout,
+            )
+            return sum(int(n) for n in counts)
+
+
+class CosmosStore:
+    """A Cosmos DB account's database behind the `DocumentStore` port.
+
+    `credential` is the account key (local emulators, tests) or a `TokenCredential` (Azure:
+    managed identity). `ensure_containers` creates the database and every container in
+    `CONTAINERS` on first use; only key auth may do that (in Azure the containers come from
+    Bicep and the data-plane role cannot create them). `verify_tls=False` is for a loopback test
+    server with a self-signed certificate and is refused for any other endpoint.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        credential: str | TokenCredential,
+        database: str,
+        *,
+        verify_tls: bool = True,
+        ensure_containers: bool = False,
+        operation_timeout: float = OPERATION_TIMEOUT,
+    ) -> None:
+        loopback = _is_loopback(endpoint)
+        if not verify_tls and not loopback:
+            raise ValueError(f"TLS verification can only be turned off for loopback: {endpoint}")
+        self.endpoint = endpoint
+        self.database_name = database
+        self.operation_timeout = operation_timeout
+        self._credential = credential
+        self._client_options: dict[str, Any] = {
+            "connection_verify": verify_tls,
+            # Endpoint discovery would redirect to the regional endpoints the account reports;
+            # a loopback server reports itself under another name.
+            "enable_endpoint_discovery": not loopback,
+            "connection_timeout": CONNECT_TIMEOUT,
+            "read_timeout": READ_TIMEOUT,
+            "retry_total": THROTTLE_RETRIES,
+            "retry_backoff_max": THROTTLE_MAX_WAIT,
+            "user_agent_suffix": "smartby",
+        }
+        self._ensure_containers = ensure_containers
+        self._owned_credential: DefaultAzureCredential | None = None
+        self._lock = threading.Lock()
+        self._client: CosmosClient | None = None
+        self._database: DatabaseProxy | None = None
+        self._containers = {
+            name: CosmosContainer(self, spec) for name, spec in CONTAINER_SPECS.items()
+        }
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CosmosStore:
+        """Key auth when `COSMOS__accountKey` is set (local), else managed identity (Azure)."""
+        if not settings.cosmos_endpoint:
+            raise ValueError("COSMOS__accountEndpoint is not set")
+        if settings.cosmos_key is not None:
+            return cls(
+                settings.cosmos_endpoint,
+                settings.cosmos_key.get_secret_value(),
+                settings.cosmos_database,
+                verify_tls=settings.cosmos_verify_tls,
+                ensure_containers=True,
+            )
+        identity = DefaultAzureCredential(
+            managed_identity_client_id=settings.managed_identity_client_id
+        )
+        store = cls(
+            settings.cosmos_endpoint,
+            identity,
+            settings.cosmos_database,
+            verify_tls=settings.cosmos_verify_tls,
+        )
+        store._owned_credential = identity
+        return store
+
+    @property
+    def ensures_containers(self) -> bool:
+        return self._ensure_containers
+
+    def _connected(self) -> DatabaseProxy:
+        """The database client, connecting (and creating containers if asked) on first use."""
+        if self._database is not None:
+            return self._database
+        with self._lock:
+            if self._database is None:
+                with _translated(f"connect to {self.endpoint}"):
+                    client = CosmosClient(
+                        self.endpoint, credential=self._credential, **self._client_options
+                    )
+                    try:
+                        self._database = self._open(client)
+                    except BaseException:
+                        client.close()
+                        raise
+                    self._client = client
+        return self._database
+
+    def _open(self, client: CosmosClient) -> DatabaseProxy:
+        if not self._ensure_containers:
+            return client.get_database_client(self.database_name)
+        database = client.create_database_if_not_exists(
+            self.database_name, timeout=self.operation_timeout
+        )
+        for spec in CONTAINERS:
+            database.create_container_if_not_exists(
+                spec.name,
+                partition_key=PartitionKey(path=f"/{spec.partition_key}"),
+                indexing_policy=indexing_policy(spec),
+                default_ttl=spec.default_ttl,
+                timeout=self.operation_timeout,
+            )
+        return database
+
+    def container(self, name: str) -> CosmosContainer:
+        return self._containers[name]
+
+    def ping(self) -> None:
+        try:
+            with _translated(f"ping {self.endpoint}"):
+                self._connected().read(timeout=self.operation_timeout)
+        except Unavailable:
+            raise
+        except (StoreError, ValueError) as exc:  # answered, but not as a usable database
+            raise Unavailable(str(exc)) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+            self._client = self._database = None
+            if self._owned_credential is not None:
+                self._owned_credential.close()
+                self._owned_credential = None

@@ -1,0 +1,88 @@
+"""The IoT Hub trigger, invoked in-process with host-shaped batches."""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+
+from shared.telemetry.envelope import seal_envelope
+from tests.conftest import ADMIN_KEY
+from tests.support.iothub import D2CMessage, trigger_batch
+
+SENSOR = "0004a30b001c2b3d"
+AES_KEY = bytes(range(32))
+
+
+def _trigger(function_app):
+    for function in function_app.app.get_functions():
+        if function.get_function_name() == "ingest_iothub":
+            return function
+    raise AssertionError("ingest_iothub is not registered")
+
+
+def _setup(platform):
+    from shared.telemetry.devices import DeviceUpsert
+    from shared.tenants.model import TenantCreate
+
+    for tenant, number in (("sandefjord", "3907"), ("drammen", "3301")):
+        platform.tenants.create(TenantCreate(id=tenant, name=tenant, kommunenummer=number))
+    platform.ingestor.registry("sandefjord").put(SENSOR, DeviceUpsert.model_validate(
+        {"model": "json", "name": "Havnelageret", "area": "havna", "aesKey": AES_KEY.hex()}
+    ))
+
+
+def test_iothub_trigger_is_registered_with_identity_connection(function_app):
+    binding = json.loads(_trigger(function_app).get_function_json())["bindings"][0]
+    assert binding["type"] == "eventHubTrigger"
+    assert binding["connection"] == "IOTHUB"
+    assert binding["eventHubName"] == "%IOTHUB_EVENTHUB_NAME%"
+    assert binding["consumerGroup"] == "%IOTHUB_CONSUMER_GROUP%"
+    assert binding["cardinality"].lower() == "many"
+
+
+def test_batch_is_routed_by_the_tenant_enrichment(function_app):
+    from functions import platform
+
+    _setup(platform())
+    sealed = seal_envelope(b'{"temperature": -3.5, "humidity": 88}', AES_KEY, "sandefjord",
+                           SENSOR)
+    events = trigger_batch([
+        D2CMessage(SENSOR, orjson.dumps(sealed), properties={"tenant": "sandefjord"}),
+        D2CMessage(SENSOR, orjson.dumps(sealed), properties={"tenant": "sandefjord"}),
+        D2CMessage(SENSOR, orjson.dumps(sealed), properties={"tenant": "drammen"}),
+        D2CMessage(SENSOR, b"{not json", properties={}),
+        D2CMessage(SENSOR, orjson.dumps(sealed), properties={"tenant": "nowhere"}),
+    ])
+    _trigger(function_app).get_user_function()(events)
+
+    ingestor = platform().ingestor
+    latest = platform().store.container("latest").read("sandefjord", SENSOR)
+    assert latest["values"]["temperature"]["value"] == -3.5
+    assert latest["values"]["temperature"]["time"] == "2026-11-22T10:00:00.123456Z"
+    # The redelivered copy was a duplicate; drammen does not have the device.
+    assert ingestor.quarantine("drammen").counts() == {"unknown_device": 1}
+    assert ingestor.quarantine("platform").counts() == {"unknown_tenant": 2}
+    assert platform().bus.published("observations") == 2
+
+
+def test_envelope_sealed_for_another_tenant_is_rejected(function_app):
+    from functions import platform
+
+    _setup(platform())
+    sealed = seal_envelope(b'{"temperature": 1.0}', AES_KEY, "drammen", SENSOR)
+    events = trigger_batch([D2CMessage(SENSOR, orjson.dumps(sealed),
+                                       properties={"tenant": "sandefjord"})])
+    _trigger(function_app).get_user_function()(events)
+    assert platform().ingestor.quarantine("sandefjord").counts() == {"decrypt_failed": 1}
+
+
+def test_clear_message_from_a_keyed_device_is_rejected(function_app):
+    from functions import platform
+
+    _setup(platform())
+    events = trigger_batch([D2CMessage(SENSOR, b'{"temperature": 30}',
+                                       properties={"tenant": "sandefjord"})])
+    _trigger(function_app).get_user_function()(events)
+    assert platform().ingestor.quarantine("sandefjord").counts() == {"decrypt_failed": 1}
+    assert ADMIN_KEY not in str(platform().ingestor.quarantine("sandefjord").list(None, 10, None))

@@ -1,0 +1,469 @@
+"""The document store contract: one suite, run against both adapters (see conftest.py).
+
+Where the local Cosmos server cannot show a behaviour (it does not enforce TTL), the behaviour is
+tested on the embedded store and the Cosmos side checks the configuration that makes real Cosmos
+enforce it (TESTING.md).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.cosmos import CosmosClient
+
+from shared.settings import Settings
+from shared.store import (
+    CONTAINERS,
+    Conflict,
+    Container,
+    Document,
+    DocumentStore,
+    NotFound,
+    Page,
+    PreconditionFailed,
+    Query,
+    Unavailable,
+)
+from shared.store import embedded as embedded_module
+from shared.store.cosmos import CosmosStore, indexing_policy
+from shared.store.embedded import EmbeddedStore
+from shared.store.tenancy import TenantContainer
+from tests.support.local_servers import CosmosEndpoint
+
+
+@pytest.fixture
+def devices(store: DocumentStore) -> Container:
+    """A tenant-partitioned container with indexed fields (`id`, `area`)."""
+    return store.container("devices")
+
+
+def device(tenant: str, id: str, **fields: Any) -> Document:
+    return {"id": id, "tenant": tenant, **fields}
+
+
+def ids(items: list[Document]) -> list[str]:
+    return [doc["id"] for doc in items]
+
+
+def fill(container: Container, tenant: str, count: int) -> None:
+    for n in range(count):
+        container.create(device(tenant, f"d{n:02}", n=n, area=f"a{n % 3}", even=n % 2 == 0))
+
+
+def all_pages(fetch: Callable[..., Page], limit: int) -> list[Page]:
+    """Follow continuations until the end; `fetch(limit=, continuation=)` returns a Page."""
+    pages = [fetch(limit=limit, continuation=None)]
+    while pages[-1].continuation is not None:
+        assert len(pages) < 100, "continuation never ends"
+        pages.append(fetch(limit=limit, continuation=pages[-1].continuation))
+    return pages
+
+
+# --- point operations -------------------------------------------------------------------------
+
+
+def test_create_returns_document_with_etag_and_read_returns_it(devices: Container, unique: str):
+    created = devices.create(device(unique, "d1", name="Sensor"))
+    assert created["id"] == "d1" and created["name"] == "Sensor"
+    assert isinstance(created["_etag"], str) and created["_etag"]
+
+    read = devices.read(unique, "d1")
+    assert read is not None
+    assert read["name"] == "Sensor"
+    assert read["_etag"] == created["_etag"]
+
+
+def test_returned_documents_carry_no_cosmos_internals(devices: Container, unique: str):
+    created = devices.create(device(unique, "d1"))
+    read = devices.read(unique, "d1")
+    for doc in (created, read, devices.query(unique, Query()).items[0]):
+        assert doc is not None
+        assert not {"_rid", "_self", "_attachments"} & doc.keys()
+
+
+def test_writes_do_not_change_the_callers_document(devices: Container, unique: str):
+    doc = device(unique, "d1", name="x")
+    devices.create(doc)
+    assert doc == device(unique, "d1", name="x")
+
+
+def test_read_of_missing_document_is_none(devices: Container, unique: str):
+    devices.create(device(unique, "d1"))
+    assert devices.read(unique, "missing") is None
+    assert devices.read(f"{unique}-other", "d1") is None  # the id exists, but not there
+
+
+def test_create_of_existing_id_conflicts_within_its_partition_only(devices: Container, unique: str):
+    devices.create(device(unique, "d1"))
+    with pytest.raises(Conflict):
+        devices.create(device(unique, "d1", name="second"))
+    devices.create(device(f"{unique}-other", "d1"))  # same id, other partition: no conflict
+    assert "name" not in (devices.read(unique, "d1") or {})
+
+
+def test_upsert_inserts_then_overwrites(devices: Container, unique: str):
+    first = devices.upsert(device(unique, "d1", v=1))
+    second = devices.upsert(device(unique, "d1", v=2))
+    assert second["_etag"] != first["_etag"]
+    read = devices.read(unique, "d1")
+    assert read is not None and read["v"] == 2
+
+
+def test_replace_with_current_etag_succeeds(devices: Container, unique: str):
+    created = devices.create(device(unique, "d1", v=1))
+    replaced = devices.replace({**created, "v": 2}, etag=created["_etag"])
+    assert replaced["v"] == 2 and replaced["_etag"] != created["_etag"]
+    assert (devices.read(unique, "d1") or {})["v"] == 2
+
+
+def test_replace_with_stale_etag_fails_and_keeps_the_newer_write(devices: Container, unique: str):
+    created = devices.create(device(unique, "d1", v=1))
+    devices.replace({**created, "v": 2}, etag=created["_etag"])
+    with pytest.raises(PreconditionFailed):
+        devices.replace({**created, "v": 3}, etag=created["_etag"])
+    assert (devices.read(unique, "d1") or {})["v"] == 2
+
+
+def test_replace_without_etag_overwrites(devices: Container, unique: str):
+    devices.create(device(unique, "d1", v=1))
+    devices.replace(device(unique, "d1", v=5))
+    assert (devices.read(unique, "d1") or {})["v"] == 5
+
+
+def test_replace_of_missing_document_is_not_found(devices: Container, unique: str):
+    with pytest.raises(NotFound):
+        devices.replace(device(unique, "missing"))
+    with pytest.raises(NotFound):
+        devices.replace(device(unique, "missing"), etag='"some-etag"')
+
+
+def test_delete_reports_whether_it_deleted(devices: Container, unique: str):
+    devices.create(device(unique, "d1"))
+    assert devices.delete(unique, "d1") is True
+    assert devices.read(unique, "d1") is None
+    assert devices.delete(unique, "d1") is False
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"id": "d1"},  # no partition key
+        {"tenant": "x"},  # no id
+        {"id": 7, "tenant": "x"},  # id not a string
+        {"id": "a/b", "tenant": "x"},  # Cosmos cannot address ids with / \ ? #
+        {"id": "a#b", "tenant": "x"},
+    ],
+)
+def test_invalid_documents_are_rejected(devices: Container, doc: Document):
+    with pytest.raises(ValueError):
+        devices.create(doc)
+
+
+def test_unicode_round_trips_and_is_queryable(devices: Container, unique: str):
+    devices.create(device(unique, "sjø", name="Blåbærsjøen", note="Æ Ø Å — 🐟"))
+    read = devices.read(unique, "sjø")
+    assert read is not None
+    assert (read["name"], read["note"]) == ("Blåbærsjøen", "Æ Ø Å — 🐟")
+    found = devices.query(unique, Query(where={"name": "Blåbærsjøen"})).items
+    assert ids(found) == ["sjø"]
+
+
+# --- queries ----------------------------------------------------------------------------------
+
+
+def test_query_where_filters_on_equality(devices: Container, unique: str):
+    fill(devices, unique, 9)
+    found = devices.query(unique, Query(where={"area": "a1"})).items
+    assert sorted(ids(found)) == ["d01", "d04", "d07"]
+
+
+def test_query_where_matches_booleans(devices: Container, unique: str):
+    fill(devices, unique, 6)
+    assert sorted(ids(devices.query(unique, Query(where={"even": True})).items)) == [
+        "d00",
+        "d02",
+        "d04",
+    ]
+    assert sorted(ids(devices.query(unique, Query(where={"even": False})).items)) == [
+        "d01",
+        "d03",
+        "d05",
+    ]
+
+
+def test_query_where_none_matches_null_and_absent(devices: Container, unique: str):
+    devices.create(device(unique, "null", area=None))
+    devices.create(device(unique, "absent"))
+    devices.create(device(unique, "set", area="a1"))
+    found = devices.query(unique, Query(where={"area": None})).items
+    assert sorted(ids(found)) == ["absent", "null"]
+
+
+def test_query_where_in(devices: Container, unique: str):
+    fill(devices, unique, 6)
+    found = devices.query(unique, Query(where_in={"id": ["d01", "d03", "nope"]})).items
+    assert sorted(ids(found)) == ["d01", "d03"]
+    assert devices.query(unique, Query(where_in={"id": []})).items == []
+
+
+@pytest.mark.parametrize(
+    ("bounds", "expected"),
+    [
+        ((2, 4), ["d02", "d03", "d04"]),  # inclusive on both sides
+        ((None, 1), ["d00", "d01"]),
+        ((4, None), ["d04", "d05"]),
+    ],
+)
+def test_query_range(devices: Container, unique: str, bounds: tuple[Any, Any], expected: list[str]):
+    fill(devices, unique, 6)
+    found = devices.query(unique, Query(range={"n": bounds})).items
+    assert sorted(ids(found)) == expected
+
+
+def test_query_combines_filters(devices: Container, unique: str):
+    fill(devices, unique, 12)
+    query = Query(where={"even": True}, where_in={"area": ["a0", "a2"]}, range={"n": (1, 9)})
+    assert sorted(ids(devices.query(unique, query).items)) == ["d02", "d06", "d08"]
+    assert devices.count(unique, query) == 3
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_query_order_by(devices: Container, unique: str, descending: bool):
+    for id, area in [("x", "b"), ("y", "c"), ("z", "a")]:
+        devices.create(device(unique, id, area=area))
+    found = devices.query(unique, Query(order_by="area", descending=descending)).items
+    expected = ["z", "x", "y"]
+    assert ids(found) == (expected[::-1] if descending else expected)
+
+
+def test_order_by_needs_an_indexed_field(devices: Container, unique: str):
+    # Real Cosmos cannot ORDER BY a path its indexing policy excludes; both adapters refuse.
+    with pytest.raises(ValueError):
+        devices.query(unique, Query(order_by="name"))
+
+
+@pytest.mark.parametrize("field", ["bad-name", "a.b", "c) OR (1=1", ""])
+def test_query_rejects_field_names_that_are_not_identifiers(
+    devices: Container, unique: str, field: str
+):
+    with pytest.raises(ValueError):
+        devices.query(unique, Query(where={field: 1}))
+
+
+@pytest.mark.parametrize("limit", [0, 1001])
+def test_query_limit_is_bounded(devices: Container, unique: str, limit: int):
+    with pytest.raises(ValueError):
+        devices.query(unique, Query(), limit=limit)
+
+
+@pytest.mark.parametrize("order_by", [None, "id"])
+def test_paging_returns_every_item_exactly_once(
+    devices: Container, unique: str, order_by: str | None
+):
+    fill(devices, unique, 25)
+
+    def fetch(**page: Any) -> Page:
+        return devices.query(unique, Query(order_by=order_by), **page)
+
+    pages = all_pages(fetch, limit=10)
+    sizes = [len(page.items) for page in pages]
+    assert sizes[:3] == [10, 10, 5] and not any(sizes[3:])
+    found = [id for page in pages for id in ids(page.items)]
+    assert sorted(found) == [f"d{n:02}" for n in range(25)]
+    if order_by:
+        assert found == sorted(found)
+
+
+def test_count(devices: Container, unique: str):
+    fill(devices, unique, 7)
+    devices.create(device(f"{unique}-other", "d00", area="a0"))
+    assert devices.count(unique, Query()) == 7
+    assert devices.count(unique, Query(where={"area": "a0"})) == 3
+    assert devices.count(unique, Query(where={"area": "none"})) == 0
+
+
+def test_scan_crosses_partitions(store: DocumentStore, unique: str):
+    tenants = store.container("tenants")
+    for n in range(5):
+        tenants.create({"id": f"{unique}-{n}", "tenant": f"{unique}-{n}", "batch": unique})
+    tenants.create({"id": f"{unique}-x", "tenant": f"{unique}-x", "batch": "other"})
+
+    def fetch(**page: Any) -> Page:
+        return tenants.scan(Query(where={"batch": unique}, order_by="id"), **page)
+
+    pages = all_pages(fetch, limit=2)
+    assert [id for page in pages for id in ids(page.items)] == [f"{unique}-{n}" for n in range(5)]
+
+
+def test_read_many(devices: Container, unique: str):
+    fill(devices, unique, 4)
+    devices.create(device(f"{unique}-other", "d09"))
+    found = devices.read_many(unique, ["d01", "d03", "d03", "missing", "d09"])
+    assert sorted(ids(found)) == ["d01", "d03"]
+    assert all(doc["_etag"] for doc in found)
+    assert devices.read_many(unique, []) == []
+
+
+def test_unknown_container_is_a_key_error(store: DocumentStore):
+    with pytest.raises(KeyError):
+        store.container("nope")
+
+
+def test_ping_answers(store: DocumentStore):
+    store.ping()
+
+
+# --- tenant isolation -------------------------------------------------------------------------
+
+
+def test_tenant_view_never_sees_another_tenants_documents(store: DocumentStore, unique: str):
+    container = store.container("devices")
+    a = TenantContainer(container, f"{unique}-a")
+    b = TenantContainer(container, f"{unique}-b")
+    a.create({"id": "shared-id", "area": "x", "owner": "a"})
+    b.create({"id": "shared-id", "area": "x", "owner": "b"})
+    b.create({"id": "only-b", "area": "x", "owner": "b"})
+
+    assert (a.read("shared-id") or {})["owner"] == "a"
+    assert a.read("only-b") is None
+    assert [d["owner"] for d in a.query(Query(where={"area": "x"})).items] == ["a"]
+    assert a.count(Query()) == 1
+    assert ids(a.read_many(["shared-id", "only-b"])) == ["shared-id"]
+    assert a.delete("only-b") is False
+    assert b.read("only-b") is not None
+
+
+def test_series_partitions_by_tenant_and_suffix(store: DocumentStore, unique: str):
+    series = TenantContainer(store.container("series"), unique)
+    written = series.upsert(
+        {"id": "r1", "bucket": "2024-05", "v": 1.5, "ttl": 3600}, "dev1", "2024-05"
+    )
+    series.upsert({"id": "r1", "bucket": "2024-06", "v": 9.0}, "dev1", "2024-06")
+    assert written["pk"] == f"{unique}|dev1|2024-05"
+    assert written["tenant"] == unique
+    assert written["ttl"] == 3600  # the item's retention travels with it (Cosmos enforces it)
+
+    may = series.query(Query(), "dev1", "2024-05").items
+    assert [(d["id"], d["v"]) for d in may] == [("r1", 1.5)]
+    assert (series.read("r1", "dev1", "2024-06") or {})["v"] == 9.0
+    assert series.read("r1", "dev2", "2024-05") is None
+    other_tenant = TenantContainer(store.container("series"), f"{unique}-b")
+    assert other_tenant.read("r1", "dev1", "2024-05") is None
+
+
+# --- TTL: configuration on Cosmos, enforcement on the embedded store ---------------------------
+
+
+def test_cosmos_containers_have_the_specs_ttl_partition_key_and_indexing(
+    cosmos_store: CosmosStore, cosmos_endpoint: CosmosEndpoint
+):
+    cosmos_store.ping()  # connects, which creates the containers (key auth)
+    client = CosmosClient(
+        cosmos_endpoint.url,
+        cosmos_endpoint.key,
+        connection_verify=False,
+        enable_endpoint_discovery=False,
+    )
+    with client:
+        database = client.get_database_client(cosmos_store.database_name)
+        for spec in CONTAINERS:
+            properties = database.get_container_client(spec.name).read()
+            assert properties.get("defaultTtl") == spec.default_ttl, spec.name
+            assert properties["partitionKey"]["paths"] == [f"/{spec.partition_key}"]
+            policy = properties["indexingPolicy"]
+            assert policy == indexing_policy(spec)
+            included = {p["path"] for p in policy["includedPaths"]}
+            assert included == {f"/{f}/?" for f in (spec.partition_key, *spec.indexed)}
+            assert {"path": "/*"} in policy["excludedPaths"]
+
+
+class _Clock:
+    """Stands in for the `time` module inside the embedded store: a clock tests can advance."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_embedded_store_enforces_cosmos_ttl_semantics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # TTL *enforcement* is only tested here: the local Cosmos server does not enforce TTL
+    # (TESTING.md); the Cosmos side asserts the containers' defaultTtl above instead.
+    clock = _Clock()
+    monkeypatch.setattr(embedded_module, "time", clock)
+    store = EmbeddedStore(tmp_path / "ttl.db")
+    series = TenantContainer(store.container("series"), "ttl")  # defaultTtl -1: per item
+    tenants = store.container("tenants")  # TTL off: item ttl ignored
+    quarantine = store.container("quarantine")  # defaultTtl 30 days
+    series.upsert({"id": "short", "ttl": 1}, "dev")
+    series.upsert({"id": "forever"}, "dev")
+    tenants.upsert({"id": "ttl", "tenant": "ttl", "ttl": 1})
+    quarantine.upsert({"id": "q", "tenant": "ttl"})
+
+    clock.now += 2
+    assert series.read("short", "dev") is None
+    assert series.count(Query(), "dev") == 1
+    assert series.read("forever", "dev") is not None
+    assert tenants.read("ttl", "ttl") is not None
+    assert quarantine.read("ttl", "q") is not None
+    with pytest.raises(NotFound):
+        series.replace({"id": "short"}, "dev")
+    series.create({"id": "short"}, "dev")  # an expired id is free again
+
+    clock.now += 30 * 24 * 3600
+    assert quarantine.read("ttl", "q") is None
+    store.close()
+
+
+# --- Cosmos adapter specifics -----------------------------------------------------------------
+
+
+def test_cosmos_from_settings_uses_managed_identity_without_a_key(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    made: list[dict[str, Any]] = []
+
+    class FakeCredential:
+        def __init__(self, **kwargs: Any) -> None:
+            made.append(kwargs)
+
+        def close(self) -> None:
+            made.append({"closed": True})
+
+    monkeypatch.setattr("shared.store.cosmos.DefaultAzureCredential", FakeCredential)
+    settings = Settings(
+        store="cosmos",
+        cosmos_endpoint="https://smartby.documents.azure.com:443/",
+        cosmos_key=None,  # explicit: a developer's environment may set COSMOS__accountKey
+        managed_identity_client_id="client-id",
+    )
+    store = CosmosStore.from_settings(settings)  # connects lazily: no network here
+    assert made == [{"managed_identity_client_id": "client-id"}]
+    assert store.ensures_containers is False  # Bicep owns containers in Azure
+    store.close()
+    assert made[-1] == {"closed": True}
+
+
+def test_cosmos_refuses_unverified_tls_beyond_loopback():
+    with pytest.raises(ValueError, match="loopback"):
+        CosmosStore("https://smartby.documents.azure.com:443/", "a2V5", "db", verify_tls=False)
+
+
+def test_cosmos_unreachable_is_unavailable():
+    with socket.socket() as probe:  # a port nothing listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    store = CosmosStore(f"https://127.0.0.1:{port}", "a2V5", "db", verify_tls=False)
+    with pytest.raises(Unavailable):
+        store.ping()
+    with pytest.raises(Unavailable):
+        store.container("devices").read("t", "d")
+    store.close()
