@@ -39,7 +39,9 @@ def _env(name: str) -> AliasChoices:
 class Settings(BaseSettings):
     """The platform's configuration. Field aliases are the exact setting names."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+    model_config = SettingsConfigDict(
+        extra="ignore", populate_by_name=True, frozen=True, env_ignore_empty=True
+    )
 
     store: StoreKind = Field(StoreKind.EMBEDDED, validation_alias=_env("SMARTBY_STORE"))
     bus: BusKind = Field(BusKind.INPROCESS, validation_alias=_env("SMARTBY_BUS"))

@@ -21,7 +21,7 @@ from shared import logs
 from shared.bus import BusError
 from shared.errors import SmartbyError
 from shared.keys import KeyStoreError
-from shared.store import StoreError
+from shared.store import InvalidRequest, StoreError
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -95,6 +95,11 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: HTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
         return problem(exc.status_code, detail, instance=request.url.path, headers=exc.headers)
+
+    @app.exception_handler(InvalidRequest)
+    async def _bad_request(request: Request, exc: InvalidRequest) -> Response:
+        return problem(400, "The request cannot be served: check paging tokens and ids.",
+                       instance=request.url.path)
 
     @app.exception_handler(StoreError)
     @app.exception_handler(KeyStoreError)

@@ -42,6 +42,10 @@ class NotFound(StoreError):
     """`replace` of a document that does not exist."""
 
 
+class InvalidRequest(StoreError, ValueError):
+    """The caller's input cannot be served, e.g. a continuation token that was not ours."""
+
+
 class Unavailable(StoreError):
     """A transient failure (throttling, timeout, connection); safe to retry."""
 

@@ -124,10 +124,7 @@ def _quarantine_page(
     platform: PlatformDep, partition: str, reason: str | None, limit: int, token: str | None
 ) -> QuarantinePage:
     quarantine = platform.ingestor.quarantine(partition)
-    try:
-        items, next_token = quarantine.list(reason, limit, token)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from exc
+    items, next_token = quarantine.list(reason, limit, token)
     return QuarantinePage(counts=quarantine.counts(), items=items, continuation=next_token)
 
 
