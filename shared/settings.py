@@ -102,6 +102,13 @@ HOST_SETTINGS = (
 )
 
 
+#: Settings only the local runtime or a local emulator uses; Azure never sets these (no keys or
+#: connection secrets in app settings: Azure connections are identity-based).
+LOCAL_ONLY_SETTINGS = frozenset(
+    {"SMARTBY_DATA_DIR", "SMARTBY_MASTER_KEY", "COSMOS__accountKey", "COSMOS__verifyTls"}
+)
+
+
 def setting_names() -> tuple[str, ...]:
     """Every app setting name the platform reads: `Settings` fields plus the host's."""
     names = []
