@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from shared.cli import serve
+from shared.cli import devices, serve
 
 app = typer.Typer(
     name="smartby",
@@ -20,6 +20,7 @@ def _root() -> None:
 
 
 serve.register(app)
+devices.register(app)
 
 
 def main() -> None:
