@@ -56,3 +56,24 @@ def test_every_connection_setting_is_a_known_setting(function_app):
                 value = binding.get(key, "")
                 if value.startswith("%"):
                     assert value.strip("%") in names
+
+
+#: Every function the host indexes: (trigger type, connection, settings the binding reads).
+EXPECTED_FUNCTIONS = {
+    "http_app_func": ("httpTrigger", None, set()),
+    "ingest_iothub": (
+        "eventHubTrigger", "IOTHUB", {"IOTHUB_EVENTHUB_NAME", "IOTHUB_CONSUMER_GROUP"},
+    ),
+}
+
+
+def test_the_registered_functions_are_exactly_these(function_app):
+    found = {}
+    for name, definition in _indexed(function_app).items():
+        trigger = definition["bindings"][0]
+        settings = {
+            value.strip("%") for value in trigger.values()
+            if isinstance(value, str) and value.startswith("%") and value.endswith("%")
+        }
+        found[name] = (trigger["type"], trigger.get("connection"), settings)
+    assert found == EXPECTED_FUNCTIONS
