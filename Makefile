@@ -58,7 +58,7 @@ lint: $(VENV)/.dev
 
 ## test: unit, integration and e2e tiers; exit 0 only if all pass
 test: setup lint
-	SMARTBY_INFRA_PYTHON=$(CURDIR)/$(INFRA_VENV)/bin/python $(PY) -m pytest tests -q -p no:cacheprovider
+	SMARTBY_INFRA_PYTHON=$(CURDIR)/$(INFRA_VENV)/bin/python $(PY) -m pytest tests/unit tests/integration tests/e2e -q -p no:cacheprovider
 
 ## bench: the benchmarks, one BENCH line per figure
 bench: setup

@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.bootstrap import Platform
 from shared.errors import Forbidden, Unauthenticated
+from shared.store.tenancy import TENANT_ID_MAX, TENANT_ID_PATTERN
 from shared.tenants.model import Scope
 from shared.tenants.service import Principal
 
@@ -58,7 +59,9 @@ class TenantAccess:
         self,
         platform: PlatformDep,
         principal: PrincipalDep,
-        tenant: Annotated[str, Path(pattern=r"^[a-z][a-z0-9-]{1,62}$", max_length=63)],
+        tenant: Annotated[
+            str, Path(pattern=TENANT_ID_PATTERN, min_length=2, max_length=TENANT_ID_MAX)
+        ],
     ) -> str:
         if principal.is_admin:
             platform.tenants.get(tenant)  # 404 for an unknown tenant

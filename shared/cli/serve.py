@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +23,10 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option(help="Where data is kept (default: SMARTBY_DATA_DIR or .smartby)."),
         ] = None,
+        demo: Annotated[
+            bool,
+            typer.Option(help="Run the demo region: simulated sensors in two municipalities."),
+        ] = True,
     ) -> None:
         """Run the API, the portal and the stages locally; Ctrl-C stops, data is kept."""
         import uvicorn
@@ -44,9 +49,17 @@ def register(app: typer.Typer) -> None:
         console.print(f"  API docs:  {base}/api/docs")
         console.print(f"  Admin key: {admin_key}")
         console.print("  Ctrl-C stops; data is kept for the next start.", style="dim")
+        stop = threading.Event()
+        if demo:
+            from shared.simulator.demo import start_demo_region
+
+            console.print("  Demo region: sandefjord and drammen, simulated sensors (--no-demo "
+                          "turns it off)", style="dim")
+            start_demo_region(f"http://{host}:{port}", admin_key, stop)
         try:
             uvicorn.run(
                 create_app(platform), host=host, port=port, log_config=None, access_log=False
             )
         finally:
+            stop.set()
             platform.close()

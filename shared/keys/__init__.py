@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Protocol
 
-from shared.store.tenancy import TENANT_ID
+from shared.store.tenancy import is_tenant_id
 
 KEY_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 
@@ -33,7 +33,7 @@ class KeyStore(Protocol):
 
 
 def check_names(tenant: str, name: str) -> None:
-    if not TENANT_ID.fullmatch(tenant) or not KEY_NAME.fullmatch(name):
+    if not is_tenant_id(tenant) or not KEY_NAME.fullmatch(name):
         raise ValueError("invalid tenant or key name")
 
 
@@ -82,7 +82,7 @@ class TenantKeys:
     """One tenant's keys; there is no way to name another tenant's."""
 
     def __init__(self, store: KeyStore, tenant: str) -> None:
-        if not TENANT_ID.fullmatch(tenant):
+        if not is_tenant_id(tenant):
             raise ValueError(f"not a tenant id: {tenant!r}")
         self._store = store
         self.tenant = tenant

@@ -13,13 +13,22 @@ from collections.abc import Sequence
 
 from shared.store import Container, Document, Page, Query
 
-TENANT_ID = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
+#: A tenant id is a slug: a lowercase letter, then letters, digits and single inner hyphens,
+#: 2-14 characters. 14 because each municipality's Key Vault is `kv-<tenant>-<6-char token>`
+#: and vault names are at most 24 characters (infra/modules/naming.bicep).
+TENANT_ID_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+TENANT_ID_MAX = 14
+_TENANT_ID = re.compile(TENANT_ID_PATTERN)
+
+
+def is_tenant_id(value: str) -> bool:
+    return 2 <= len(value) <= TENANT_ID_MAX and _TENANT_ID.fullmatch(value) is not None
 PARTITION_SEPARATOR = "|"
 
 
 class TenantContainer:
     def __init__(self, container: Container, tenant: str) -> None:
-        if not TENANT_ID.fullmatch(tenant):
+        if not is_tenant_id(tenant):
             raise ValueError(f"not a tenant id: {tenant!r}")
         self._container = container
         self.tenant = tenant

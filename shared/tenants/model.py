@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from shared.store.tenancy import TENANT_ID_MAX, TENANT_ID_PATTERN
+
 #: Reserved for records that belong to no tenant (e.g. IoT Hub messages without a tenant tag).
 PLATFORM_PARTITION = "platform"
 
@@ -22,8 +24,10 @@ def _not_reserved(tenant: str) -> str:
 TenantId = Annotated[
     str,
     Field(
-        pattern=r"^[a-z][a-z0-9-]{1,62}$",
-        description="Slug of the municipality, e.g. `sandefjord`.",
+        pattern=TENANT_ID_PATTERN,
+        min_length=2,
+        max_length=TENANT_ID_MAX,
+        description="Slug of the municipality, e.g. `sandefjord` (at most 14 characters).",
         examples=["sandefjord"],
     ),
     AfterValidator(_not_reserved),

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from shared.errors import AlreadyExists, InvalidInput, NotFound, Unauthenticated
 from shared.store import Conflict, DocumentStore, Query
-from shared.store.tenancy import TENANT_ID, TenantContainer
+from shared.store.tenancy import TenantContainer, is_tenant_id
 from shared.tenants.model import (
     ApiKeyCreate,
     ApiKeyIssued,
@@ -73,13 +73,13 @@ class TenantService:
         return TenantPublic.model_validate(doc)
 
     def get(self, tenant: str) -> TenantPublic:
-        doc = self._view(tenant).read(tenant) if TENANT_ID.fullmatch(tenant) else None
+        doc = self._view(tenant).read(tenant) if is_tenant_id(tenant) else None
         if doc is None:
             raise NotFound(f"no tenant {tenant!r}")
         return TenantPublic.model_validate(doc)
 
     def exists(self, tenant: str) -> bool:
-        if not TENANT_ID.fullmatch(tenant):
+        if not is_tenant_id(tenant):
             return False
         return self._view(tenant).read(tenant) is not None
 
@@ -141,7 +141,7 @@ class ApiKeyService:
         if self._admin_key and hmac.compare_digest(presented.encode(), self._admin_key.encode()):
             return Principal(tenant=None, scopes=frozenset({Scope.ADMIN}), key_id="admin")
         parts = presented.split(".", 3)
-        if len(parts) != 4 or parts[0] != KEY_PREFIX or not TENANT_ID.fullmatch(parts[1]):
+        if len(parts) != 4 or parts[0] != KEY_PREFIX or not is_tenant_id(parts[1]):
             raise Unauthenticated("not a valid API key")
         _, tenant, key_id, secret = parts
         if not key_id.isalnum() or len(key_id) > 32:

@@ -38,12 +38,13 @@ class Served:
         return self.process.wait(timeout=20)
 
 
-def serve(data_dir: Path, port: int | None = None, **env: str) -> Served:
+def serve(data_dir: Path, port: int | None = None, demo: bool = False, **env: str) -> Served:
     port = port or _free_port()
     output = data_dir.parent / f"serve-{port}.log"
     smartby = Path(sys.executable).with_name("smartby")
     process = subprocess.Popen(
-        [str(smartby), "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        [str(smartby), "serve", "--port", str(port), "--data-dir", str(data_dir),
+         "--demo" if demo else "--no-demo"],
         stdout=output.open("w"), stderr=subprocess.STDOUT,
         env={**os.environ, "SMARTBY_ADMIN_KEY": ADMIN_KEY, **env},
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 
 from tests.e2e.conftest import ADMIN_KEY, serve
@@ -56,3 +58,26 @@ def test_generated_admin_key_is_kept_in_the_data_dir(tmp_path):
         assert listed.status_code == 200
     finally:
         server.stop()
+
+
+def test_demo_region_fills_the_platform_with_encrypted_uplinks(tmp_path):
+    """What `make run` shows a municipality evaluating Smartby: live readings, no setup."""
+    server = serve(tmp_path / "data", demo=True)
+    try:
+        deadline = time.monotonic() + 60
+        latest: list = []
+        while time.monotonic() < deadline and len(latest) < 2:
+            time.sleep(1)
+            response = httpx.get(f"{server.url}/api/tenants/sandefjord/latest", headers=ADMIN,
+                                 timeout=10)
+            if response.status_code == 200:
+                latest = response.json()["items"]
+        assert len(latest) >= 2, server.output.read_text()[-2000:]
+        devices = httpx.get(f"{server.url}/api/tenants/sandefjord/devices", headers=ADMIN,
+                            timeout=10).json()["items"]
+        assert any(d["hasAppSKey"] for d in devices)
+        quarantine = httpx.get(f"{server.url}/api/tenants/sandefjord/quarantine",
+                               headers=ADMIN, timeout=10).json()
+        assert quarantine["counts"] == {}
+    finally:
+        assert server.stop() == 0

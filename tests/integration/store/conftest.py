@@ -64,4 +64,4 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DocumentSt
 @pytest.fixture
 def unique() -> str:
     """A fresh name for this test's tenant or partition (valid as a tenant id)."""
-    return f"t{uuid.uuid4().hex[:12]}"
+    return f"t{uuid.uuid4().hex[:10]}"

@@ -24,7 +24,10 @@ def store(tmp_path: Path) -> Iterator[EmbeddedStore]:
     [
         "",
         "a",  # too short
-        "a" * 64,  # too long
+        "a" * 15,  # too long for the tenant's Key Vault name
+        "vestfold-og-telemark",
+        "nord--aurdal",  # Key Vault names allow no double hyphen
+        "drammen-",
         "Oslo",  # upper case
         "1oslo",  # must start with a letter
         "-oslo",
@@ -41,7 +44,7 @@ def test_invalid_tenant_ids_are_rejected(store: EmbeddedStore, tenant: str):
         TenantContainer(store.container("devices"), tenant)
 
 
-@pytest.mark.parametrize("tenant", ["ab", "oslo", "vestfold-og-telemark", "k3907", "a" * 63])
+@pytest.mark.parametrize("tenant", ["ab", "oslo", "midt-telemark", "k3907", "a" * 14])
 def test_valid_tenant_ids_are_accepted(store: EmbeddedStore, tenant: str):
     assert TenantContainer(store.container("devices"), tenant).tenant == tenant
 

@@ -1,0 +1,134 @@
+"""`smartby simulate`: a fleet of simulated sensors posting real-format uplinks to an API."""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from shared.simulator.fleet import (
+    REQUEST_TIMEOUT,
+    ProvisioningError,
+    Simulator,
+    Stats,
+    ensure_tenant,
+    issue_ingest_key,
+    make_fleet,
+    utc_now,
+)
+
+# Kommunenummer (2024) of the region's municipalities, for creating a missing tenant.
+KOMMUNENUMMER = {
+    "horten": "3901",
+    "holmestrand": "3903",
+    "tonsberg": "3905",
+    "sandefjord": "3907",
+    "larvik": "3909",
+    "faerder": "3911",
+    "drammen": "3301",
+    "lier": "3312",
+    "ovre-eiker": "3314",
+}
+_REFRESH_S = 0.25
+
+
+def _client(api_url: str) -> httpx.Client:
+    return httpx.Client(base_url=api_url, timeout=REQUEST_TIMEOUT)
+
+
+def _status(stats: Stats, elapsed: float) -> Text:
+    rate = stats.sent / elapsed if elapsed > 0 else 0.0
+    line = Text()
+    line.append(f"sent {stats.sent}  ")
+    line.append(f"accepted {stats.accepted}  ", style="green")
+    rejected = sum(stats.rejected_by_status().values())
+    line.append(f"rejected {rejected}  ", style="red" if rejected else "")
+    line.append(f"errors {stats.errors}  ", style="yellow" if stats.errors else "")
+    line.append(f"{rate:.2f}/s", style="dim")
+    return line
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def simulate(
+        tenant: Annotated[str, typer.Option(help="Tenant (kommune) id, e.g. sandefjord.")],
+        devices: Annotated[int, typer.Option(min=1, max=10_000, help="Simulated sensors.")] = 6,
+        rate: Annotated[
+            float, typer.Option(min=0.001, help="Uplinks per second across the fleet.")
+        ] = 1.0,
+        api_url: Annotated[
+            str, typer.Option(envvar="SMARTBY_API_URL", help="Base URL of the Smartby API.")
+        ] = "http://127.0.0.1:7071",
+        admin_key: Annotated[
+            str | None,
+            typer.Option(
+                envvar="SMARTBY_ADMIN_KEY",
+                show_default=False,
+                help="Platform admin key: creates the tenant, an ingest key and the devices.",
+            ),
+        ] = None,
+        duration: Annotated[
+            float | None,
+            typer.Option(min=0.0, help="Seconds to run (default: until Ctrl-C)."),
+        ] = None,
+        seed: Annotated[int, typer.Option(help="Fleet seed: same seed, same devices.")] = 1,
+        kommunenummer: Annotated[
+            str | None, typer.Option(help="Kommunenummer, if the tenant must be created.")
+        ] = None,
+    ) -> None:
+        """Post realistic sensor uplinks (TTN, ChirpStack, IP) for one tenant."""
+        console = Console(highlight=False)
+        if not admin_key:
+            console.print("[red]An admin key is needed:[/red] --admin-key or SMARTBY_ADMIN_KEY.")
+            raise typer.Exit(2)
+        if rate > devices:
+            console.print(
+                f"[red]{devices} device(s) send at most {devices} uplinks/s[/red] "
+                "(each at most once a second): raise --devices or lower --rate."
+            )
+            raise typer.Exit(2)
+        fleet = make_fleet(tenant, devices, seed)
+        stop = threading.Event()
+        with _client(api_url) as client:
+            try:
+                number = kommunenummer or KOMMUNENUMMER.get(tenant)
+                if number is None:
+                    console.print(f"[dim]Tenant {tenant} must exist (or pass --kommunenummer).")
+                elif ensure_tenant(client, admin_key, tenant, tenant.title(), number):
+                    console.print(f"Created tenant {tenant}.")
+                ingest_key = issue_ingest_key(client, admin_key, tenant)
+            except (ProvisioningError, httpx.HTTPError) as error:
+                console.print(f"[red]Cannot set up {tenant}:[/red] {error}")
+                raise typer.Exit(1) from None
+            simulator = Simulator(client, tenant, fleet, ingest_key)
+            registration = simulator.register(fleet, admin_key)
+            console.print(
+                f"Registered {len(registration.registered)} of {len(fleet)} devices "
+                f"in {tenant} at {api_url}."
+            )
+            for dev_eui, reason in registration.failed.items():
+                console.print(f"  [yellow]{dev_eui}[/yellow] not registered: {reason}")
+
+            worker = threading.Thread(
+                target=simulator.run, args=(rate, duration, stop), name="simulate", daemon=True
+            )
+            started = utc_now()
+            worker.start()
+            try:
+                with Live(console=console, refresh_per_second=4, transient=True) as live:
+                    while worker.is_alive():
+                        elapsed = (utc_now() - started).total_seconds()
+                        live.update(_status(simulator.stats, elapsed))
+                        worker.join(_REFRESH_S)
+            except KeyboardInterrupt:
+                stop.set()
+                worker.join(REQUEST_TIMEOUT + 1)
+        stats = simulator.stats
+        console.print(f"Done: {stats.summary()}.")
+        if stats.sent and not stats.accepted:
+            raise typer.Exit(1)
