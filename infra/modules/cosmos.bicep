@@ -82,7 +82,8 @@ var containers = [
     indexingPolicy: defaultIndexing
   }
   {
-    // Latest state per device: listed per tenant, filtered by area or device.
+    // Latest state per device (with its LoRaWAN frame-counter session): listed per tenant,
+    // filtered by area, ordered by device.
     name: 'latest'
     partitionKey: '/tenant'
     indexingPolicy: {
@@ -139,8 +140,9 @@ var containers = [
     }
   }
   {
-    // Time series, one logical partition per tenant, device and time bucket ("<tenant>|<device>|<bucket>").
-    // TTL on (-1) without a default expiry: the app sets `ttl` per document from the tenant's retention.
+    // Time series: a document per device and UTC hour, a logical partition per device and month
+    // ("<tenant>|<device>|<yyyy-mm>"); only the bucket is queried (range + order within one
+    // partition). TTL on (-1) without a default: the app sets `ttl` from the tenant's retention.
     name: 'series'
     partitionKey: '/pk'
     defaultTtl: -1
@@ -148,12 +150,6 @@ var containers = [
       indexingMode: 'consistent'
       automatic: true
       includedPaths: [
-        {
-          path: '/tenant/?'
-        }
-        {
-          path: '/device/?'
-        }
         {
           path: '/bucket/?'
         }
@@ -163,19 +159,10 @@ var containers = [
           path: '/*'
         }
         {
-          path: '/readings/*'
-        }
-        {
           path: '/"_etag"/?'
         }
       ]
     }
-  }
-  {
-    // LoRaWAN frame counters per device, for replay protection.
-    name: 'fcnt'
-    partitionKey: '/tenant'
-    indexingPolicy: defaultIndexing
   }
 ]
 

@@ -56,7 +56,6 @@ IDENTITY_PROPERTIES = IDENTITY_ENDPOINTS | {
 }
 SECRET_MARKERS = ("accountkey=", "sharedaccesskey", "listkeys(", "connectionstring", "password")
 
-TTL_CONTAINERS = {"quarantine", "series"}
 
 # Resource types that support diagnostic settings and must have one.
 DIAGNOSABLE = {
@@ -368,39 +367,10 @@ def test_event_hubs_and_one_consumer_group_per_consumer(
 # --- Cosmos DB -----------------------------------------------------------------------------------
 
 
-def test_cosmos_containers_partition_keys_ttl_and_indexing(
+def test_cosmos_defaults_are_serverless_and_the_smartby_database(
     templates: dict[str, dict[str, Any]],
 ) -> None:
     cosmos = templates["modules/cosmos.bicep"]
-    containers = {c["name"]: c for c in cosmos["variables"]["containers"]["value"]}
-    assert {name: c["partitionKey"] for name, c in containers.items()} == {
-        "tenants": "/tenant",
-        "apikeys": "/tenant",
-        "devices": "/tenant",
-        "latest": "/tenant",
-        "quarantine": "/tenant",
-        "series": "/pk",
-        "fcnt": "/tenant",
-    }
-    assert containers["quarantine"]["defaultTtl"] == 30 * 24 * 3600
-    # -1: TTL on without a default expiry (pycep spells the literal as a unary minus).
-    assert containers["series"]["defaultTtl"] == {
-        "operator": {"type": "minus", "operands": {"integer_value": 1}}
-    }
-    assert all("defaultTtl" not in c for n, c in containers.items() if n not in TTL_CONTAINERS)
-
-    def paths(container: dict[str, Any], kind: str) -> set[str]:
-        return {p["path"] for p in container["indexingPolicy"][kind]}
-
-    series = containers["series"]
-    assert "/readings/*" in paths(series, "excludedPaths")
-    assert paths(series, "includedPaths") == {"/tenant/?", "/device/?", "/bucket/?"}
-    assert paths(containers["quarantine"], "includedPaths") == {
-        "/tenant/?",
-        "/reason/?",
-        "/received/?",
-    }
-    assert paths(containers["latest"], "includedPaths") == {"/tenant/?", "/area/?", "/device/?"}
     assert cosmos["parameters"]["databaseName"]["default"] == "smartby"
     assert cosmos["parameters"]["capacityMode"]["default"] == "serverless"
 
@@ -511,3 +481,31 @@ def test_vault_name_convention_matches_the_app_setting_template(
     }
     main = (INFRA / "main.bicep").read_text()
     assert "https://${naming.outputs.tenantVaultNameTemplate}" in main
+
+
+def _bicep_ttl(value: Any) -> int | None:
+    """pycep writes `-1` as a unary minus expression."""
+    if isinstance(value, dict):
+        return -value["operator"]["operands"]["integer_value"]
+    return value
+
+
+def test_cosmos_containers_are_the_ones_the_code_uses(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    from shared.store import CONTAINERS
+
+    declared = {
+        c["name"]: c for c in templates["modules/cosmos.bicep"]["variables"]["containers"]["value"]
+    }
+    assert set(declared) == {spec.name for spec in CONTAINERS}
+    for spec in CONTAINERS:
+        container = declared[spec.name]
+        assert container["partitionKey"] == f"/{spec.partition_key}", spec.name
+        assert _bicep_ttl(container.get("defaultTtl")) == spec.default_ttl, spec.name
+        policy = container["indexingPolicy"]
+        if policy == "defaultIndexing":
+            continue  # every path indexed
+        included = {p["path"] for p in policy["includedPaths"]}
+        missing = {f"/{name}/?" for name in spec.indexed} - included
+        assert not missing, f"{spec.name}: queried fields not indexed in Azure: {missing}"
