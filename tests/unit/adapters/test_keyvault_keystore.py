@@ -1,0 +1,57 @@
+"""The Key Vault key store against a fake SecretClient shaped like the SDK's."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.keys import KeyStoreError
+from shared.keys import keyvault as keyvault_module
+from tests.support.azure_fakes import FakeSecretClient
+
+
+@pytest.fixture(autouse=True)
+def vaults(monkeypatch):
+    FakeSecretClient.vaults = {}
+    monkeypatch.setattr(keyvault_module, "SecretClient", FakeSecretClient)
+    return FakeSecretClient.vaults
+
+
+def test_each_municipality_has_its_own_vault(vaults):
+    store = keyvault_module.KeyVaultKeyStore(
+        object(), tenant_vault_uri_template="https://kv-{tenant}-abc123.vault.azure.net/")
+    store.put("sandefjord", "device-a-appskey", bytes(16))
+    store.put("drammen", "device-a-appskey", bytes(range(16)))
+    assert set(vaults) == {"https://kv-sandefjord-abc123.vault.azure.net/",
+                           "https://kv-drammen-abc123.vault.azure.net/"}
+    assert store.get("sandefjord", "device-a-appskey") == bytes(16)
+    assert store.get("drammen", "device-a-appskey") == bytes(range(16))
+
+
+def test_a_shared_vault_prefixes_names_with_the_tenant(vaults):
+    store = keyvault_module.KeyVaultKeyStore(object(), vault_uri="https://kv-x.vault.azure.net/")
+    store.put("sandefjord", "device-a-appskey", b"k" * 16)
+    assert list(vaults["https://kv-x.vault.azure.net/"]) == ["sandefjord--device-a-appskey"]
+    assert store.get("drammen", "device-a-appskey") is None
+
+
+def test_missing_and_deleted_keys_read_as_none(vaults):
+    store = keyvault_module.KeyVaultKeyStore(object(), vault_uri="https://kv-x.vault.azure.net/")
+    assert store.get("sandefjord", "nothing") is None
+    store.put("sandefjord", "gone", b"k" * 16)
+    store.delete("sandefjord", "gone")
+    store.delete("sandefjord", "gone")  # idempotent
+    assert store.get("sandefjord", "gone") is None
+
+
+def test_an_unreachable_vault_is_a_transient_key_store_error():
+    store = keyvault_module.KeyVaultKeyStore(object(), vault_uri="https://unreachable.example/")
+    with pytest.raises(KeyStoreError) as error:
+        store.get("sandefjord", "device-a-appskey")
+    assert "ServiceRequestError" in str(error.value)
+
+
+def test_names_that_could_escape_the_tenant_are_refused():
+    store = keyvault_module.KeyVaultKeyStore(object(), vault_uri="https://kv-x.vault.azure.net/")
+    for tenant, name in (("sandefjord", "../x"), ("Sandefjord", "k"), ("a--b", "k")):
+        with pytest.raises(ValueError):
+            store.put(tenant, name, b"k")
