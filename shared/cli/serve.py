@@ -53,8 +53,8 @@ def register(app: typer.Typer) -> None:
         if demo:
             from shared.simulator.demo import start_demo_region
 
-            console.print("  Demo region: sandefjord and drammen, simulated sensors (--no-demo "
-                          "turns it off)", style="dim")
+            console.print("  Demo region: simulated sensors in sandefjord and drammen "
+                          "(--no-demo: off)", style="dim")
             start_demo_region(f"http://{host}:{port}", admin_key, stop)
         try:
             uvicorn.run(
