@@ -20,6 +20,7 @@ after its last write; -1 never).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -121,6 +122,12 @@ class DocumentStore(Protocol):
 
     def ping(self) -> None:
         """Raise Unavailable unless the store answers."""
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Group the writes made in the block where the adapter can: the embedded store commits
+        them as one SQLite transaction (once per ingest batch, not once per document); Cosmos has
+        nothing to group across partitions, so each write stays its own request. Nests. Callers
+        must not rely on a rollback: on Cosmos the writes before an exception stay written."""
 
     def close(self) -> None: ...
 

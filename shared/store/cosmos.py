@@ -23,13 +23,14 @@ import ipaddress
 import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from azure.core import MatchConditions
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError, ServiceRequestError, ServiceResponseError
+from azure.core.pipeline.transport import HttpTransport
 from azure.cosmos import ContainerProxy, CosmosClient, DatabaseProxy, PartitionKey
 from azure.cosmos.exceptions import (
     CosmosAccessConditionFailedError,
@@ -46,6 +47,7 @@ from shared.store import (
     Conflict,
     ContainerSpec,
     Document,
+    InvalidRequest,
     NotFound,
     Page,
     PreconditionFailed,
@@ -96,7 +98,8 @@ def _translated(what: str) -> Iterator[None]:
         if exc.status_code in _TRANSIENT:
             raise Unavailable(f"{what}: Cosmos DB answered {exc.status_code}") from exc
         if exc.status_code == 400:
-            raise ValueError(f"{what}: rejected by Cosmos DB: {exc.http_error_message}") from exc
+            message = exc.http_error_message
+            raise InvalidRequest(f"{what}: rejected by Cosmos DB: {message}") from exc
         raise StoreError(f"{what}: Cosmos DB answered {exc.status_code}") from exc
     except (ServiceRequestError, ServiceResponseError, CosmosClientTimeoutError) as exc:
         raise Unavailable(f"{what}: {type(exc).__name__}: {exc.message}") from exc
@@ -330,7 +333,8 @@ class CosmosStore:
     managed identity). `ensure_containers` creates the database and every container in
     `CONTAINERS` on first use; only key auth may do that (in Azure the containers come from
     Bicep and the data-plane role cannot create them). `verify_tls=False` is for a loopback test
-    server with a self-signed certificate and is refused for any other endpoint.
+    server with a self-signed certificate and is refused for any other endpoint. `transport`
+    replaces the SDK's HTTP transport (azure-core), e.g. to count the requests actually sent.
     """
 
     def __init__(
@@ -342,6 +346,7 @@ class CosmosStore:
         verify_tls: bool = True,
         ensure_containers: bool = False,
         operation_timeout: float = OPERATION_TIMEOUT,
+        transport: HttpTransport | None = None,
     ) -> None:
         loopback = _is_loopback(endpoint)
         if not verify_tls and not loopback:
@@ -361,6 +366,8 @@ class CosmosStore:
             "retry_backoff_max": THROTTLE_MAX_WAIT,
             "user_agent_suffix": "smartby",
         }
+        if transport is not None:
+            self._client_options["transport"] = transport
         self._ensure_containers = ensure_containers
         self._owned_credential: DefaultAzureCredential | None = None
         self._lock = threading.Lock()
@@ -435,6 +442,11 @@ class CosmosStore:
 
     def container(self, name: str) -> CosmosContainer:
         return self._containers[name]
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Nothing to group: Cosmos' transactional batch is per partition key, and a batch of
+        ingest writes spans partitions, so each write stays its own request."""
+        return nullcontext()
 
     def ping(self) -> None:
         try:

@@ -84,6 +84,8 @@ def full_fcnt(fcnt_wire: int, last_full: int | None) -> int:
     if not 0 <= last_full <= _U32:
         raise ValueError(f"last FCnt {last_full} is not an unsigned 32-bit value")
     base = (last_full & ~0xFFFF) | fcnt_wire
+    if abs(base - last_full) < _FCNT16 // 2:
+        return base  # the usual case, and the nearest: no need to weigh the neighbours
     candidates = (c for c in (base - _FCNT16, base, base + _FCNT16) if 0 <= c <= _U32)
     return min(candidates, key=lambda c: abs(c - last_full))
 

@@ -1,7 +1,7 @@
 """Observations: a decoded measurement placed in the world (who, when, where, what medium).
 
 `normalise` turns a codec's measurements plus the device's configuration and the uplink's
-provenance into observations; `event` is the CloudEvent published for each new one, and
+provenance into observations; `events` are the CloudEvents published for them, and
 `smart_data_model` the FIWARE Smart Data Models view of a device's latest state
 (`WaterQualityObserved` for water, `WeatherObserved` for air).
 """
@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from itertools import groupby
+from operator import attrgetter
+from typing import Any, NamedTuple
 
-from shared.bus import cloud_event
+import orjson
+
+from shared.bus import CloudEvent, cloud_event
 from shared.store import Document
 from shared.telemetry.codecs import Measurement
 from shared.telemetry.uplinks import Uplink
@@ -23,10 +26,13 @@ from shared.telemetry.uplinks import Uplink
 #: an external probe measures the medium the device is configured for.
 _AMBIENT = frozenset({"temperature", "humidity", "illuminance", "co2", "pressure"})
 EVENT_TYPE = "no.smartby.observation.v1"
+#: What the observations of one uplink share.
+_UPLINK = attrgetter("tenant", "device", "time")
 
 
-@dataclass(frozen=True, slots=True)
-class Observation:
+class Observation(NamedTuple):
+    """One reading placed in the world: a NamedTuple, immutable and cheap to build per reading."""
+
     tenant: str
     device: str
     time: datetime
@@ -46,20 +52,6 @@ class Observation:
     def epoch_ms(self) -> int:
         return int(self.time.timestamp() * 1000)
 
-    @property
-    def id(self) -> str:
-        """Deterministic: a redelivered uplink yields the same id, so consumers can dedupe."""
-        key = f"{self.tenant}/{self.device}/{self.quantity}/{self.epoch_ms}"
-        return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
-
-
-def _medium(measurement: Measurement, device: Mapping[str, Any]) -> str | None:
-    if measurement.probe:
-        return device.get("medium", "air")
-    if measurement.quantity in _AMBIENT:
-        return "indoor" if device.get("medium") == "indoor" else "air"
-    return None
-
 
 def normalise(
     tenant: str, device: Mapping[str, Any], uplink: Uplink, measurements: Iterable[Measurement]
@@ -67,55 +59,78 @@ def normalise(
     location = device.get("location") or {}
     lat, lon = location.get("lat"), location.get("lon")
     area = device.get("area")
+    probe_medium = device.get("medium", "air")
+    ambient_medium = "indoor" if device.get("medium") == "indoor" else "air"
+    dev_eui, received, source = uplink.dev_eui, uplink.received, uplink.source
+    fcnt, rssi, snr = uplink.fcnt, uplink.rssi, uplink.snr
+    # Positional, in field order: this runs once per reading, and keywords cost more.
     return [
         Observation(
-            tenant=tenant,
-            device=uplink.dev_eui,
-            time=m.time or uplink.received,
-            quantity=m.quantity,
-            value=m.value,
-            unit=m.unit,
-            medium=_medium(m, device),
-            area=area,
-            lat=lat,
-            lon=lon,
-            source=uplink.source,
-            fcnt=uplink.fcnt,
-            rssi=uplink.rssi,
-            snr=uplink.snr,
+            tenant,
+            dev_eui,
+            m.time or received,
+            m.quantity,
+            m.value,
+            m.unit,
+            probe_medium if m.probe else ambient_medium if m.quantity in _AMBIENT else None,
+            area,
+            lat,
+            lon,
+            source,
+            fcnt,
+            rssi,
+            snr,
         )
         for m in measurements
     ]
 
 
 def iso(time: datetime) -> str:
-    return time.isoformat().replace("+00:00", "Z")
+    """RFC 3339 with `Z` for UTC: `isoformat()`'s text (for whole-minute offsets), faster."""
+    return orjson.dumps(time, option=orjson.OPT_UTC_Z)[1:-1].decode()
 
 
-def event(observation: Observation) -> dict[str, Any]:
-    """The CloudEvent for one observation, partitioned by tenant/device (order per device)."""
-    o = observation
-    data: dict[str, Any] = {
-        "tenant": o.tenant,
-        "device": o.device,
-        "time": iso(o.time),
-        "quantity": o.quantity,
-        "value": o.value,
-        "unit": o.unit,
-        "medium": o.medium,
-        "area": o.area,
-        "location": {"lat": o.lat, "lon": o.lon} if o.lat is not None else None,
-        "provenance": {"source": o.source, "fCnt": o.fcnt, "rssi": o.rssi, "snr": o.snr},
-    }
-    return cloud_event(
-        id=o.id,
-        source=f"/tenants/{o.tenant}/devices/{o.device}",
-        type=EVENT_TYPE,
-        subject=o.quantity,
-        data=data,
-        partition_key=f"{o.tenant}/{o.device}",
-        time=o.time,
-    )
+def events(observations: Iterable[Observation]) -> list[CloudEvent]:
+    """The CloudEvent of each observation, partitioned by tenant/device (order per device).
+
+    Ids are deterministic, a hash of tenant/device/quantity/epoch ms, so consumers dedupe the
+    events of a redelivered uplink. An uplink's observations are adjacent and share tenant,
+    device and time: the strings formatted from those are made once per uplink, not once per
+    reading, since this runs for every reading ingested.
+    """
+    built: list[CloudEvent] = []
+    for (tenant, device, time), group in groupby(observations, _UPLINK):
+        readings = list(group)
+        partition_key = f"{tenant}/{device}"
+        source = f"/tenants/{tenant}/devices/{device}"
+        rfc3339 = iso(time)
+        stamp = f"/{readings[0].epoch_ms}"
+        for o in readings:
+            data: dict[str, Any] = {
+                "tenant": tenant,
+                "device": device,
+                "time": rfc3339,
+                "quantity": o.quantity,
+                "value": o.value,
+                "unit": o.unit,
+                "medium": o.medium,
+                "area": o.area,
+                "location": {"lat": o.lat, "lon": o.lon} if o.lat is not None else None,
+                "provenance": {"source": o.source, "fCnt": o.fcnt, "rssi": o.rssi, "snr": o.snr},
+            }
+            key = f"{partition_key}/{o.quantity}{stamp}"
+            built.append(
+                cloud_event(
+                    id=hashlib.blake2b(key.encode(), digest_size=16).hexdigest(),
+                    source=source,
+                    type=EVENT_TYPE,
+                    subject=o.quantity,
+                    data=data,
+                    partition_key=partition_key,
+                    time=time,
+                )
+            )
+    return built
 
 
 # Smart Data Models attribute names (and unit conversions) for the quantities that have one.

@@ -79,19 +79,23 @@ def write_merged(
 ) -> Document:
     """Create or ETag-replace `doc_id`, applying `merge(doc)` (idempotent) to the current doc.
 
-    `fresh` is the document to create when none exists. Retries on a lost race; raises the
-    store's Unavailable for transient failures (the trigger retries the batch).
+    `fresh` is the document to create when none exists. A document missing from the cache is
+    created without reading it first: this process has usually not written it because it is new
+    (the next hour's bucket), so the guess saves a read per bucket; when the guess is wrong the
+    create's Conflict costs one request more than reading first would have. Retries on a lost
+    race; raises the store's Unavailable for transient failures (the trigger retries the batch).
     """
     key = (container.partition(*suffix), doc_id, "")
+    current = cache.get(key)
+    exists = current is not None
     for _ in range(_WRITE_ATTEMPTS):
-        current = cache.get(key)
-        if current is None:
+        if current is None and exists:
             current = container.read(doc_id, *suffix)
         if current is None:
-            doc = merge(fresh)
             try:
-                written = container.create(doc, *suffix)
+                written = container.create(merge(fresh), *suffix)
             except Conflict:
+                exists = True
                 continue
         else:
             etag = current["_etag"]
@@ -100,6 +104,7 @@ def write_merged(
                 written = container.replace(doc, *suffix, etag=etag)
             except (PreconditionFailed, NotFound):
                 cache.forget(key)
+                current, exists = None, True
                 continue
         cache.put(key, written)
         return written
@@ -123,27 +128,37 @@ class TimeSeries:
 
     def append(self, observations: Sequence[Observation], retention_days: int) -> int:
         """Store the observations; returns how many readings were new."""
-        groups: dict[tuple[str, str, str], list[Observation]] = defaultdict(list)
+        groups: dict[tuple[str, str, str], list[tuple[str, Observation]]] = defaultdict(list)
+        # An uplink's observations share one time: format its bucket and stamp once, not per
+        # reading (strftime is slow).
+        places: dict[datetime, tuple[str, str, str]] = {}
         for o in observations:
-            groups[(o.device, month_of(o.time), bucket_of(o.time))].append(o)
+            place = places.get(o.time)
+            if place is None:
+                place = (month_of(o.time), bucket_of(o.time), str(o.epoch_ms))
+                places[o.time] = place
+            month, bucket, stamp = place
+            groups[(o.device, month, bucket)].append((stamp, o))
         ttl = retention_days * 86400
         new = 0
         for (device, month, bucket), group in groups.items():
             added = 0
 
-            def merge(doc: Document, group: list[Observation] = group) -> Document:
+            def merge(
+                doc: Document, group: list[tuple[str, Observation]] = group
+            ) -> Document:
                 nonlocal added
                 added = 0
                 quantities = doc.setdefault("q", {})
                 uplinks = doc.setdefault("up", {})
-                for o in group:
-                    stamp = str(o.epoch_ms)
-                    series = quantities.setdefault(
-                        o.quantity, {"u": o.unit, "m": o.medium, "v": {}}
-                    )
-                    if stamp not in series["v"]:
+                for stamp, o in group:
+                    series = quantities.get(o.quantity)
+                    if series is None:
+                        series = quantities[o.quantity] = {"u": o.unit, "m": o.medium, "v": {}}
+                    values = series["v"]
+                    if stamp not in values:
                         added += 1
-                    series["v"][stamp] = o.value
+                    values[stamp] = o.value
                     uplinks[stamp] = {"f": o.fcnt, "r": o.rssi, "s": o.snr, "src": o.source}
                 doc["ttl"] = ttl
                 return doc

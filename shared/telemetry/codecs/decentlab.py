@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 from shared.telemetry.codecs import CodecError, Measurement
@@ -28,6 +29,7 @@ from shared.telemetry.codecs.quantities import (
     LIQUID_TEMPERATURE,
     PRESSURE,
     PROBE_TEMPERATURE,
+    Spec,
     is_number,
 )
 
@@ -90,18 +92,24 @@ def _pressure_range(config: Mapping[str, Any]) -> tuple[float, float]:
     )
 
 
-def _pr26_pressure_and_temperature(
-    words: Sequence[int], config: Mapping[str, Any]
-) -> list[Measurement]:
-    pmin, pmax = _pressure_range(config)
+@lru_cache(maxsize=256)
+def _pressure_spec(pmin: float, pmax: float) -> Spec:
+    """The accepted range of one transducer; cached, as a fleet has few (pmin, pmax) pairs."""
     span = pmax - pmin
-    bar = (words[0] - 16384) / 32768 * span + pmin
-    spec = replace(
+    return replace(
         PRESSURE,
         low=(pmin - _PRESSURE_TOLERANCE * span) * PASCAL_PER_BAR,
         high=(pmax + _PRESSURE_TOLERANCE * span) * PASCAL_PER_BAR,
         probe=True,
     )
+
+
+def _pr26_pressure_and_temperature(
+    words: Sequence[int], config: Mapping[str, Any]
+) -> list[Measurement]:
+    pmin, pmax = _pressure_range(config)
+    bar = (words[0] - 16384) / 32768 * (pmax - pmin) + pmin
+    spec = _pressure_spec(pmin, pmax)
     return [spec(bar * PASCAL_PER_BAR), LIQUID_TEMPERATURE((words[1] - 384) * 0.003125 - 50)]
 
 

@@ -309,6 +309,19 @@ def test_read_many(devices: Container, unique: str):
     assert devices.read_many(unique, []) == []
 
 
+def test_writes_in_a_batch_are_visible_in_it_and_after_it(store: DocumentStore, unique: str):
+    devices = store.container("devices")
+    with store.batch():
+        devices.create(device(unique, "a"))
+        assert devices.read(unique, "a") is not None  # a batch reads its own writes
+        with store.batch():  # a nested batch joins the outer one
+            devices.upsert(device(unique, "b"))
+        with pytest.raises(Conflict):  # a failed write does not end the batch
+            devices.create(device(unique, "a"))
+        devices.create(device(unique, "c"))
+    assert sorted(ids(devices.read_many(unique, ["a", "b", "c"]))) == ["a", "b", "c"]
+
+
 def test_unknown_container_is_a_key_error(store: DocumentStore):
     with pytest.raises(KeyError):
         store.container("nope")

@@ -1,0 +1,158 @@
+"""Figures 3a and 3b: HTTP requests to Cosmos DB per reading stored, the cost that scales.
+
+Ingest runs through `CosmosStore` against the real local Cosmos-API server
+(`@vercel/cosmosdb-server`, started by `tests.support.local_servers`), and every HTTP request the
+SDK sends is counted at its azure-core transport: reads, queries, failed creates and retries all
+count, where counting port calls would hide them. Readings are those `Ingestor.ingest` reports
+as stored. Two ways Event Hubs delivers:
+
+* backlog: catching up after an outage, 8 sensors' 16 hours in time order, 256 per batch, so
+  each device has 32 uplinks (five or six hourly buckets) in every batch;
+* steady: live traffic, 256 sensors each sending once per batch of 256, for 4 batches.
+
+Baseline for each: the naive design of one document per reading, i.e. one create of the reading
+plus one upsert of the device's latest state per reading, performed against the same server for
+the readings of the scenario's first batch (per reading it costs the same in every batch).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from azure.core.pipeline.transport import HttpRequest, HttpResponse, RequestsTransport
+
+from bench.report import Figure, progress
+from bench.workload import Sensor, fleet, frames
+from shared.bus.inprocess import InProcessBus
+from shared.keys import CachedKeyStore
+from shared.keys.local import LocalKeyStore, load_or_create_master_key
+from shared.store.cosmos import CosmosStore
+from shared.store.tenancy import TenantContainer
+from shared.telemetry.ingest import Ingestor, deliver
+from shared.telemetry.observations import Observation, iso
+from shared.telemetry.series import month_of
+from shared.telemetry.uplinks import parse_ttn
+from shared.tenants.model import TenantCreate
+from shared.tenants.service import TenantService
+from tests.support.local_servers import cosmos_server
+
+BATCH = 256
+
+
+class CountingTransport(RequestsTransport):
+    """The SDK's default transport, counting every request it sends."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.requests = 0
+
+    def send(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:  # type: ignore[override]
+        self.requests += 1
+        return super().send(request, **kwargs)
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str  # also its tenant's id
+    sensors: list[Sensor]
+    uplinks_each: int
+
+
+SCENARIOS = (
+    Scenario("backlog", fleet(8, seed=2), 16 * 6),
+    Scenario("steady", fleet(BATCH, seed=3), 4),
+)
+
+
+def _ingest(
+    store: CosmosStore, counter: CountingTransport, scenario: Scenario, keys_dir: Path
+) -> tuple[float, list[Observation]]:
+    """Requests per reading for the scenario, and the readings of its first batch."""
+    keys = CachedKeyStore(
+        LocalKeyStore(keys_dir / "keys.sqlite", load_or_create_master_key(keys_dir, None))
+    )
+    tenants = TenantService(store)
+    tenants.create(TenantCreate(id=scenario.name, name=scenario.name.title(), kommunenummer="3907"))
+    ingestor = Ingestor(store, keys, InProcessBus(), tenants)
+    registry = ingestor.registry(scenario.name)
+    for sensor in scenario.sensors:
+        registry.put(sensor.dev_eui, sensor.registration())
+    messages = [frame.ttn_json() for frame in frames(scenario.sensors, scenario.uplinks_each)]
+
+    counter.requests = 0
+    results = []
+    for start in range(0, len(messages), BATCH):
+        batch = [deliver("ttn", raw, parse_ttn) for raw in messages[start : start + BATCH]]
+        results.append(ingestor.ingest(scenario.name, batch))
+    requests = counter.requests
+    if rejected := [r for result in results for r in result.rejections]:
+        raise AssertionError(f"the workload was quarantined: {rejected[0]}")
+    readings = sum(result.readings for result in results)
+    progress(
+        f"cosmos {scenario.name}: {len(messages)} messages, {readings} readings, "
+        f"{requests} requests"
+    )
+    return requests / readings, results[0].observations
+
+
+def _naive(
+    store: CosmosStore, counter: CountingTransport, tenant: str, readings: list[Observation]
+) -> float:
+    """Requests per reading of one document per reading plus a latest-state upsert each."""
+    series = TenantContainer(store.container("series"), tenant)
+    latest = TenantContainer(store.container("latest"), tenant)
+    counter.requests = 0
+    for o in readings:
+        reading = {
+            "id": f"{o.device}|{o.quantity}|{o.epoch_ms}",
+            "device": o.device,
+            "quantity": o.quantity,
+            "time": iso(o.time),
+            "value": o.value,
+            "unit": o.unit,
+        }
+        series.create(reading, o.device, month_of(o.time))
+        latest.upsert(reading | {"id": o.device})
+    progress(f"cosmos naive: {len(readings)} readings, {counter.requests} requests")
+    return counter.requests / len(readings)
+
+
+def measure() -> list[Figure]:
+    figures = []
+    counter = CountingTransport()
+    with (
+        warnings.catch_warnings(),
+        cosmos_server() as endpoint,
+        tempfile.TemporaryDirectory(prefix="smartby-bench-") as keys_dir,
+    ):
+        # The loopback test server's certificate is self-signed: verification is off on purpose.
+        warnings.filterwarnings("ignore", message="Unverified HTTPS request")
+        store = CosmosStore(
+            endpoint.url,
+            endpoint.key,
+            "bench",
+            verify_tls=False,
+            ensure_containers=True,
+            transport=counter,
+        )
+        try:
+            for scenario in SCENARIOS:
+                per_reading, first_batch = _ingest(
+                    store, counter, scenario, Path(keys_dir) / scenario.name
+                )
+                naive = _naive(store, counter, f"naive-{scenario.name}", first_batch)
+                figures.append(
+                    Figure(
+                        f"cosmos_requests_per_reading_{scenario.name}",
+                        per_reading,
+                        "requests/reading",
+                        naive,
+                    )
+                )
+        finally:
+            store.close()
+    return figures
