@@ -38,16 +38,19 @@ def cloud_event(
     subject: str,
     data: dict[str, Any],
     partition_key: str,
-    time: datetime | None = None,
+    time: str | None = None,
 ) -> CloudEvent:
-    """A CloudEvents 1.0 structured-mode JSON event; `partitionkey` is the spec's extension."""
+    """A CloudEvents 1.0 structured-mode JSON event; `partitionkey` is the spec's extension.
+
+    `time` is RFC 3339 text (callers on hot paths format it once); default: now.
+    """
     return {
         "specversion": "1.0",
         "id": id,
         "source": source,
         "type": type,
         "subject": subject,
-        "time": (time or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
+        "time": time or datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "datacontenttype": "application/json",
         "partitionkey": partition_key,
         "data": data,

@@ -38,38 +38,50 @@ _PURGE_EVERY_WRITES = 5_000
 _BAD_ID_CHARS = frozenset("/\\?#")
 
 
-def _field(name: str) -> str:
+def _field(name: str, indexed: tuple[str, ...] = ()) -> str:
+    """The SQL for a document field: its own column when the container indexes it (written
+    from Python on every write, so SQLite never parses the JSON body to maintain an index),
+    else `json_extract` over the body."""
     if not name.replace("_", "").isalnum():
         raise ValueError(f"not a queryable field: {name!r}")
+    if name == "id":
+        return "id"
+    if name in indexed:
+        return f"ix_{name}"
     return f"json_extract(body, '$.{name}')"
 
 
 def _sql_value(value: Any) -> Any:
-    # json_extract returns SQLite's 1/0 for JSON booleans.
-    return int(value) if isinstance(value, bool) else value
+    """A document value as `json_extract` would give it to SQL (1/0 for booleans, JSON text for
+    objects and arrays), so indexed columns and unindexed fields compare alike."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    return value
 
 
-def _where(query: Query) -> tuple[str, list[Any]]:
+def _where(query: Query, indexed: tuple[str, ...]) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     for name, value in query.where.items():
         if value is None:
-            clauses.append(f"{_field(name)} IS NULL")
+            clauses.append(f"{_field(name, indexed)} IS NULL")
         else:
-            clauses.append(f"{_field(name)} = ?")
+            clauses.append(f"{_field(name, indexed)} = ?")
             params.append(_sql_value(value))
     for name, values in query.where_in.items():
         if not values:
             clauses.append("0")
             continue
-        clauses.append(f"{_field(name)} IN ({','.join('?' * len(values))})")
+        clauses.append(f"{_field(name, indexed)} IN ({','.join('?' * len(values))})")
         params.extend(_sql_value(v) for v in values)
     for name, (low, high) in query.range.items():
         if low is not None:
-            clauses.append(f"{_field(name)} >= ?")
+            clauses.append(f"{_field(name, indexed)} >= ?")
             params.append(low)
         if high is not None:
-            clauses.append(f"{_field(name)} <= ?")
+            clauses.append(f"{_field(name, indexed)} <= ?")
             params.append(high)
     return "".join(f" AND {c}" for c in clauses), params
 
@@ -95,6 +107,16 @@ class EmbeddedContainer:
         self._store = store
         self.spec = spec
         self._table = f"c_{spec.name}"
+        #: Indexed fields stored in columns of their own (`id` has its column already).
+        self.index_fields = tuple(name for name in spec.indexed if name != "id")
+        columns = "".join(f", ix_{name}" for name in self.index_fields)
+        self._insert = (
+            f"INTO {self._table} (pk, id, etag, expires, body{columns}) "
+            f"VALUES (?,?,?,?,?{',?' * len(self.index_fields)})"
+        )
+        self._set = "etag = ?, expires = ?, body = ?" + "".join(
+            f", ix_{name} = ?" for name in self.index_fields
+        )
 
     def _expiry(self, doc: Document, now: float) -> float | None:
         default = self.spec.default_ttl
@@ -131,7 +153,9 @@ class EmbeddedContainer:
         )
         return [self._row(*row) for row in rows]
 
-    def _prepare(self, doc: Document) -> tuple[str, str, bytes, float | None, str]:
+    def _prepare(
+        self, doc: Document
+    ) -> tuple[str, str, bytes, float | None, str, tuple[Any, ...]]:
         partition = doc.get(self.spec.partition_key)
         if not isinstance(partition, str) or not isinstance(doc.get("id"), str):
             raise ValueError(f"document needs string 'id' and '{self.spec.partition_key}'")
@@ -141,10 +165,14 @@ class EmbeddedContainer:
         now = time.time()
         body = {k: v for k, v in doc.items() if k != "_etag"}
         body["_ts"] = int(now)
-        return partition, doc["id"], orjson.dumps(body), self._expiry(doc, now), os.urandom(8).hex()
+        index = tuple(_sql_value(doc.get(name)) for name in self.index_fields)
+        return (
+            partition, doc["id"], orjson.dumps(body), self._expiry(doc, now),
+            os.urandom(8).hex(), index,
+        )
 
     def create(self, doc: Document) -> Document:
-        partition, id, body, expires, etag = self._prepare(doc)
+        partition, id, body, expires, etag, index = self._prepare(doc)
         with self._store.writing() as db:
             db.execute(
                 f"DELETE FROM {self._table} WHERE pk = ? AND id = ? AND expires <= ?",
@@ -152,30 +180,24 @@ class EmbeddedContainer:
             )
             try:
                 db.execute(
-                    f"INSERT INTO {self._table} (pk, id, etag, expires, body) VALUES (?,?,?,?,?)",
-                    (partition, id, etag, expires, body),
+                    f"INSERT {self._insert}", (partition, id, etag, expires, body, *index)
                 )
             except sqlite3.IntegrityError as exc:
                 raise Conflict(f"{self.spec.name}/{partition}/{id} exists") from exc
         return self._row(body, etag)
 
     def upsert(self, doc: Document) -> Document:
-        partition, id, body, expires, etag = self._prepare(doc)
+        partition, id, body, expires, etag, index = self._prepare(doc)
         with self._store.writing() as db:
             db.execute(
-                f"INSERT OR REPLACE INTO {self._table} (pk, id, etag, expires, body) "
-                "VALUES (?,?,?,?,?)",
-                (partition, id, etag, expires, body),
+                f"INSERT OR REPLACE {self._insert}", (partition, id, etag, expires, body, *index)
             )
         return self._row(body, etag)
 
     def replace(self, doc: Document, *, etag: str | None = None) -> Document:
-        partition, id, body, expires, new_etag = self._prepare(doc)
-        sql = (
-            f"UPDATE {self._table} SET etag = ?, expires = ?, body = ? "
-            f"WHERE pk = ? AND id = ? AND {self._live()}"
-        )
-        params: list[Any] = [new_etag, expires, body, partition, id, time.time()]
+        partition, id, body, expires, new_etag, index = self._prepare(doc)
+        sql = f"UPDATE {self._table} SET {self._set} WHERE pk = ? AND id = ? AND {self._live()}"
+        params: list[Any] = [new_etag, expires, body, *index, partition, id, time.time()]
         if etag is not None:
             sql += " AND etag = ?"
             params.append(etag)
@@ -204,7 +226,7 @@ class EmbeddedContainer:
         if not 1 <= limit <= 1000:
             raise ValueError("limit must be within 1..1000")
         offset = _decode_offset(continuation)
-        where, params = _where(query)
+        where, params = _where(query, self.index_fields)
         scope = "pk = ? AND " if partition is not None else ""
         order = "pk, id"
         if query.order_by:
@@ -212,7 +234,7 @@ class EmbeddedContainer:
                 # Cosmos cannot ORDER BY a path its indexing policy excludes.
                 raise ValueError(f"{self.spec.name} cannot order by unindexed {query.order_by!r}")
             direction = "DESC" if query.descending else "ASC"
-            order = f"{_field(query.order_by)} {direction}, id"
+            order = f"{_field(query.order_by, self.index_fields)} {direction}, id"
         rows = self._store.fetchall(
             f"SELECT body, etag FROM {self._table} WHERE {scope}{self._live()}{where} "
             f"ORDER BY {order} LIMIT ? OFFSET ?",
@@ -232,7 +254,7 @@ class EmbeddedContainer:
         return self._select(None, query, limit, continuation)
 
     def count(self, partition: str, query: Query) -> int:
-        where, params = _where(query)
+        where, params = _where(query, self.index_fields)
         row = self._store.fetchone(
             f"SELECT COUNT(*) FROM {self._table} WHERE pk = ? AND {self._live()}{where}",
             (partition, time.time(), *params),
@@ -274,9 +296,14 @@ class EmbeddedStore:
             "etag TEXT NOT NULL, expires REAL, body BLOB NOT NULL, PRIMARY KEY (pk, id)) "
             "WITHOUT ROWID"
         )
-        for name in container.spec.indexed:
+        existing = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+        for name in container.index_fields:
+            if f"ix_{name}" not in existing:  # a data dir from before the column: fill it once
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN ix_{name}")
+                self._db.execute(f"UPDATE {table} SET ix_{name} = json_extract(body, '$.{name}')")
+            self._db.execute(f"DROP INDEX IF EXISTS ix_{table}_{name}")  # the old expression index
             self._db.execute(
-                f"CREATE INDEX IF NOT EXISTS ix_{table}_{name} ON {table} (pk, {_field(name)})"
+                f"CREATE INDEX IF NOT EXISTS ixc_{table}_{name} ON {table} (pk, ix_{name})"
             )
 
     def container(self, name: str) -> EmbeddedContainer:

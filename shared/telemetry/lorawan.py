@@ -12,7 +12,6 @@ operation. The network server sends only the 16 low bits of FCnt; ``full_fcnt`` 
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import threading
 from collections import OrderedDict
@@ -59,7 +58,10 @@ class FrmPayloadCipher:
         if not (0 <= dev_addr <= _U32 and 0 <= fcnt <= _U32):
             raise ValueError("DevAddr and FCnt are unsigned 32-bit values")
         prefix = _A_BLOCK_PREFIX.pack(0x01, 0 if uplink else 1, dev_addr, fcnt)
-        a_blocks = b"".join([prefix + _COUNTERS[i] for i in range(1, blocks + 1)])
+        if blocks == 1:  # most sensor payloads fit one block
+            a_blocks = prefix + _COUNTERS[1]
+        else:
+            a_blocks = b"".join([prefix + _COUNTERS[i] for i in range(1, blocks + 1)])
         with self._lock:
             keystream = self._encryptor.update(a_blocks)
         mixed = int.from_bytes(payload, "big") ^ int.from_bytes(keystream[:size], "big")
@@ -94,11 +96,12 @@ CipherT = TypeVar("CipherT")
 
 
 class CipherCache(Generic[CipherT]):
-    """Bounded LRU of ciphers keyed by (tenant, device, key fingerprint).
+    """Bounded LRU of ciphers, one per (tenant, device), remembering the key each was built for.
 
     Ingest asks for a device's cipher on every message; building it means key setup, so it is
-    built once and reused. The fingerprint (a BLAKE2b digest, never the key itself) is part of
-    the cache key: a rotated key gets a new cipher and the old one ages out.
+    built once and reused. A rotated key (another key for the same device) builds a new cipher
+    that replaces the old one. The key is compared, not hashed: a lookup is a dict get and a
+    16-byte comparison, and the key store's cache holds the same key in memory anyway.
     """
 
     def __init__(self, factory: Callable[[bytes], CipherT], max_entries: int = 10_000) -> None:
@@ -106,7 +109,7 @@ class CipherCache(Generic[CipherT]):
             raise ValueError("max_entries must be at least 1")
         self._factory = factory
         self._max_entries = max_entries
-        self._entries: OrderedDict[tuple[str, str, bytes], CipherT] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str], tuple[bytes, CipherT]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -114,16 +117,16 @@ class CipherCache(Generic[CipherT]):
 
     def get(self, tenant: str, device_id: str, key: bytes) -> CipherT:
         """Return the cached cipher for this device and key, building it on first use."""
-        entry = (tenant, device_id, hashlib.blake2b(key, digest_size=16).digest())
+        device = (tenant, device_id)
         with self._lock:
-            cipher = self._entries.get(entry)
-            if cipher is not None:
-                self._entries.move_to_end(entry)
-                return cipher
+            entry = self._entries.get(device)
+            if entry is not None and entry[0] == key:
+                self._entries.move_to_end(device)
+                return entry[1]
         cipher = self._factory(key)  # outside the lock: key setup must not serialise ingest
         with self._lock:
-            self._entries[entry] = cipher
-            self._entries.move_to_end(entry)
+            self._entries[device] = (key, cipher)
+            self._entries.move_to_end(device)
             while len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)
         return cipher

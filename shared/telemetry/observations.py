@@ -91,45 +91,45 @@ def iso(time: datetime) -> str:
 
 
 def events(observations: Iterable[Observation]) -> list[CloudEvent]:
-    """The CloudEvent of each observation, partitioned by tenant/device (order per device).
+    """One CloudEvent per device and instant, carrying every reading taken then.
 
-    Ids are deterministic, a hash of tenant/device/quantity/epoch ms, so consumers dedupe the
-    events of a redelivered uplink. An uplink's observations are adjacent and share tenant,
-    device and time: the strings formatted from those are made once per uplink, not once per
-    reading, since this runs for every reading ingested.
+    An uplink's readings share tenant, device, time, place and provenance, so they travel
+    together (like a SenML pack, or an SDM `WeatherObserved` entity with several attributes):
+    the rules stage sees an instant whole, and the event cost is paid once per uplink, not once
+    per reading. Partitioned by tenant/device (order per device). The id is a hash of
+    tenant/device/epoch ms: a redelivered uplink yields the same id, so consumers dedupe.
     """
     built: list[CloudEvent] = []
     for (tenant, device, time), group in groupby(observations, _UPLINK):
         readings = list(group)
+        first = readings[0]
         partition_key = f"{tenant}/{device}"
-        source = f"/tenants/{tenant}/devices/{device}"
-        rfc3339 = iso(time)
-        stamp = f"/{readings[0].epoch_ms}"
-        for o in readings:
-            data: dict[str, Any] = {
-                "tenant": tenant,
-                "device": device,
-                "time": rfc3339,
-                "quantity": o.quantity,
-                "value": o.value,
-                "unit": o.unit,
-                "medium": o.medium,
-                "area": o.area,
-                "location": {"lat": o.lat, "lon": o.lon} if o.lat is not None else None,
-                "provenance": {"source": o.source, "fCnt": o.fcnt, "rssi": o.rssi, "snr": o.snr},
-            }
-            key = f"{partition_key}/{o.quantity}{stamp}"
-            built.append(
-                cloud_event(
-                    id=hashlib.blake2b(key.encode(), digest_size=16).hexdigest(),
-                    source=source,
-                    type=EVENT_TYPE,
-                    subject=o.quantity,
-                    data=data,
-                    partition_key=partition_key,
-                    time=time,
-                )
+        key = f"{partition_key}/{first.epoch_ms}"
+        data: dict[str, Any] = {
+            "tenant": tenant,
+            "device": device,
+            "time": iso(time),
+            "area": first.area,
+            "location": {"lat": first.lat, "lon": first.lon} if first.lat is not None else None,
+            "provenance": {
+                "source": first.source, "fCnt": first.fcnt, "rssi": first.rssi, "snr": first.snr,
+            },
+            "readings": [
+                {"quantity": o.quantity, "value": o.value, "unit": o.unit, "medium": o.medium}
+                for o in readings
+            ],
+        }
+        built.append(
+            cloud_event(
+                id=hashlib.blake2b(key.encode(), digest_size=16).hexdigest(),
+                source=f"/tenants/{tenant}/devices/{device}",
+                type=EVENT_TYPE,
+                subject=device,
+                data=data,
+                partition_key=partition_key,
+                time=data["time"],
             )
+        )
     return built
 
 

@@ -10,12 +10,13 @@ from shared.telemetry.codecs import CodecError
 class Reader:
     """Cursor over a payload in one byte order; running off the end raises 'too_short'."""
 
-    __slots__ = ("_data", "_order", "_position")
+    __slots__ = ("_data", "_order", "_position", "_size")
 
     def __init__(self, data: bytes, order: Literal["big", "little"]) -> None:
         self._data = data
         self._order: Literal["big", "little"] = order
         self._position = 0
+        self._size = len(data)
 
     @property
     def position(self) -> int:
@@ -26,22 +27,38 @@ class Reader:
         return len(self._data) - self._position
 
     def take(self, size: int) -> bytes:
-        end = self._position + size
-        if end > len(self._data):
-            raise CodecError(
-                "too_short",
-                f"needs {size} more byte(s) at offset {self._position}, has {self.remaining}",
-            )
-        chunk = self._data[self._position : end]
+        start = self._position
+        end = start + size
+        if end > self._size:
+            self._too_short(size)
         self._position = end
-        return chunk
+        return self._data[start:end]
 
     def uint(self, size: int) -> int:
-        return int.from_bytes(self.take(size), self._order)
+        # Inlined `take`: every field of every payload comes through here.
+        start = self._position
+        end = start + size
+        if end > self._size:
+            self._too_short(size)
+        self._position = end
+        if size == 1:
+            return self._data[start]
+        return int.from_bytes(self._data[start:end], self._order)
 
     def sint(self, size: int) -> int:
         """Two's-complement read: sign extension comes from int.from_bytes, not bit tricks."""
-        return int.from_bytes(self.take(size), self._order, signed=True)
+        start = self._position
+        end = start + size
+        if end > self._size:
+            self._too_short(size)
+        self._position = end
+        return int.from_bytes(self._data[start:end], self._order, signed=True)
+
+    def _too_short(self, size: int) -> None:
+        raise CodecError(
+            "too_short",
+            f"needs {size} more byte(s) at offset {self._position}, has {self.remaining}",
+        )
 
 
 def expect_length(payload: bytes, size: int) -> None:

@@ -76,7 +76,26 @@ def test_the_same_uplink_twice_stores_one_reading(client, sandefjord, platform):
     assert again.status_code == 202
     assert again.json() == {"accepted": 0, "duplicates": 1, "ignored": 0, "readings": 0}
     assert len(_observations(client, sandefjord, EM300)) == 3
-    assert platform.bus.published("observations") == 3
+    assert platform.bus.published("observations") == 1
+
+
+def test_each_uplink_is_published_as_one_cloudevent_with_its_readings(client, sandefjord,
+                                                                       platform):
+    frm = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, 11)
+    _post_ttn(client, sandefjord, ttn_uplink(EM300, DEV_ADDR, 11, frm, "2026-11-22T10:30:00Z"))
+    [event] = platform.bus.recent("observations")
+    assert event["specversion"] == "1.0"
+    assert event["type"] == "no.smartby.observation.v1"
+    assert event["partitionkey"] == f"sandefjord/{EM300}"
+    assert event["time"] == event["data"]["time"] == "2026-11-22T10:30:00Z"
+    data = event["data"]
+    assert data["area"] == "sentrum"
+    assert data["location"] == {"lat": 59.1312, "lon": 10.2166}
+    assert data["provenance"] == {"source": "ttn", "fCnt": 11, "rssi": -97.0, "snr": 7.25}
+    assert {(r["quantity"], r["value"], r["unit"], r["medium"]) for r in data["readings"]} == {
+        ("battery", 92.0, "%EL", None), ("temperature", -10.0, "Cel", "air"),
+        ("humidity", 61.5, "%RH", "air"),
+    }
 
 
 def test_uplink_heard_by_two_network_servers_stores_one_reading(client, sandefjord):

@@ -130,14 +130,16 @@ def test_cipher_cache_builds_each_device_cipher_once() -> None:
 def test_cipher_cache_keeps_tenants_devices_and_rotated_keys_apart() -> None:
     factory = CountingFactory()
     cache = CipherCache(factory)
+    old = cache.get("drammen", "lake-1", bytes(16))
     ciphers = {
-        id(cache.get("drammen", "lake-1", bytes(16))),
+        id(old),
         id(cache.get("sandefjord", "lake-1", bytes(16))),
         id(cache.get("drammen", "lake-2", bytes(16))),
         id(cache.get("drammen", "lake-1", bytes([1] * 16))),  # rotated key
     }
     assert len(ciphers) == 4
-    assert len(cache) == 4
+    assert len(cache) == 3  # the rotated key's cipher replaced the old one
+    assert cache.get("drammen", "lake-1", bytes([1] * 16)) is not old
 
 
 def test_cipher_cache_evicts_least_recently_used() -> None:
