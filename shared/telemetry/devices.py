@@ -24,10 +24,6 @@ from shared.store.tenancy import TenantContainer
 from shared.telemetry.codecs import MODELS
 from shared.tenants.model import Strict
 
-DevEui = Annotated[
-    str,
-    Field(pattern=r"^[0-9a-fA-F]{16}$", description="The device's EUI-64 (16 hex digits)."),
-]
 Area = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", examples=["goksjo"])]
 
 

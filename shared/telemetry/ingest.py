@@ -22,7 +22,6 @@ import hashlib
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,10 +84,6 @@ class IngestResult:
     readings: int = 0
     observations: list[Observation] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
-
-    @property
-    def quarantined(self) -> Counter[str]:
-        return Counter(r.reason for r in self.rejections)
 
 
 class _Duplicate(Exception):

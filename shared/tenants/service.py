@@ -78,11 +78,6 @@ class TenantService:
             raise NotFound(f"no tenant {tenant!r}")
         return TenantPublic.model_validate(doc)
 
-    def exists(self, tenant: str) -> bool:
-        if not is_tenant_id(tenant):
-            return False
-        return self._view(tenant).read(tenant) is not None
-
     def update(self, tenant: str, changes: TenantUpdate) -> TenantPublic:
         view = self._view(tenant)
         doc = view.read(tenant)
