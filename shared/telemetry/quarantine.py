@@ -48,8 +48,10 @@ class QuarantineRecord(BaseModel):
     truncated: bool
 
 
-def record_id(source: str, raw: bytes) -> str:
-    return hashlib.blake2b(source.encode() + b"\0" + raw, digest_size=16).hexdigest()
+def record_id(source: str, raw: bytes, detail: str) -> str:
+    """Deterministic: the same message rejected again for the same reason is one record."""
+    key = b"\0".join((source.encode(), detail.encode(), raw))
+    return hashlib.blake2b(key, digest_size=16).hexdigest()
 
 
 class Quarantine:
@@ -67,7 +69,7 @@ class Quarantine:
         except UnicodeDecodeError:
             message, encoding = base64.b64encode(kept).decode(), "base64"
         doc: dict[str, Any] = {
-            "id": record_id(source, raw),
+            "id": record_id(source, raw, detail),
             "reason": reason,
             "detail": detail[:500],
             "source": source,

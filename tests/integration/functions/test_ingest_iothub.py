@@ -53,6 +53,7 @@ def test_batch_is_routed_by_the_tenant_enrichment(function_app):
         D2CMessage(SENSOR, orjson.dumps(sealed), properties={"tenant": "drammen"}),
         D2CMessage(SENSOR, b"{not json", properties={}),
         D2CMessage(SENSOR, orjson.dumps(sealed), properties={"tenant": "nowhere"}),
+        D2CMessage(SENSOR, orjson.dumps(sealed), properties={"tenant": "$twin.tags.tenant"}),
     ])
     _trigger(function_app).get_user_function()(events)
 
@@ -62,7 +63,8 @@ def test_batch_is_routed_by_the_tenant_enrichment(function_app):
     assert latest["values"]["temperature"]["time"] == "2026-11-22T10:00:00.123456Z"
     # The redelivered copy was a duplicate; drammen does not have the device.
     assert ingestor.quarantine("drammen").counts() == {"unknown_device": 1}
-    assert ingestor.quarantine("platform").counts() == {"unknown_tenant": 2}
+    # No tag on the twin: IoT Hub stamps the enrichment's literal text.
+    assert ingestor.quarantine("platform").counts() == {"unknown_tenant": 3}
     assert platform().bus.published("observations") == 1  # one instant: temperature, humidity
 
 
