@@ -155,7 +155,9 @@ class EmbeddedContainer:
 
     def _prepare(
         self, doc: Document
-    ) -> tuple[str, str, bytes, float | None, str, tuple[Any, ...]]:
+    ) -> tuple[str, str, bytes, float | None, str, tuple[Any, ...], Document]:
+        """What a write stores, and the document it returns (the stored copy with its new
+        `_etag`, so a write never parses back the JSON it just made)."""
         partition = doc.get(self.spec.partition_key)
         if not isinstance(partition, str) or not isinstance(doc.get("id"), str):
             raise ValueError(f"document needs string 'id' and '{self.spec.partition_key}'")
@@ -166,13 +168,12 @@ class EmbeddedContainer:
         body = {k: v for k, v in doc.items() if k != "_etag"}
         body["_ts"] = int(now)
         index = tuple(_sql_value(doc.get(name)) for name in self.index_fields)
-        return (
-            partition, doc["id"], orjson.dumps(body), self._expiry(doc, now),
-            os.urandom(8).hex(), index,
-        )
+        serialised = orjson.dumps(body)
+        body["_etag"] = etag = os.urandom(8).hex()
+        return partition, doc["id"], serialised, self._expiry(doc, now), etag, index, body
 
     def create(self, doc: Document) -> Document:
-        partition, id, body, expires, etag, index = self._prepare(doc)
+        partition, id, body, expires, etag, index, written = self._prepare(doc)
         with self._store.writing() as db:
             db.execute(
                 f"DELETE FROM {self._table} WHERE pk = ? AND id = ? AND expires <= ?",
@@ -184,18 +185,18 @@ class EmbeddedContainer:
                 )
             except sqlite3.IntegrityError as exc:
                 raise Conflict(f"{self.spec.name}/{partition}/{id} exists") from exc
-        return self._row(body, etag)
+        return written
 
     def upsert(self, doc: Document) -> Document:
-        partition, id, body, expires, etag, index = self._prepare(doc)
+        partition, id, body, expires, etag, index, written = self._prepare(doc)
         with self._store.writing() as db:
             db.execute(
                 f"INSERT OR REPLACE {self._insert}", (partition, id, etag, expires, body, *index)
             )
-        return self._row(body, etag)
+        return written
 
     def replace(self, doc: Document, *, etag: str | None = None) -> Document:
-        partition, id, body, expires, new_etag, index = self._prepare(doc)
+        partition, id, body, expires, new_etag, index, written = self._prepare(doc)
         sql = f"UPDATE {self._table} SET {self._set} WHERE pk = ? AND id = ? AND {self._live()}"
         params: list[Any] = [new_etag, expires, body, *index, partition, id, time.time()]
         if etag is not None:
@@ -203,7 +204,7 @@ class EmbeddedContainer:
             params.append(etag)
         with self._store.writing() as db:
             if db.execute(sql, params).rowcount == 1:
-                return self._row(body, new_etag)
+                return written
             exists = db.execute(
                 f"SELECT 1 FROM {self._table} WHERE pk = ? AND id = ? AND {self._live()}",
                 (partition, id, time.time()),
@@ -262,6 +263,41 @@ class EmbeddedContainer:
         return int(row[0]) if row else 0
 
 
+class _Write:
+    """`EmbeddedStore.writing()`: a class, not a generator context manager, because every
+    document write of ingest passes through it."""
+
+    __slots__ = ("_own", "_store")
+
+    def __init__(self, store: EmbeddedStore) -> None:
+        self._store = store
+        self._own = False
+
+    def __enter__(self) -> sqlite3.Connection:
+        store = self._store
+        store._lock.acquire()
+        self._own = not store._db.in_transaction
+        if self._own:
+            try:
+                store._db.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                store._lock.release()
+                raise
+        return store._db
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        store = self._store
+        try:
+            if self._own:
+                store._db.execute("ROLLBACK" if exc_type else "COMMIT")
+            if exc_type is None:
+                store._writes += 1
+                if store._writes % _PURGE_EVERY_WRITES == 0:
+                    store.purge_expired()
+        finally:
+            store._lock.release()
+
+
 class EmbeddedStore:
     """All containers in one SQLite file (WAL mode); safe to share between threads."""
 
@@ -317,15 +353,10 @@ class EmbeddedStore:
         with self._lock:
             return self._db.execute(sql, params).fetchall()
 
-    @contextmanager
-    def writing(self) -> Iterator[sqlite3.Connection]:
+    def writing(self) -> _Write:
         """One write (or a read-check-write) under the lock, in its own transaction unless
         inside `batch()`."""
-        with self.batch():
-            yield self._db
-            self._writes += 1
-            if self._writes % _PURGE_EVERY_WRITES == 0:
-                self.purge_expired()
+        return _Write(self)
 
     @contextmanager
     def batch(self) -> Iterator[None]:
