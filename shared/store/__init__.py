@@ -19,6 +19,7 @@ after its last write; -1 never).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -145,3 +146,44 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
 )
 
 CONTAINER_SPECS: Mapping[str, ContainerSpec] = {spec.name: spec for spec in CONTAINERS}
+
+
+# The rules both adapters enforce the same way, so a document or query the embedded store
+# accepts locally is one Cosmos DB accepts in Azure.
+_BAD_ID_CHARS = frozenset("/\\?#")  # Cosmos cannot address ids with these
+_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_PAGE = 1000
+
+
+def valid_id(id: str) -> bool:
+    return bool(id) and not _BAD_ID_CHARS.intersection(id)
+
+
+def document_key(spec: ContainerSpec, doc: Document) -> tuple[str, str]:
+    """The (partition, id) a document is written under; ValueError if it has none usable."""
+    partition = doc.get(spec.partition_key)
+    id = doc.get("id")
+    if not isinstance(partition, str) or not isinstance(id, str):
+        raise ValueError(f"document needs string 'id' and '{spec.partition_key}'")
+    if not valid_id(id):
+        raise ValueError(f"not a valid id (empty, or has one of / \\ ? #): {id!r}")
+    return partition, id
+
+
+def check_field(name: str) -> str:
+    if not _FIELD.fullmatch(name):
+        raise ValueError(f"not a queryable field: {name!r}")
+    return name
+
+
+def check_query(spec: ContainerSpec, query: Query, limit: int) -> None:
+    """Field names are identifiers, a sort field is indexed (Cosmos cannot ORDER BY a path its
+    indexing policy excludes), and a page holds 1..MAX_PAGE items."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit must be within 1..{MAX_PAGE}")
+    for name in (*query.where, *query.where_in, *query.range):
+        check_field(name)
+    if query.order_by is not None:
+        check_field(query.order_by)
+        if query.order_by not in (spec.partition_key, *spec.indexed):
+            raise ValueError(f"{spec.name} cannot order by unindexed {query.order_by!r}")

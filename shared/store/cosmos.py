@@ -20,7 +20,6 @@ not obvious from the port:
 from __future__ import annotations
 
 import ipaddress
-import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -54,6 +53,10 @@ from shared.store import (
     Query,
     StoreError,
     Unavailable,
+    check_field,
+    check_query,
+    document_key,
+    valid_id,
 )
 
 if TYPE_CHECKING:
@@ -76,9 +79,7 @@ _SYSTEM_FIELDS = frozenset({"_rid", "_self", "_attachments"})
 _READ_ONLY_FIELDS = _SYSTEM_FIELDS | {"_etag", "_ts"}
 #: Sub-status of a 404 whose container or database is missing (rather than the item).
 _OWNER_MISSING = 1003
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Characters Cosmos does not allow in an item id (they break the resource URL).
-_BAD_ID_CHARS = frozenset("/\\?#")
 
 
 @contextmanager
@@ -119,13 +120,7 @@ def _is_loopback(endpoint: str) -> bool:
 
 def _path(field: str) -> str:
     """`c["field"]`: bracket notation, so fields named like SQL keywords (`value`) still work."""
-    if not _IDENTIFIER.fullmatch(field):
-        raise ValueError(f"not a queryable field: {field!r}")
-    return f'c["{field}"]'
-
-
-def _valid_id(id: str) -> bool:
-    return bool(id) and not _BAD_ID_CHARS.intersection(id)
+    return f'c["{check_field(field)}"]'
 
 
 def _public(doc: Mapping[str, Any]) -> Document:
@@ -204,24 +199,17 @@ class CosmosContainer:
         return "/".join(p for p in (self.spec.name, partition, id) if p is not None)
 
     def _outgoing(self, doc: Document) -> tuple[Document, str]:
-        partition = doc.get(self.spec.partition_key)
-        id = doc.get("id")
-        if not isinstance(partition, str) or not isinstance(id, str):
-            raise ValueError(f"document needs string 'id' and '{self.spec.partition_key}'")
-        if not _valid_id(id):
-            raise ValueError(f"not a valid id (empty, or has one of / \\ ? #): {id!r}")
+        partition, id = document_key(self.spec, doc)
         body = {k: v for k, v in doc.items() if k not in _READ_ONLY_FIELDS}
         return body, self._what(partition, id)
 
     def _orderable(self, query: Query) -> str:
         if query.order_by is None:
             return ""
-        if query.order_by not in (self.spec.partition_key, *self.spec.indexed):
-            raise ValueError(f"{self.spec.name} cannot order by unindexed {query.order_by!r}")
         return f" ORDER BY {_path(query.order_by)} {'DESC' if query.descending else 'ASC'}"
 
     def read(self, partition: str, id: str) -> Document | None:
-        if not _valid_id(id):  # no such document can exist; and it would not fit in the URL
+        if not valid_id(id):  # no such document can exist; and it would not fit in the URL
             return None
         try:
             with _translated(f"read {self._what(partition, id)}"):
@@ -269,7 +257,7 @@ class CosmosContainer:
             )
 
     def delete(self, partition: str, id: str) -> bool:
-        if not _valid_id(id):
+        if not valid_id(id):
             return False
         try:
             with _translated(f"delete {self._what(partition, id)}"):
@@ -281,8 +269,7 @@ class CosmosContainer:
     def _page(
         self, sql: _Sql, query: Query, limit: int, continuation: str | None, **scope: Any
     ) -> Page:
-        if not 1 <= limit <= 1000:
-            raise ValueError("limit must be within 1..1000")
+        check_query(self.spec, query, limit)
         pages = (
             self._items()
             .query_items(

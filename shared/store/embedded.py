@@ -31,19 +31,19 @@ from shared.store import (
     PreconditionFailed,
     Query,
     Unavailable,
+    check_field,
+    check_query,
+    document_key,
 )
 
 _PURGE_EVERY_WRITES = 5_000
-#: Characters Cosmos does not allow in an item id.
-_BAD_ID_CHARS = frozenset("/\\?#")
 
 
 def _field(name: str, indexed: tuple[str, ...] = ()) -> str:
     """The SQL for a document field: its own column when the container indexes it (written
     from Python on every write, so SQLite never parses the JSON body to maintain an index),
     else `json_extract` over the body."""
-    if not name.replace("_", "").isalnum():
-        raise ValueError(f"not a queryable field: {name!r}")
+    check_field(name)
     if name == "id":
         return "id"
     if name in indexed:
@@ -158,19 +158,14 @@ class EmbeddedContainer:
     ) -> tuple[str, str, bytes, float | None, str, tuple[Any, ...], Document]:
         """What a write stores, and the document it returns (the stored copy with its new
         `_etag`, so a write never parses back the JSON it just made)."""
-        partition = doc.get(self.spec.partition_key)
-        if not isinstance(partition, str) or not isinstance(doc.get("id"), str):
-            raise ValueError(f"document needs string 'id' and '{self.spec.partition_key}'")
-        if not doc["id"] or _BAD_ID_CHARS.intersection(doc["id"]):
-            # Cosmos cannot address such ids: refuse them here too, not first in Azure.
-            raise ValueError(f"not a valid id (empty, or has one of / \\ ? #): {doc['id']!r}")
+        partition, id = document_key(self.spec, doc)
         now = time.time()
         body = {k: v for k, v in doc.items() if k != "_etag"}
         body["_ts"] = int(now)
         index = tuple(_sql_value(doc.get(name)) for name in self.index_fields)
         serialised = orjson.dumps(body)
         body["_etag"] = etag = os.urandom(8).hex()
-        return partition, doc["id"], serialised, self._expiry(doc, now), etag, index, body
+        return partition, id, serialised, self._expiry(doc, now), etag, index, body
 
     def create(self, doc: Document) -> Document:
         partition, id, body, expires, etag, index, written = self._prepare(doc)
@@ -224,16 +219,12 @@ class EmbeddedContainer:
     def _select(
         self, partition: str | None, query: Query, limit: int, continuation: str | None
     ) -> Page:
-        if not 1 <= limit <= 1000:
-            raise ValueError("limit must be within 1..1000")
+        check_query(self.spec, query, limit)
         offset = _decode_offset(continuation)
         where, params = _where(query, self.index_fields)
         scope = "pk = ? AND " if partition is not None else ""
         order = "pk, id"
         if query.order_by:
-            if query.order_by not in (self.spec.partition_key, *self.spec.indexed):
-                # Cosmos cannot ORDER BY a path its indexing policy excludes.
-                raise ValueError(f"{self.spec.name} cannot order by unindexed {query.order_by!r}")
             direction = "DESC" if query.descending else "ASC"
             order = f"{_field(query.order_by, self.index_fields)} {direction}, id"
         rows = self._store.fetchall(
