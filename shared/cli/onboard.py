@@ -19,7 +19,7 @@ terminal or a network; `register` adds the Typer command that wires them to the 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -154,25 +154,9 @@ def render_bicepparam(spec: TenantSpec, extra: Mapping[str, str] | None = None) 
 _PARAM_LINE = re.compile(r"^param\s+([A-Za-z_]\w*)\s*=\s*(.*)$")
 
 
-def _strip_comment(line: str) -> str:
-    """Drop a trailing `//` comment that is outside a quoted string."""
-    quoted = False
-    i = 0
-    while i < len(line):
-        ch = line[i]
-        if ch == "\\" and quoted:
-            i += 2
-            continue
-        if ch == "'":
-            quoted = not quoted
-        elif not quoted and line.startswith("//", i):
-            return line[:i].rstrip()
-        i += 1
-    return line.rstrip()
-
-
-def _depth(text: str) -> int:
-    depth, quoted, i = 0, False, 0
+def _unquoted(text: str) -> Iterator[tuple[int, str]]:
+    """(index, character) of every character outside a Bicep '...' string (escapes honoured)."""
+    quoted, i = False, 0
     while i < len(text):
         ch = text[i]
         if ch == "\\" and quoted:
@@ -180,11 +164,27 @@ def _depth(text: str) -> int:
             continue
         if ch == "'":
             quoted = not quoted
-        elif not quoted and ch in "[{(":
-            depth += 1
-        elif not quoted and ch in "]})":
-            depth -= 1
+        elif not quoted:
+            yield i, ch
         i += 1
+
+
+def _strip_comment(line: str) -> str:
+    """Drop a trailing `//` comment that is outside a quoted string."""
+    for i, _ in _unquoted(line):
+        if line.startswith("//", i):
+            return line[:i].rstrip()
+    return line.rstrip()
+
+
+def _depth(text: str) -> int:
+    """How many brackets are open at the end of `text` (outside strings)."""
+    depth = 0
+    for _, ch in _unquoted(text):
+        if ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
     return depth
 
 
