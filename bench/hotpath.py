@@ -3,7 +3,7 @@
 Each message takes the path `Ingestor._accept` takes after its session check, through the same
 functions: the device's cipher from a `CipherCache` and `FrmPayloadCipher.decrypt`, then
 `decode_uplink` (the model's codec and `normalise`), then every observation's CloudEvent
-(`observations.events`) serialised with orjson, as the Event Hubs bus sends it. Messages mix all
+(`observations.event`) serialised with orjson, as the Event Hubs bus sends it. Messages mix all
 LoRaWAN models. Parsing the network server's JSON is not part of it (see `endtoend`).
 
 Baseline: the same work done naively, with a new AES cipher per message (key setup every time)
@@ -25,7 +25,7 @@ from shared.bus import CloudEvent
 from shared.store import Document
 from shared.telemetry.ingest import decode_uplink
 from shared.telemetry.lorawan import CipherCache, FrmPayloadCipher
-from shared.telemetry.observations import events
+from shared.telemetry.observations import event
 from shared.telemetry.uplinks import Uplink
 
 SENSORS = 200
@@ -64,8 +64,8 @@ def serialise_all(
         plaintext = cipher_for(message).decrypt(
             uplink.payload, uplink.dev_addr or 0, uplink.fcnt or 0
         )
-        for cloud_event in events(decode_uplink(TENANT, message.device, uplink, plaintext)):
-            dumps(cloud_event)
+        for observation in decode_uplink(TENANT, message.device, uplink, plaintext):
+            dumps(event(observation))
             serialised += 1
     return serialised
 

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -37,7 +38,7 @@ from shared.telemetry.codecs import CodecError, get_codec
 from shared.telemetry.devices import DeviceCache, DeviceRegistry, aes_key_name, app_s_key_name
 from shared.telemetry.envelope import EnvelopeError, open_envelope
 from shared.telemetry.lorawan import CipherCache, FrmPayloadCipher, full_fcnt
-from shared.telemetry.observations import Observation, events, iso, normalise
+from shared.telemetry.observations import Observation, Reading, event, iso, normalise
 from shared.telemetry.quarantine import Quarantine
 from shared.telemetry.series import BucketCache, TimeSeries, write_merged
 from shared.telemetry.uplinks import Ignored, MalformedUplink, Uplink
@@ -272,7 +273,7 @@ class Ingestor:
         if observations:
             with self._store.batch():
                 result.readings = self.series(tenant).append(observations, retention)
-            self._bus.publish(OBSERVATIONS, events(observations))
+            self._bus.publish(OBSERVATIONS, [event(o) for o in observations])
         with self._store.batch():
             for dev_eui in {u.dev_eui for _, u in uplinks} & devices.keys():
                 self._commit_state(
@@ -394,14 +395,17 @@ class Ingestor:
         observations: Iterable[Observation],
     ) -> None:
         """Merge the session and the newest value per quantity into the latest-state document."""
-        newest: dict[str, Observation] = {}
+        newest: dict[str, tuple[datetime, Reading]] = {}
         for o in observations:
-            current = newest.get(o.quantity)
-            if current is None or o.time >= current.time:
-                newest[o.quantity] = o
+            for reading in o.readings:
+                current = newest.get(reading["quantity"])
+                if current is None or o.time >= current[0]:
+                    newest[reading["quantity"]] = (o.time, reading)
         values = {
-            quantity: {"value": o.value, "unit": o.unit, "time": iso(o.time), "medium": o.medium}
-            for quantity, o in newest.items()
+            quantity: {
+                "value": r["value"], "unit": r["unit"], "time": iso(time), "medium": r["medium"]
+            }
+            for quantity, (time, r) in newest.items()
         }
         ours = session.dump()
 

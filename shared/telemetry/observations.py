@@ -1,7 +1,8 @@
-"""Observations: a decoded measurement placed in the world (who, when, where, what medium).
+"""Observations: what a device measured at one instant, placed in the world (who, when, where,
+in what medium).
 
 `normalise` turns a codec's measurements plus the device's configuration and the uplink's
-provenance into observations; `events` are the CloudEvents published for them, and
+provenance into observations; `event` is the CloudEvent published for one, and
 `smart_data_model` the FIWARE Smart Data Models view of a device's latest state
 (`WaterQualityObserved` for water, `WeatherObserved` for air).
 """
@@ -11,9 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from itertools import groupby
-from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 import orjson
 
@@ -26,20 +25,30 @@ from shared.telemetry.uplinks import Uplink
 #: an external probe measures the medium the device is configured for.
 _AMBIENT = frozenset({"temperature", "humidity", "illuminance", "co2", "pressure"})
 EVENT_TYPE = "no.smartby.observation.v1"
-#: What the observations of one uplink share.
-_UPLINK = attrgetter("tenant", "device", "time")
 
 
-class Observation(NamedTuple):
-    """One reading placed in the world: a NamedTuple, immutable and cheap to build per reading."""
+class Reading(TypedDict):
+    """One value of an observation, already in the JSON shape events and documents carry."""
 
-    tenant: str
-    device: str
-    time: datetime
     quantity: str
     value: float
     unit: str
     medium: str | None
+
+
+class Observation(NamedTuple):
+    """What one device observed at one instant: its readings and the context they share.
+
+    An uplink's readings share tenant, device, time, place and provenance, so they are kept
+    together (like a SenML pack, or an SDM `WeatherObserved` entity with several attributes):
+    the context is built once per uplink, not once per reading, and the rules stage sees an
+    instant whole. A payload with device-timed history yields one observation per instant.
+    """
+
+    tenant: str
+    device: str
+    time: datetime
+    readings: list[Reading]
     area: str | None
     lat: float | None
     lon: float | None
@@ -56,32 +65,32 @@ class Observation(NamedTuple):
 def normalise(
     tenant: str, device: Mapping[str, Any], uplink: Uplink, measurements: Iterable[Measurement]
 ) -> list[Observation]:
-    location = device.get("location") or {}
-    lat, lon = location.get("lat"), location.get("lon")
-    area = device.get("area")
+    """Place a codec's measurements: medium from the device's configuration, time from the
+    device's clock when the payload has one, else the network's receive time."""
     probe_medium = device.get("medium", "air")
-    ambient_medium = "indoor" if device.get("medium") == "indoor" else "air"
-    dev_eui, received, source = uplink.dev_eui, uplink.received, uplink.source
-    fcnt, rssi, snr = uplink.fcnt, uplink.rssi, uplink.snr
-    # Positional, in field order: this runs once per reading, and keywords cost more.
+    ambient_medium = "indoor" if probe_medium == "indoor" else "air"
+    received = uplink.received
+    instants: dict[datetime, list[Reading]] = {}
+    for m in measurements:
+        medium = probe_medium if m.probe else ambient_medium if m.quantity in _AMBIENT else None
+        reading: Reading = {
+            "quantity": m.quantity, "value": m.value, "unit": m.unit, "medium": medium
+        }
+        time = m.time or received
+        readings = instants.get(time)
+        if readings is None:
+            instants[time] = [reading]
+        else:
+            readings.append(reading)
+    location = device.get("location") or {}
+    lat, lon, area = location.get("lat"), location.get("lon"), device.get("area")
+    dev_eui, source, fcnt, rssi, snr = (
+        uplink.dev_eui, uplink.source, uplink.fcnt, uplink.rssi, uplink.snr
+    )
+    # Positional, in field order: keywords cost more on this path.
     return [
-        Observation(
-            tenant,
-            dev_eui,
-            m.time or received,
-            m.quantity,
-            m.value,
-            m.unit,
-            probe_medium if m.probe else ambient_medium if m.quantity in _AMBIENT else None,
-            area,
-            lat,
-            lon,
-            source,
-            fcnt,
-            rssi,
-            snr,
-        )
-        for m in measurements
+        Observation(tenant, dev_eui, time, readings, area, lat, lon, source, fcnt, rssi, snr)
+        for time, readings in instants.items()
     ]
 
 
@@ -90,47 +99,34 @@ def iso(time: datetime) -> str:
     return orjson.dumps(time, option=orjson.OPT_UTC_Z)[1:-1].decode()
 
 
-def events(observations: Iterable[Observation]) -> list[CloudEvent]:
-    """One CloudEvent per device and instant, carrying every reading taken then.
+def event(observation: Observation) -> CloudEvent:
+    """The CloudEvent of one observation, partitioned by tenant/device (order per device).
 
-    An uplink's readings share tenant, device, time, place and provenance, so they travel
-    together (like a SenML pack, or an SDM `WeatherObserved` entity with several attributes):
-    the rules stage sees an instant whole, and the event cost is paid once per uplink, not once
-    per reading. Partitioned by tenant/device (order per device). The id is a hash of
-    tenant/device/epoch ms: a redelivered uplink yields the same id, so consumers dedupe.
+    The id is a hash of tenant/device/epoch ms: a redelivered uplink yields the same id, so
+    consumers dedupe. The readings are shared with the observation, not copied.
     """
-    built: list[CloudEvent] = []
-    for (tenant, device, time), group in groupby(observations, _UPLINK):
-        readings = list(group)
-        first = readings[0]
-        partition_key = f"{tenant}/{device}"
-        key = f"{partition_key}/{first.epoch_ms}"
-        data: dict[str, Any] = {
-            "tenant": tenant,
-            "device": device,
-            "time": iso(time),
-            "area": first.area,
-            "location": {"lat": first.lat, "lon": first.lon} if first.lat is not None else None,
-            "provenance": {
-                "source": first.source, "fCnt": first.fcnt, "rssi": first.rssi, "snr": first.snr,
-            },
-            "readings": [
-                {"quantity": o.quantity, "value": o.value, "unit": o.unit, "medium": o.medium}
-                for o in readings
-            ],
-        }
-        built.append(
-            cloud_event(
-                id=hashlib.blake2b(key.encode(), digest_size=16).hexdigest(),
-                source=f"/tenants/{tenant}/devices/{device}",
-                type=EVENT_TYPE,
-                subject=device,
-                data=data,
-                partition_key=partition_key,
-                time=data["time"],
-            )
-        )
-    return built
+    o = observation
+    partition_key = f"{o.tenant}/{o.device}"
+    time = iso(o.time)
+    data: dict[str, Any] = {
+        "tenant": o.tenant,
+        "device": o.device,
+        "time": time,
+        "area": o.area,
+        "location": {"lat": o.lat, "lon": o.lon} if o.lat is not None else None,
+        "provenance": {"source": o.source, "fCnt": o.fcnt, "rssi": o.rssi, "snr": o.snr},
+        "readings": o.readings,
+    }
+    key = f"{partition_key}/{o.epoch_ms}".encode()
+    return cloud_event(
+        id=hashlib.blake2b(key, digest_size=16).hexdigest(),
+        source=f"/tenants/{o.tenant}/devices/{o.device}",
+        type=EVENT_TYPE,
+        subject=o.device,
+        data=data,
+        partition_key=partition_key,
+        time=time,
+    )
 
 
 # Smart Data Models attribute names (and unit conversions) for the quantities that have one.

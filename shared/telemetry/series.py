@@ -128,20 +128,12 @@ class TimeSeries:
 
     def append(self, observations: Sequence[Observation], retention_days: int) -> int:
         """Store the observations; returns how many readings were new."""
-        groups: dict[tuple[str, str, str], list[tuple[str, Observation]]] = defaultdict(list)
-        # An uplink's observations share one time: format its bucket and stamp once, not per
-        # reading (strftime is slow).
-        places: dict[datetime, tuple[str, str, str]] = {}
+        groups: dict[tuple[str, str], list[tuple[str, Observation]]] = defaultdict(list)
         for o in observations:
-            place = places.get(o.time)
-            if place is None:
-                place = (month_of(o.time), bucket_of(o.time), str(o.epoch_ms))
-                places[o.time] = place
-            month, bucket, stamp = place
-            groups[(o.device, month, bucket)].append((stamp, o))
+            groups[(o.device, bucket_of(o.time))].append((str(o.epoch_ms), o))
         ttl = retention_days * 86400
         new = 0
-        for (device, month, bucket), group in groups.items():
+        for (device, bucket), group in groups.items():
             added = 0
 
             def merge(
@@ -152,18 +144,22 @@ class TimeSeries:
                 quantities = doc.setdefault("q", {})
                 uplinks = doc.setdefault("up", {})
                 for stamp, o in group:
-                    series = quantities.get(o.quantity)
-                    if series is None:
-                        series = quantities[o.quantity] = {"u": o.unit, "m": o.medium, "v": {}}
-                    values = series["v"]
-                    if stamp not in values:
-                        added += 1
-                    values[stamp] = o.value
+                    for reading in o.readings:
+                        series = quantities.get(reading["quantity"])
+                        if series is None:
+                            series = quantities[reading["quantity"]] = {
+                                "u": reading["unit"], "m": reading["medium"], "v": {}
+                            }
+                        values = series["v"]
+                        if stamp not in values:
+                            added += 1
+                        values[stamp] = reading["value"]
                     uplinks[stamp] = {"f": o.fcnt, "r": o.rssi, "s": o.snr, "src": o.source}
                 doc["ttl"] = ttl
                 return doc
 
             fresh = {"id": f"{device}|{bucket}", "device": device, "bucket": bucket}
+            month = bucket[:7]
             write_merged(self._series, self._cache, fresh["id"], (device, month), fresh, merge)
             new += added
         return new

@@ -46,7 +46,9 @@ def test_the_workload_decodes_through_every_lorawan_codec() -> None:
         )
         observations = decode_uplink(TENANT, message.device, uplink, plaintext)
         assert observations, message.device["model"]
-        temperatures += [o.value for o in observations if o.quantity == "temperature"]
+        temperatures += [
+            r["value"] for o in observations for r in o.readings if r["quantity"] == "temperature"
+        ]
     assert min(temperatures) < 0  # a Norwegian January: sign extension gets exercised
 
 
