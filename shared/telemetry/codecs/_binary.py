@@ -1,64 +1,72 @@
-"""Bounds-checked reading of binary payloads, shared by the LoRaWAN codecs."""
+"""Binary payload layouts shared by the LoRaWAN codecs: fixed frames and type-prefixed records.
+
+Fixed frames are one `struct` unpack after `expect_length`; record formats (Elsys, Milesight)
+are a `RecordFormat` table. Both read with `struct`, which does the bounds checking in C: a
+payload that ends inside a value is 'too_short', never an IndexError.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import struct
+from collections.abc import Callable, Mapping
 
-from shared.telemetry.codecs import CodecError
+from shared.telemetry.codecs import CodecError, Measurement
+
+#: Turns a record's unpacked values into measurements (raises CodecError when out of range).
+Convert = Callable[..., list[Measurement]]
 
 
-class Reader:
-    """Cursor over a payload in one byte order; running off the end raises 'too_short'."""
+class RecordFormat:
+    """Payloads made of ``[type][value]`` records whose value layout the type implies.
 
-    __slots__ = ("_data", "_order", "_position", "_size")
+    ``records`` maps a type to its value's layout and conversion; ``skipped`` maps documented
+    types without a Smartby quantity to their value length. Types are read big-endian over
+    ``type_size`` bytes (Milesight's channel and type read as one 2-byte type). After an
+    unknown type the rest cannot be located, so the whole payload is rejected ('unknown_record')
+    rather than half-decoded.
+    """
 
-    def __init__(self, data: bytes, order: Literal["big", "little"]) -> None:
-        self._data = data
-        self._order: Literal["big", "little"] = order
-        self._position = 0
-        self._size = len(data)
+    __slots__ = ("_records", "_skipped", "_type")
 
-    @property
-    def position(self) -> int:
-        return self._position
+    def __init__(
+        self,
+        type_size: int,
+        records: Mapping[int, tuple[struct.Struct, Convert]],
+        skipped: Mapping[int, int],
+    ) -> None:
+        self._type = struct.Struct(">B" if type_size == 1 else ">H")
+        self._records = dict(records)
+        self._skipped = dict(skipped)
 
-    @property
-    def remaining(self) -> int:
-        return len(self._data) - self._position
-
-    def take(self, size: int) -> bytes:
-        start = self._position
-        end = start + size
-        if end > self._size:
-            self._too_short(size)
-        self._position = end
-        return self._data[start:end]
-
-    def uint(self, size: int) -> int:
-        # Inlined `take`: every field of every payload comes through here.
-        start = self._position
-        end = start + size
-        if end > self._size:
-            self._too_short(size)
-        self._position = end
-        if size == 1:
-            return self._data[start]
-        return int.from_bytes(self._data[start:end], self._order)
-
-    def sint(self, size: int) -> int:
-        """Two's-complement read: sign extension comes from int.from_bytes, not bit tricks."""
-        start = self._position
-        end = start + size
-        if end > self._size:
-            self._too_short(size)
-        self._position = end
-        return int.from_bytes(self._data[start:end], self._order, signed=True)
-
-    def _too_short(self, size: int) -> None:
-        raise CodecError(
-            "too_short",
-            f"needs {size} more byte(s) at offset {self._position}, has {self.remaining}",
-        )
+    def decode(self, payload: bytes) -> list[Measurement]:
+        if not payload:
+            raise CodecError("too_short", "empty payload")
+        records, skipped = self._records, self._skipped
+        type_layout, type_size = self._type, self._type.size
+        measurements: list[Measurement] = []
+        position, size = 0, len(payload)
+        try:
+            while position < size:
+                kind = type_layout.unpack_from(payload, position)[0]
+                position += type_size
+                record = records.get(kind)
+                if record is not None:
+                    layout, convert = record
+                    measurements += convert(*layout.unpack_from(payload, position))
+                    position += layout.size
+                elif kind in skipped:
+                    position += skipped[kind]
+                    if position > size:
+                        raise struct.error
+                else:
+                    raise CodecError(
+                        "unknown_record",
+                        f"unknown record type {kind:0{2 * type_size}x} "
+                        f"at offset {position - type_size}",
+                    )
+        except struct.error:
+            raise CodecError("too_short", f"payload ends inside the record at {position}") from None
+        return measurements
 
 
 def expect_length(payload: bytes, size: int) -> None:

@@ -17,13 +17,14 @@ in bar (the TTN decoder hard-codes 0 and 1 bar for the dl-pr26-0-1 variant).
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
 from shared.telemetry.codecs import CodecError, Measurement
-from shared.telemetry.codecs._binary import Reader, expect_port
+from shared.telemetry.codecs._binary import expect_port
 from shared.telemetry.codecs.quantities import (
     BATTERY_VOLTAGE,
     LIQUID_TEMPERATURE,
@@ -57,22 +58,41 @@ class DecentlabCodec:
 
     def decode(self, payload: bytes, fport: int, config: Mapping[str, Any]) -> list[Measurement]:
         expect_port(fport, 1)
-        reader = Reader(payload, "big")
-        version = reader.uint(1)
-        if version != PROTOCOL_VERSION:
-            raise CodecError("bad_version", f"protocol version {version}, expected 2")
-        reader.take(2)  # device id: the device record, not the payload, identifies the device
-        flags = reader.uint(2)
+        if not payload:
+            raise CodecError("too_short", "empty payload")
+        if payload[0] != PROTOCOL_VERSION:
+            raise CodecError("bad_version", f"protocol version {payload[0]}, expected 2")
+        if len(payload) < _HEADER.size:
+            raise CodecError("too_short", f"{len(payload)} byte(s) cannot hold the header")
+        # The device id (bytes 1-2) is skipped: the device record, not the payload, identifies
+        # the device.
+        flags = _HEADER.unpack_from(payload)[2]
         if flags >> len(self.sensors):
             raise CodecError("unknown_record", f"sensor flags {flags:#06x} name absent sensors")
+        layout, present = _layout(self.sensors, flags)
+        body = len(payload) - _HEADER.size
+        if body < layout.size:
+            raise CodecError("too_short", f"sensor flags {flags:#06x} need {layout.size} bytes")
+        if body > layout.size:
+            raise CodecError("bad_length", f"{body - layout.size} byte(s) after the last sensor")
+        words = layout.unpack_from(payload, _HEADER.size)
         measurements: list[Measurement] = []
-        for index, sensor in enumerate(self.sensors):
-            if flags >> index & 1:
-                words = [reader.uint(2) for _ in range(sensor.words)]
-                measurements += sensor.convert(words, config)
-        if reader.remaining:
-            raise CodecError("bad_length", f"{reader.remaining} byte(s) after the last sensor")
+        start = 0
+        for sensor in present:
+            measurements += sensor.convert(words[start : start + sensor.words], config)
+            start += sensor.words
         return measurements
+
+
+#: Protocol version, device id, sensor-present flags.
+_HEADER = struct.Struct(">BHH")
+
+
+@lru_cache(maxsize=64)
+def _layout(sensors: tuple[Sensor, ...], flags: int) -> tuple[struct.Struct, list[Sensor]]:
+    """The words that follow the header for these flags, as one unpack, and their sensors."""
+    present = [sensor for index, sensor in enumerate(sensors) if flags >> index & 1]
+    return struct.Struct(f">{sum(sensor.words for sensor in present)}H"), present
 
 
 def _battery(words: Sequence[int], config: Mapping[str, Any]) -> list[Measurement]:

@@ -18,12 +18,13 @@ types (4, 7, 8) have no Smartby quantity yet and are rejected as 'unsupported_mo
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from shared.telemetry.codecs import CodecError, Measurement
-from shared.telemetry.codecs._binary import Reader, expect_length, expect_port
+from shared.telemetry.codecs._binary import expect_length, expect_port
 from shared.telemetry.codecs.quantities import (
     ANALOG_VOLTAGE,
     BATTERY_VOLTAGE,
@@ -35,6 +36,9 @@ from shared.telemetry.codecs.quantities import (
 )
 
 _NO_PROBE_READING = 0x7FFF  # manual: "no DS18B20 connected ... set to 7FFF which is 327.67"
+#: The whole frame in one unpack: u16 battery (or, in mode 9, int16 probe), int16 SHT
+#: temperature, u16 humidity, u8 external type, then bytes 7-8 as int16 and 9-10 as u16.
+_FRAME = struct.Struct(">HhHBhH")
 
 
 def _probe(raw: int, connected: bool, time: datetime | None = None) -> list[Measurement]:
@@ -49,22 +53,20 @@ class DraginoLht65:
     def decode(self, payload: bytes, fport: int, config: Mapping[str, Any]) -> list[Measurement]:
         expect_port(fport, 2)
         expect_length(payload, 11)
-        reader = Reader(payload, "big")
-        first = reader.take(2)
-        sht_temperature = reader.sint(2) / 100
-        humidity = (reader.uint(2) & 0x0FFF) / 10
-        ext = reader.uint(1)
+        first, sht_raw, humidity_raw, ext, ext_word, ext_low = _FRAME.unpack(payload)
+        sht_temperature = sht_raw / 100
+        humidity = (humidity_raw & 0x0FFF) / 10
         ext_type, connected = ext & 0x0F, not ext & 0x80
         if ext & 0x40:
             raise CodecError("unsupported_mode", "datalog poll reply, not a live reading")
 
         if ext_type == 9:
-            at = device_time(reader.uint(4))
-            probe = _probe(int.from_bytes(first, "big", signed=True), connected, at)
+            at = device_time((ext_word & 0xFFFF) << 16 | ext_low)
+            probe = _probe(first - 0x10000 if first & 0x8000 else first, connected, at)
             return [*probe, TEMPERATURE(sht_temperature, at), HUMIDITY(humidity, at)]
 
         measurements = [
-            BATTERY_VOLTAGE((int.from_bytes(first, "big") & 0x3FFF) / 1000),
+            BATTERY_VOLTAGE((first & 0x3FFF) / 1000),
             TEMPERATURE(sht_temperature),
             HUMIDITY(humidity),
         ]
@@ -72,11 +74,11 @@ class DraginoLht65:
             case 0:
                 pass
             case 1:
-                measurements += _probe(reader.sint(2), connected)
+                measurements += _probe(ext_word, connected)
             case 5 if connected:
-                measurements.append(ILLUMINANCE(reader.uint(2)))
+                measurements.append(ILLUMINANCE(ext_word & 0xFFFF))
             case 6 if connected:
-                measurements.append(ANALOG_VOLTAGE(reader.uint(2) / 1000))
+                measurements.append(ANALOG_VOLTAGE((ext_word & 0xFFFF) / 1000))
             case 5 | 6:
                 pass  # sensor cable not connected: its bytes are not a reading
             case _:

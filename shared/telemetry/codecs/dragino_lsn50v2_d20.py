@@ -23,11 +23,12 @@ cannot be told apart from a real 0.0 degC reading (dragino/LoRa_STM32 issue 13).
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping
 from typing import Any
 
 from shared.telemetry.codecs import CodecError, Measurement
-from shared.telemetry.codecs._binary import Reader, expect_length, expect_port
+from shared.telemetry.codecs._binary import expect_length, expect_port
 from shared.telemetry.codecs.quantities import (
     ANALOG_VOLTAGE,
     BATTERY_VOLTAGE,
@@ -39,6 +40,10 @@ from shared.telemetry.codecs.quantities import (
     TEMPERATURE,
 )
 
+#: The whole mode-0 frame in one unpack: battery, probe, ADC, flags, then bytes 7-8 as int16
+#: (SHT temperature, or lux when 9-10 are zero) and 9-10 as u16 (SHT humidity).
+_FRAME = struct.Struct(">HhHBhH")
+
 
 class DraginoLsn50v2D20:
     model = "dragino-lsn50v2-d20"
@@ -46,31 +51,28 @@ class DraginoLsn50v2D20:
     def decode(self, payload: bytes, fport: int, config: Mapping[str, Any]) -> list[Measurement]:
         expect_port(fport, 2)
         expect_length(payload, 11)
-        reader = Reader(payload, "big")
-        battery = reader.uint(2) / 1000
-        probe = reader.sint(2) / 10
-        adc = reader.uint(2) / 1000
-        flags = reader.uint(1)
+        battery, probe, adc, flags, i2c_first, i2c_second = _FRAME.unpack(payload)
         mode = (flags & 0x7C) >> 2
         if mode != 0:
             raise CodecError("unsupported_mode", f"working mode {mode} (only mode 0 is decoded)")
 
-        measurements = [BATTERY_VOLTAGE(battery), PROBE_TEMPERATURE(probe)]
-        wired = frozenset(config.get("wired_inputs", ()))
-        if ANALOG_VOLTAGE.quantity in wired:
-            measurements.append(ANALOG_VOLTAGE(adc))
-        if DOOR_OPEN.quantity in wired:
-            measurements.append(DOOR_OPEN(0.0 if flags & 0x80 else 1.0))
-        if DIGITAL_INPUT.quantity in wired:
-            measurements.append(DIGITAL_INPUT(1.0 if flags & 0x02 else 0.0))
+        measurements = [BATTERY_VOLTAGE(battery / 1000), PROBE_TEMPERATURE(probe / 10)]
+        wired = config.get("wired_inputs")
+        if wired:
+            wired = frozenset(wired)
+            if ANALOG_VOLTAGE.quantity in wired:
+                measurements.append(ANALOG_VOLTAGE(adc / 1000))
+            if DOOR_OPEN.quantity in wired:
+                measurements.append(DOOR_OPEN(0.0 if flags & 0x80 else 1.0))
+            if DIGITAL_INPUT.quantity in wired:
+                measurements.append(DIGITAL_INPUT(1.0 if flags & 0x02 else 0.0))
 
-        first, second = reader.take(2), reader.uint(2)
-        if second:
-            measurements.append(TEMPERATURE(int.from_bytes(first, "big", signed=True) / 10))
-            measurements.append(HUMIDITY(second / 10))
-        elif any(first):
+        if i2c_second:
+            measurements.append(TEMPERATURE(i2c_first / 10))
+            measurements.append(HUMIDITY(i2c_second / 10))
+        elif i2c_first:
             # The vendor decoder reads lux as int16; BH1750 lux is unsigned, so read it as such.
-            measurements.append(ILLUMINANCE(int.from_bytes(first, "big")))
+            measurements.append(ILLUMINANCE(i2c_first & 0xFFFF))
         return measurements
 
 

@@ -14,11 +14,12 @@ Conversions worth knowing:
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping
 from typing import Any
 
-from shared.telemetry.codecs import CodecError, Measurement
-from shared.telemetry.codecs._binary import Reader
+from shared.telemetry.codecs import Measurement
+from shared.telemetry.codecs._binary import RecordFormat
 from shared.telemetry.codecs.quantities import (
     ACCELERATION_X,
     ACCELERATION_Y,
@@ -58,57 +59,47 @@ _SKIPPED_LENGTHS = {
     0x3D: 4,  # debug
 }
 _ACCELERATION_PER_COUNT = STANDARD_GRAVITY / 63
+_I16, _U8, _U16, _U32 = (
+    struct.Struct(">h"),
+    struct.Struct(">B"),
+    struct.Struct(">H"),
+    struct.Struct(">I"),
+)
 
 
-def _record(kind: int, reader: Reader) -> list[Measurement]:
-    match kind:
-        case 0x01:
-            return [TEMPERATURE(reader.sint(2) / 10)]
-        case 0x02:
-            return [HUMIDITY(reader.uint(1))]
-        case 0x03:
-            return [
-                spec(reader.sint(1) * _ACCELERATION_PER_COUNT)
-                for spec in (ACCELERATION_X, ACCELERATION_Y, ACCELERATION_Z)
-            ]
-        case 0x04:
-            return [ILLUMINANCE(reader.uint(2))]
-        case 0x05:
-            return [MOTION(reader.uint(1))]
-        case 0x06:
-            return [CO2(reader.uint(2))]
-        case 0x07:
-            return [BATTERY_VOLTAGE(reader.uint(2) / 1000)]
-        case 0x08:
-            return [ANALOG_VOLTAGE(reader.uint(2) / 1000)]
-        case 0x0C:
-            return [PROBE_TEMPERATURE(reader.sint(2) / 10)]
-        case 0x0D:
-            return [DIGITAL_INPUT(reader.uint(1))]
-        case 0x12:
-            return [WATER_LEAK(reader.uint(1) / 255)]
-        case 0x14:
-            return [PRESSURE(reader.uint(4) / 10)]  # 1/1000 hPa -> Pa
-        case _ if kind in _SKIPPED_LENGTHS:
-            reader.take(_SKIPPED_LENGTHS[kind])
-            return []
-        case _:
-            raise CodecError(
-                "unknown_record", f"unknown record type {kind:02x} at offset {reader.position - 1}"
-            )
+def _acceleration(x: int, y: int, z: int) -> list[Measurement]:
+    return [
+        ACCELERATION_X(x * _ACCELERATION_PER_COUNT),
+        ACCELERATION_Y(y * _ACCELERATION_PER_COUNT),
+        ACCELERATION_Z(z * _ACCELERATION_PER_COUNT),
+    ]
+
+
+_FORMAT = RecordFormat(
+    1,
+    {
+        0x01: (_I16, lambda raw: [TEMPERATURE(raw / 10)]),
+        0x02: (_U8, lambda raw: [HUMIDITY(raw)]),
+        0x03: (struct.Struct(">bbb"), _acceleration),
+        0x04: (_U16, lambda raw: [ILLUMINANCE(raw)]),
+        0x05: (_U8, lambda raw: [MOTION(raw)]),
+        0x06: (_U16, lambda raw: [CO2(raw)]),
+        0x07: (_U16, lambda raw: [BATTERY_VOLTAGE(raw / 1000)]),
+        0x08: (_U16, lambda raw: [ANALOG_VOLTAGE(raw / 1000)]),
+        0x0C: (_I16, lambda raw: [PROBE_TEMPERATURE(raw / 10)]),
+        0x0D: (_U8, lambda raw: [DIGITAL_INPUT(raw)]),
+        0x12: (_U8, lambda raw: [WATER_LEAK(raw / 255)]),
+        0x14: (_U32, lambda raw: [PRESSURE(raw / 10)]),  # 1/1000 hPa -> Pa
+    },
+    _SKIPPED_LENGTHS,
+)
 
 
 class ElsysCodec:
     model = "elsys-ers"
 
     def decode(self, payload: bytes, fport: int, config: Mapping[str, Any]) -> list[Measurement]:
-        if not payload:
-            raise CodecError("too_short", "empty payload")
-        reader = Reader(payload, "big")
-        measurements: list[Measurement] = []
-        while reader.remaining:
-            measurements.extend(_record(reader.uint(1), reader))
-        return measurements
+        return _FORMAT.decode(payload)
 
 
 CODEC = ElsysCodec()

@@ -9,52 +9,55 @@ Records are ``[channel][type][value]`` with little-endian values, after Milesigh
     FF xx  device information sent after join (versions, serial, class): no measurements
 
 A record's length is implied by its type, so after an unknown type the rest of the payload
-cannot be located: the whole payload is rejected rather than half-decoded.
+cannot be located: the whole payload is rejected rather than half-decoded (`RecordFormat`).
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping
 from typing import Any
 
-from shared.telemetry.codecs import CodecError, Measurement
-from shared.telemetry.codecs._binary import Reader
+from shared.telemetry.codecs import Measurement
+from shared.telemetry.codecs._binary import RecordFormat
 from shared.telemetry.codecs.quantities import BATTERY, HUMIDITY, TEMPERATURE, device_time
 
-# Device-information records (channel 0xFF): type -> value length.
-_INFO_LENGTHS = {0x01: 1, 0x09: 2, 0x0A: 2, 0x0B: 1, 0x0F: 1, 0x16: 8, 0xFE: 1, 0xFF: 2}
+
+def _history(unix_time: int, temperature: int, humidity: int) -> list[Measurement]:
+    at = device_time(unix_time)
+    return [TEMPERATURE(temperature / 10, at), HUMIDITY(humidity / 2, at)]
+
+
+_FORMAT = RecordFormat(
+    2,  # channel and type
+    {
+        0x0175: (struct.Struct("<B"), lambda raw: [BATTERY(raw)]),
+        0x0367: (struct.Struct("<h"), lambda raw: [TEMPERATURE(raw / 10)]),
+        0x0468: (struct.Struct("<B"), lambda raw: [HUMIDITY(raw / 2)]),
+        0x20CE: (struct.Struct("<IhBx"), _history),  # the last byte is reserved
+    },
+    # Device information (FF xx): versions, serial, class...
+    {
+        0xFF00 | kind: size
+        for kind, size in {
+            0x01: 1,
+            0x09: 2,
+            0x0A: 2,
+            0x0B: 1,
+            0x0F: 1,
+            0x16: 8,
+            0xFE: 1,
+            0xFF: 2,
+        }.items()
+    },
+)
 
 
 class MilesightEm300Th:
     model = "milesight-em300-th"
 
     def decode(self, payload: bytes, fport: int, config: Mapping[str, Any]) -> list[Measurement]:
-        if not payload:
-            raise CodecError("too_short", "empty payload")
-        reader = Reader(payload, "little")
-        measurements: list[Measurement] = []
-        while reader.remaining:
-            channel, kind = reader.take(2)
-            match channel, kind:
-                case 0x01, 0x75:
-                    measurements.append(BATTERY(reader.uint(1)))
-                case 0x03, 0x67:
-                    measurements.append(TEMPERATURE(reader.sint(2) / 10))
-                case 0x04, 0x68:
-                    measurements.append(HUMIDITY(reader.uint(1) / 2))
-                case 0x20, 0xCE:
-                    at = device_time(reader.uint(4))
-                    measurements.append(TEMPERATURE(reader.sint(2) / 10, at))
-                    measurements.append(HUMIDITY(reader.uint(1) / 2, at))
-                    reader.take(1)  # reserved
-                case 0xFF, _ if kind in _INFO_LENGTHS:
-                    reader.take(_INFO_LENGTHS[kind])
-                case _:
-                    raise CodecError(
-                        "unknown_record",
-                        f"unknown record {channel:02x} {kind:02x} at offset {reader.position - 2}",
-                    )
-        return measurements
+        return _FORMAT.decode(payload)
 
 
 CODEC = MilesightEm300Th()
