@@ -55,9 +55,10 @@ class FrmPayloadCipher:
         blocks = -(-size // _BLOCK)
         if blocks > _MAX_BLOCKS:
             raise ValueError(f"FRMPayload of {size} bytes exceeds {_MAX_BLOCKS} AES blocks")
-        if not (0 <= dev_addr <= _U32 and 0 <= fcnt <= _U32):
-            raise ValueError("DevAddr and FCnt are unsigned 32-bit values")
-        prefix = _A_BLOCK_PREFIX.pack(0x01, 0 if uplink else 1, dev_addr, fcnt)
+        try:
+            prefix = _A_BLOCK_PREFIX.pack(0x01, 0 if uplink else 1, dev_addr, fcnt)
+        except struct.error:
+            raise ValueError("DevAddr and FCnt are unsigned 32-bit values") from None
         if blocks == 1:  # most sensor payloads fit one block
             a_blocks = prefix + _COUNTERS[1]
         else:
@@ -118,11 +119,14 @@ class CipherCache(Generic[CipherT]):
     def get(self, tenant: str, device_id: str, key: bytes) -> CipherT:
         """Return the cached cipher for this device and key, building it on first use."""
         device = (tenant, device_id)
-        with self._lock:
-            entry = self._entries.get(device)
-            if entry is not None and entry[0] == key:
+        # The hit path takes no lock: OrderedDict's get and move_to_end are atomic under the GIL.
+        entry = self._entries.get(device)
+        if entry is not None and entry[0] == key:
+            try:  # noqa: SIM105 - contextlib.suppress costs more than the whole lookup
                 self._entries.move_to_end(device)
-                return entry[1]
+            except KeyError:
+                pass  # evicted by another thread just now; the cipher is still good to use
+            return entry[1]
         cipher = self._factory(key)  # outside the lock: key setup must not serialise ingest
         with self._lock:
             self._entries[device] = (key, cipher)

@@ -25,6 +25,7 @@ from shared.telemetry.uplinks import Uplink
 #: an external probe measures the medium the device is configured for.
 _AMBIENT = frozenset({"temperature", "humidity", "illuminance", "co2", "pressure"})
 EVENT_TYPE = "no.smartby.observation.v1"
+_new_tuple = tuple.__new__
 
 
 class Reading(TypedDict):
@@ -48,6 +49,7 @@ class Observation(NamedTuple):
     tenant: str
     device: str
     time: datetime
+    epoch_ms: int  # the time as Unix milliseconds: the series' stamp and the event id's key
     readings: list[Reading]
     area: str | None
     lat: float | None
@@ -56,10 +58,6 @@ class Observation(NamedTuple):
     fcnt: int | None
     rssi: float | None
     snr: float | None
-
-    @property
-    def epoch_ms(self) -> int:
-        return int(self.time.timestamp() * 1000)
 
 
 def normalise(
@@ -70,27 +68,33 @@ def normalise(
     probe_medium = device.get("medium", "air")
     ambient_medium = "indoor" if probe_medium == "indoor" else "air"
     received = uplink.received
-    instants: dict[datetime, list[Reading]] = {}
-    for m in measurements:
-        medium = probe_medium if m.probe else ambient_medium if m.quantity in _AMBIENT else None
+    instants: dict[datetime, list[Reading]] = {received: []}
+    # Unpacked in the loop header: cheaper than five attribute reads per measurement.
+    for quantity, value, unit, probe, time in measurements:
         reading: Reading = {
-            "quantity": m.quantity, "value": m.value, "unit": m.unit, "medium": medium
+            "quantity": quantity,
+            "value": value,
+            "unit": unit,
+            "medium": probe_medium if probe else ambient_medium if quantity in _AMBIENT else None,
         }
-        time = m.time or received
-        readings = instants.get(time)
-        if readings is None:
-            instants[time] = [reading]
+        if time is None:
+            instants[received].append(reading)
         else:
-            readings.append(reading)
+            instants.setdefault(time, []).append(reading)
     location = device.get("location") or {}
     lat, lon, area = location.get("lat"), location.get("lon"), device.get("area")
     dev_eui, source, fcnt, rssi, snr = (
         uplink.dev_eui, uplink.source, uplink.fcnt, uplink.rssi, uplink.snr
     )
-    # Positional, in field order: keywords cost more on this path.
+    # In field order through tuple.__new__: the NamedTuple's own __new__ is a Python call.
     return [
-        Observation(tenant, dev_eui, time, readings, area, lat, lon, source, fcnt, rssi, snr)
+        _new_tuple(
+            Observation,
+            (tenant, dev_eui, time, int(time.timestamp() * 1000), readings,
+             area, lat, lon, source, fcnt, rssi, snr),
+        )
         for time, readings in instants.items()
+        if readings
     ]
 
 
