@@ -22,9 +22,10 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -100,21 +101,30 @@ class _Rejected(Exception):
 
 @dataclass
 class _Session:
-    """A device's LoRaWAN session as ingest tracks it, loaded from its latest-state document."""
+    """A device's LoRaWAN session as ingest tracks it, loaded from its latest-state document.
+
+    `origin` is the stored session it was loaded from: when the document still holds that very
+    object at commit, nobody else wrote it meanwhile and this session simply replaces it.
+    """
 
     dev_addr: int | None = None
     last: int | None = None
     seen: dict[str, str] = field(default_factory=dict)
+    origin: Mapping[str, Any] | None = None
+    changed: bool = False
 
     @classmethod
     def load(cls, doc: Document | None) -> _Session:
-        state = (doc or {}).get("session") or {}
-        return cls(state.get("devAddr"), state.get("last"), dict(state.get("seen", {})))
+        state = (doc or {}).get("session")
+        if not state:
+            return cls()
+        return cls(state.get("devAddr"), state.get("last"), dict(state.get("seen", {})), state)
 
     def dump(self) -> dict[str, Any]:
         """The session with the `FCNT_WINDOW` most recently seen entries (insertion order)."""
-        recent = list(self.seen)[-FCNT_WINDOW:]
-        seen = {k: self.seen[k] for k in recent}
+        seen = self.seen
+        for stale in list(islice(seen, max(0, len(seen) - FCNT_WINDOW))):
+            del seen[stale]
         return {"devAddr": self.dev_addr, "last": self.last, "seen": seen}
 
 
@@ -276,6 +286,8 @@ class Ingestor:
             self._bus.publish(OBSERVATIONS, [event(o) for o in observations])
         with self._store.batch():
             for dev_eui in {u.dev_eui for _, u in uplinks} & devices.keys():
+                if not sessions[dev_eui].changed:
+                    continue  # only duplicates or rejections: nothing new to write
                 self._commit_state(
                     latest, devices[dev_eui], sessions[dev_eui], accepted.get(dev_eui, [])
                 )
@@ -322,6 +334,7 @@ class Ingestor:
                 hint = " (the payload was decrypted with the device's key: is the key right?)"
             raise _Rejected("decode_failed", f"{exc.reason}: {exc}{hint}") from exc
         session.seen[digest if fcnt is None else str(fcnt)] = digest
+        session.changed = True
         if fcnt is not None:
             session.last = fcnt if session.last is None else max(session.last, fcnt)
         return observations
@@ -335,6 +348,7 @@ class Ingestor:
             return None
         if uplink.dev_addr is not None and uplink.dev_addr != session.dev_addr:
             session.dev_addr, session.last, session.seen = uplink.dev_addr, None, {}  # rejoined
+            session.changed = True
         fcnt = full_fcnt(uplink.fcnt, session.last)
         seen = session.seen.get(str(fcnt))
         if seen == digest:
@@ -410,8 +424,9 @@ class Ingestor:
         ours = session.dump()
 
         def merge(doc: Document) -> Document:
-            stored = doc.get("session") or {}
-            if stored.get("devAddr") == ours["devAddr"]:
+            stored = doc.get("session")
+            if stored and stored is not session.origin and stored.get("devAddr") == ours["devAddr"]:
+                # Written by another consumer since we loaded it: keep what both have seen.
                 seen = stored.get("seen", {}) | ours["seen"]
                 lasts = [n for n in (stored.get("last"), ours["last"]) if n is not None]
                 merged = _Session(ours["devAddr"], max(lasts, default=None), seen).dump()

