@@ -150,13 +150,13 @@ CONTAINER_SPECS: Mapping[str, ContainerSpec] = {spec.name: spec for spec in CONT
 
 # The rules both adapters enforce the same way, so a document or query the embedded store
 # accepts locally is one Cosmos DB accepts in Azure.
-_BAD_ID_CHARS = frozenset("/\\?#")  # Cosmos cannot address ids with these
+_BAD_ID_CHARS = re.compile(r"[/\\?#]")  # Cosmos cannot address ids with these
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_PAGE = 1000
 
 
 def valid_id(id: str) -> bool:
-    return bool(id) and not _BAD_ID_CHARS.intersection(id)
+    return bool(id) and _BAD_ID_CHARS.search(id) is None
 
 
 def document_key(spec: ContainerSpec, doc: Document) -> tuple[str, str]:

@@ -24,7 +24,6 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from itertools import islice
 from typing import Any
 
@@ -39,7 +38,7 @@ from shared.telemetry.codecs import CodecError, get_codec
 from shared.telemetry.devices import DeviceCache, DeviceRegistry, aes_key_name, app_s_key_name
 from shared.telemetry.envelope import EnvelopeError, open_envelope
 from shared.telemetry.lorawan import CipherCache, FrmPayloadCipher, full_fcnt
-from shared.telemetry.observations import Observation, Reading, event, iso, normalise
+from shared.telemetry.observations import Observation, Reading, event, normalise
 from shared.telemetry.quarantine import Quarantine
 from shared.telemetry.series import BucketCache, TimeSeries, write_merged
 from shared.telemetry.uplinks import Ignored, MalformedUplink, Uplink
@@ -409,17 +408,17 @@ class Ingestor:
         observations: Iterable[Observation],
     ) -> None:
         """Merge the session and the newest value per quantity into the latest-state document."""
-        newest: dict[str, tuple[datetime, Reading]] = {}
+        newest: dict[str, tuple[Observation, Reading]] = {}
         for o in observations:
             for reading in o.readings:
                 current = newest.get(reading["quantity"])
-                if current is None or o.time >= current[0]:
-                    newest[reading["quantity"]] = (o.time, reading)
+                if current is None or o.epoch_ms >= current[0].epoch_ms:
+                    newest[reading["quantity"]] = (o, reading)
         values = {
             quantity: {
-                "value": r["value"], "unit": r["unit"], "time": iso(time), "medium": r["medium"]
+                "value": r["value"], "unit": r["unit"], "time": o.iso_time, "medium": r["medium"]
             }
-            for quantity, (time, r) in newest.items()
+            for quantity, (o, r) in newest.items()
         }
         ours = session.dump()
 

@@ -49,7 +49,10 @@ class Observation(NamedTuple):
     tenant: str
     device: str
     time: datetime
-    epoch_ms: int  # the time as Unix milliseconds: the series' stamp and the event id's key
+    # The time formatted once for everything that needs it: the series' stamp and the event
+    # id's key (Unix milliseconds), event and document text (RFC 3339, `iso`).
+    epoch_ms: int
+    iso_time: str
     readings: list[Reading]
     area: str | None
     lat: float | None
@@ -90,7 +93,7 @@ def normalise(
     return [
         _new_tuple(
             Observation,
-            (tenant, dev_eui, time, int(time.timestamp() * 1000), readings,
+            (tenant, dev_eui, time, int(time.timestamp() * 1000), iso(time), readings,
              area, lat, lon, source, fcnt, rssi, snr),
         )
         for time, readings in instants.items()
@@ -111,7 +114,7 @@ def event(observation: Observation) -> CloudEvent:
     """
     o = observation
     partition_key = f"{o.tenant}/{o.device}"
-    time = iso(o.time)
+    time = o.iso_time
     data: dict[str, Any] = {
         "tenant": o.tenant,
         "device": o.device,

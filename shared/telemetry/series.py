@@ -130,7 +130,7 @@ class TimeSeries:
         """Store the observations; returns how many readings were new."""
         groups: dict[tuple[str, str], list[tuple[str, Observation]]] = defaultdict(list)
         for o in observations:
-            groups[(o.device, bucket_of(o.time))].append((str(o.epoch_ms), o))
+            groups[(o.device, o.iso_time[:13])].append((str(o.epoch_ms), o))  # see bucket_of
         ttl = retention_days * 86400
         new = 0
         for (device, bucket), group in groups.items():
