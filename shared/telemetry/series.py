@@ -35,7 +35,9 @@ MAX_QUERY_DAYS = 400
 
 
 def bucket_of(time: datetime) -> str:
-    return iso(time)[:13]  # "2026-11-22T10": a third of strftime's cost
+    """A time's bucket: its RFC 3339 text cut after the hour ("2026-11-22T10"), as `append`
+    cuts each observation's `iso_time`."""
+    return iso(time)[:13]
 
 
 def month_of(time: datetime) -> str:
@@ -130,7 +132,7 @@ class TimeSeries:
         """Store the observations; returns how many readings were new."""
         groups: dict[tuple[str, str], list[tuple[str, Observation]]] = defaultdict(list)
         for o in observations:
-            groups[(o.device, o.iso_time[:13])].append((str(o.epoch_ms), o))  # see bucket_of
+            groups[(o.device, o.iso_time[:13])].append((str(o.epoch_ms), o))  # as bucket_of
         ttl = retention_days * 86400
         new = 0
         for (device, bucket), group in groups.items():
