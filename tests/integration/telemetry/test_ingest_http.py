@@ -72,11 +72,14 @@ def test_the_same_uplink_twice_stores_one_reading(client, sandefjord, platform):
     frm = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, 7)
     message = ttn_uplink(EM300, DEV_ADDR, 7, frm, "2026-11-22T10:00:00Z")
     assert _post_ttn(client, sandefjord, message).json()["accepted"] == 1
+    state = platform.store.container("latest").read("sandefjord", EM300)
     again = _post_ttn(client, sandefjord, message)
     assert again.status_code == 202
     assert again.json() == {"accepted": 0, "duplicates": 1, "ignored": 0, "readings": 0}
     assert len(_observations(client, sandefjord, EM300)) == 3
     assert platform.bus.published("observations") == 1
+    # Nothing new, nothing written: the device's state document was not even replaced.
+    assert platform.store.container("latest").read("sandefjord", EM300)["_etag"] == state["_etag"]
 
 
 def test_each_uplink_is_published_as_one_cloudevent_with_its_readings(client, sandefjord,

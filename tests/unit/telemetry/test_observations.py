@@ -1,0 +1,56 @@
+"""Normalising a codec's measurements into observations, and their CloudEvents."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from shared.telemetry.codecs import get_codec
+from shared.telemetry.observations import event, normalise
+from shared.telemetry.uplinks import Uplink
+
+RECEIVED = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+DEVICE = {"id": "24e124136b502217", "model": "milesight-em300-th", "medium": "water",
+          "area": "goksjo", "location": {"lat": 59.17, "lon": 10.17}}
+UPLINK = Uplink("ttn", "24e124136b502217", RECEIVED, b"", True, 85, 9, 0x260B1A2C, -97.0, 7.25)
+
+
+def _decode(hex_payload: str):
+    measurements = get_codec("milesight-em300-th").decode(bytes.fromhex(hex_payload), 85, {})
+    return normalise("sandefjord", DEVICE, UPLINK, measurements)
+
+
+def test_an_uplink_is_one_observation_at_the_network_receive_time() -> None:
+    [observation] = _decode("01755c03679cff04687b")
+    assert observation.time == RECEIVED
+    assert observation.iso_time == "2026-11-22T10:00:00Z"
+    assert observation.epoch_ms == int(RECEIVED.timestamp() * 1000)
+    assert observation.readings == [
+        {"quantity": "battery", "value": 92.0, "unit": "%EL", "medium": None},
+        {"quantity": "temperature", "value": -10.0, "unit": "Cel", "medium": "air"},
+        {"quantity": "humidity", "value": 61.5, "unit": "%RH", "medium": "air"},
+    ]
+    assert (observation.area, observation.lat, observation.fcnt) == ("goksjo", 59.17, 9)
+
+
+def test_device_timed_history_becomes_an_observation_per_instant() -> None:
+    # A live battery record, then a history record stamped 2026-11-22T09:00:00Z by the device.
+    history = int(datetime(2026, 11, 22, 9, tzinfo=UTC).timestamp()).to_bytes(4, "little")
+    live, past = _decode("01755c" + "20ce" + history.hex() + "9cff7b00")
+    assert (live.iso_time, [r["quantity"] for r in live.readings]) == (
+        "2026-11-22T10:00:00Z", ["battery"]
+    )
+    assert (past.iso_time, [(r["quantity"], r["value"]) for r in past.readings]) == (
+        "2026-11-22T09:00:00Z", [("temperature", -10.0), ("humidity", 61.5)]
+    )
+    assert event(live)["id"] != event(past)["id"]  # one event per instant, each its own id
+
+
+def test_an_uplink_without_measurements_has_no_observation() -> None:
+    assert _decode("ff0bff") == []  # device information after a join (FF 0B: power on)
+
+
+def test_the_event_id_is_the_same_for_a_redelivery() -> None:
+    [first] = _decode("01755c03679cff04687b")
+    [again] = _decode("01755c03679cff04687b")
+    assert event(first)["id"] == event(again)["id"]
+    assert event(first)["source"] == "/tenants/sandefjord/devices/24e124136b502217"
