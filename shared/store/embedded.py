@@ -115,9 +115,13 @@ class EmbeddedContainer:
             f"INTO {self._table} (pk, id, etag, expires, body{columns}) "
             f"VALUES (?,?,?,?,?{',?' * len(self.index_fields)})"
         )
-        self._set = "etag = ?, expires = ?, body = ?" + "".join(
+        assignments = "etag = ?, expires = ?, body = ?" + "".join(
             f", ix_{name} = ?" for name in self.index_fields
         )
+        self._update = (
+            f"UPDATE {self._table} SET {assignments} WHERE pk = ? AND id = ? AND {self._live()}"
+        )
+        self._update_if_match = self._update + " AND etag = ?"
 
     def _expiry(self, doc: Document, now: float) -> float | None:
         default = self.spec.default_ttl
@@ -161,9 +165,10 @@ class EmbeddedContainer:
         `_etag`, so a write never parses back the JSON it just made)."""
         partition, id = document_key(self.spec, doc)
         now = time.time()
-        body = {k: v for k, v in doc.items() if k != "_etag"}
+        body = dict(doc)
+        body.pop("_etag", None)
         body["_ts"] = int(now)
-        index = tuple(_sql_value(doc.get(name)) for name in self.index_fields)
+        index = tuple([_sql_value(doc.get(name)) for name in self.index_fields])
         serialised = orjson.dumps(body)
         body["_etag"] = etag = self._store.next_etag()
         return partition, id, serialised, self._expiry(doc, now), etag, index, body
@@ -193,10 +198,10 @@ class EmbeddedContainer:
 
     def replace(self, doc: Document, *, etag: str | None = None) -> Document:
         partition, id, body, expires, new_etag, index, written = self._prepare(doc)
-        sql = f"UPDATE {self._table} SET {self._set} WHERE pk = ? AND id = ? AND {self._live()}"
         params: list[Any] = [new_etag, expires, body, *index, partition, id, time.time()]
+        sql = self._update
         if etag is not None:
-            sql += " AND etag = ?"
+            sql = self._update_if_match
             params.append(etag)
         with self._store.writing() as db:
             if db.execute(sql, params).rowcount == 1:

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import struct
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from shared.lru import Lru
 
 _BLOCK = 16
 _MAX_BLOCKS = 255  # the block counter i is a single octet
@@ -106,12 +107,8 @@ class CipherCache(Generic[CipherT]):
     """
 
     def __init__(self, factory: Callable[[bytes], CipherT], max_entries: int = 10_000) -> None:
-        if max_entries < 1:
-            raise ValueError("max_entries must be at least 1")
         self._factory = factory
-        self._max_entries = max_entries
-        self._entries: OrderedDict[tuple[str, str], tuple[bytes, CipherT]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._entries: Lru[tuple[str, str], tuple[bytes, CipherT]] = Lru(max_entries)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -119,18 +116,9 @@ class CipherCache(Generic[CipherT]):
     def get(self, tenant: str, device_id: str, key: bytes) -> CipherT:
         """Return the cached cipher for this device and key, building it on first use."""
         device = (tenant, device_id)
-        # The hit path takes no lock: OrderedDict's get and move_to_end are atomic under the GIL.
         entry = self._entries.get(device)
         if entry is not None and entry[0] == key:
-            try:  # noqa: SIM105 - contextlib.suppress costs more than the whole lookup
-                self._entries.move_to_end(device)
-            except KeyError:
-                pass  # evicted by another thread just now; the cipher is still good to use
             return entry[1]
-        cipher = self._factory(key)  # outside the lock: key setup must not serialise ingest
-        with self._lock:
-            self._entries[device] = (key, cipher)
-            self._entries.move_to_end(device)
-            while len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
+        cipher = self._factory(key)  # outside the cache's lock: key setup must not serialise ingest
+        self._entries.put(device, (key, cipher))
         return cipher

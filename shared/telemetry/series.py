@@ -19,13 +19,13 @@ week is a single-partition query.
 from __future__ import annotations
 
 import base64
-import threading
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.lru import Lru
 from shared.store import Conflict, Document, NotFound, PreconditionFailed, Query
 from shared.store.tenancy import TenantContainer
 from shared.telemetry.observations import Observation, iso
@@ -44,31 +44,12 @@ def month_of(time: datetime) -> str:
     return time.strftime("%Y-%m")
 
 
-class BucketCache:
-    """Bounded LRU of the bucket and state documents this process wrote last (with ETags)."""
+class BucketCache(Lru[tuple[str, str, str], Document]):
+    """The bucket and state documents this process wrote last (with their ETags), keyed by
+    (partition, id, "")."""
 
     def __init__(self, max_entries: int = 50_000) -> None:
-        self._max = max_entries
-        self._docs: OrderedDict[tuple[str, str, str], Document] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, str, str]) -> Document | None:
-        with self._lock:
-            doc = self._docs.get(key)
-            if doc is not None:
-                self._docs.move_to_end(key)
-            return doc
-
-    def put(self, key: tuple[str, str, str], doc: Document) -> None:
-        with self._lock:
-            self._docs[key] = doc
-            self._docs.move_to_end(key)
-            while len(self._docs) > self._max:
-                self._docs.popitem(last=False)
-
-    def forget(self, key: tuple[str, str, str]) -> None:
-        with self._lock:
-            self._docs.pop(key, None)
+        super().__init__(max_entries)
 
 
 def write_merged(
@@ -100,8 +81,9 @@ def write_merged(
                 exists = True
                 continue
         else:
-            etag = current["_etag"]
-            doc = merge({k: v for k, v in current.items() if k != "_etag"})
+            doc = dict(current)
+            etag = doc.pop("_etag")
+            doc = merge(doc)
             try:
                 written = container.replace(doc, *suffix, etag=etag)
             except (PreconditionFailed, NotFound):
