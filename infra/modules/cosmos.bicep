@@ -82,8 +82,8 @@ var containers = [
     indexingPolicy: defaultIndexing
   }
   {
-    // Latest state per device (with its LoRaWAN frame-counter session): listed per tenant,
-    // filtered by area, ordered by device.
+    // Latest state per device (with its LoRaWAN frame-counter session and its newest, still open,
+    // hour of readings): listed per tenant, filtered by area, ordered by device.
     name: 'latest'
     partitionKey: '/tenant'
     indexingPolicy: {

@@ -7,10 +7,11 @@ For one tenant's batch of deliveries:
 2. per uplink, in FCnt order: drop exact redeliveries (same FCnt, same payload) as duplicates,
    quarantine replays (same FCnt, other payload) and regressions; decrypt with the device's own
    key (LoRaWAN AppSKey, or the AES-GCM envelope key); decode with the model's codec; normalise;
-3. merge the readings into the time series (idempotent), publish the observations as CloudEvents
-   with deterministic ids, and only then commit the session state.
+3. merge the readings of past hours into the time series (idempotent), publish the observations
+   as CloudEvents with deterministic ids, and only then commit each device's latest state: its
+   session, its newest values and the readings of its newest hour (see `series`), in one write.
 
-Committing the session last makes a crash anywhere safe: the redelivered batch is reprocessed,
+Committing the state last makes a crash anywhere safe: the redelivered batch is reprocessed,
 the series merge stores nothing twice and consumers dedupe the republished events by id.
 A bad message never fails the batch: it becomes a quarantine record with its reason. Transient
 store or bus failures propagate, so the trigger retries the whole batch.
@@ -40,7 +41,7 @@ from shared.telemetry.envelope import EnvelopeError, open_envelope
 from shared.telemetry.lorawan import CipherCache, FrmPayloadCipher, full_fcnt
 from shared.telemetry.observations import Observation, Reading, event, normalise
 from shared.telemetry.quarantine import Quarantine
-from shared.telemetry.series import BucketCache, TimeSeries, write_merged
+from shared.telemetry.series import BucketCache, OpenHourUpdate, TimeSeries, write_merged
 from shared.telemetry.uplinks import Ignored, MalformedUplink, Uplink
 from shared.tenants.model import PLATFORM_PARTITION
 from shared.tenants.service import TenantService
@@ -174,7 +175,11 @@ class Ingestor:
         return Quarantine(TenantContainer(self._store.container("quarantine"), tenant))
 
     def series(self, tenant: str) -> TimeSeries:
-        return TimeSeries(TenantContainer(self._store.container("series"), tenant), self._buckets)
+        return TimeSeries(
+            TenantContainer(self._store.container("series"), tenant),
+            TenantContainer(self._store.container("latest"), tenant),
+            self._buckets,
+        )
 
     def tenant_exists(self, tenant: str) -> bool:
         try:
@@ -279,16 +284,29 @@ class Ingestor:
             accepted.setdefault(uplink.dev_eui, []).extend(observations)
 
         observations = [o for group in accepted.values() for o in group]
+        series = self.series(tenant)
+        ttl = retention * 86400
+        open_hours: dict[str, OpenHourUpdate] = {}
         if observations:
             with self._store.batch():
-                result.readings = self.series(tenant).append(observations, retention)
+                for dev_eui, device_observations in accepted.items():
+                    if device_observations:
+                        open_hour = (states.get(dev_eui) or {}).get("open")
+                        open_hours[dev_eui], new = series.append(
+                            dev_eui, device_observations, open_hour, ttl
+                        )
+                        result.readings += new
             self._bus.publish(OBSERVATIONS, [event(o) for o in observations])
         with self._store.batch():
             for dev_eui in {u.dev_eui for _, u in uplinks} & devices.keys():
                 if not sessions[dev_eui].changed:
                     continue  # only duplicates or rejections: nothing new to write
-                self._commit_state(
-                    latest, devices[dev_eui], sessions[dev_eui], accepted.get(dev_eui, [])
+                result.readings += self._commit_state(
+                    latest,
+                    devices[dev_eui],
+                    sessions[dev_eui],
+                    accepted.get(dev_eui, []),
+                    open_hours.get(dev_eui),
                 )
         result.observations = observations
         return result
@@ -406,8 +424,10 @@ class Ingestor:
         device: Document,
         session: _Session,
         observations: Iterable[Observation],
-    ) -> None:
-        """Merge the session and the newest value per quantity into the latest-state document."""
+        open_hour: OpenHourUpdate | None,
+    ) -> int:
+        """Merge the session, the newest value per quantity and the open hour's readings into
+        the latest-state document; returns how many of those readings were new."""
         newest: dict[str, tuple[Observation, Reading]] = {}
         for o in observations:
             for reading in o.readings:
@@ -421,8 +441,10 @@ class Ingestor:
             for quantity, (o, r) in newest.items()
         }
         ours = session.dump()
+        new = 0
 
         def merge(doc: Document) -> Document:
+            nonlocal new
             stored = doc.get("session")
             if stored and stored is not session.origin and stored.get("devAddr") == ours["devAddr"]:
                 # Written by another consumer since we loaded it: keep what both have seen.
@@ -447,6 +469,9 @@ class Ingestor:
                 location=device.get("location"),
                 time=max(times) if times else None,
             )
+            if open_hour is not None:
+                new = open_hour.merge_into(doc)
             return doc
 
         write_merged(latest, self._buckets, device["id"], (), {"id": device["id"]}, merge)
+        return new

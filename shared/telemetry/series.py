@@ -8,12 +8,20 @@ Layout (container `series`, partition key `pk`):
     up      {"<epoch ms>": {"f": fCnt, "r": rssi, "s": snr, "src": source}}
     ttl     the tenant's retention in seconds
 
-Writing is a merge keyed by (quantity, time), so the same uplink stored twice is one reading.
-A write of a bucket is a replace guarded by its ETag. `BucketCache` keeps the documents this
-process wrote last: Event Hubs sends each device's events to one partition and so to one
-consumer, which then writes a bucket without reading it first; a stale entry costs one 412 and a
-re-read, never a lost reading. A month's buckets are one partition, so a query for a day or a
-week is a single-partition query.
+The newest hour of each device, its *open hour*, is not in this container yet: it rides in the
+device's latest-state document (`open`, the same `bucket`, `q` and `up`), which ingest writes
+once per batch anyway for the frame-counter session. A device reporting every 10 minutes thus
+costs one document write per batch instead of two. When a newer hour arrives, the open hour is
+*sealed*: written here as its bucket document, before the state that drops it is committed.
+Readings for an hour older than the open one (a late or redelivered uplink) go straight to
+their bucket here. Reads add the open hour to the buckets they find.
+
+Writing is a merge keyed by (quantity, time), so the same uplink stored twice is one reading, and
+sealing an hour twice (a retried batch) changes nothing. A write of a bucket is a replace guarded
+by its ETag. `BucketCache` keeps the documents this process wrote last: Event Hubs sends each
+device's events to one partition and so to one consumer, which then writes a bucket without
+reading it first; a stale entry costs one 412 and a re-read, never a lost reading. A month's
+buckets are one partition, so a query for a day or a week is a single-partition query.
 """
 
 from __future__ import annotations
@@ -34,10 +42,56 @@ _WRITE_ATTEMPTS = 5
 MAX_QUERY_DAYS = 400
 
 
+#: Observations of one device and hour, each with its time as the bucket's key (epoch ms text).
+Group = list[tuple[str, Observation]]
+
+
 def bucket_of(time: datetime) -> str:
-    """A time's bucket: its RFC 3339 text cut after the hour ("2026-11-22T10"), as `append`
-    cuts each observation's `iso_time`."""
+    """A time's bucket: its RFC 3339 text cut after the hour ("2026-11-22T10"), as
+    `group_by_bucket` cuts each observation's `iso_time`."""
     return iso(time)[:13]
+
+
+def group_by_bucket(observations: Sequence[Observation]) -> dict[str, Group]:
+    """One device's observations by bucket."""
+    groups: dict[str, Group] = defaultdict(list)
+    for o in observations:
+        groups[o.iso_time[:13]].append((str(o.epoch_ms), o))  # as bucket_of
+    return groups
+
+
+def merge_observations(bucket: Document, group: Group) -> int:
+    """Merge a group into a bucket's `q` and `up` (a bucket document or an open hour); returns
+    how many of its readings the bucket did not have."""
+    added = 0
+    quantities = bucket.setdefault("q", {})
+    uplinks = bucket.setdefault("up", {})
+    for stamp, o in group:
+        for reading in o.readings:
+            series = quantities.get(reading["quantity"])
+            if series is None:
+                series = quantities[reading["quantity"]] = {
+                    "u": reading["unit"], "m": reading["medium"], "v": {}
+                }
+            values = series["v"]
+            if stamp not in values:
+                added += 1
+            values[stamp] = reading["value"]
+        uplinks[stamp] = {"f": o.fcnt, "r": o.rssi, "s": o.snr, "src": o.source}
+    return added
+
+
+def merge_bucket(bucket: Document, other: Document) -> Document:
+    """Union another copy of the same hour (`q` and `up`) into `bucket`; returns `bucket`."""
+    quantities = bucket.setdefault("q", {})
+    for quantity, series in other.get("q", {}).items():
+        mine = quantities.get(quantity)
+        if mine is None:
+            quantities[quantity] = {"u": series["u"], "m": series["m"], "v": dict(series["v"])}
+        else:
+            mine["v"].update(series["v"])
+    bucket.setdefault("up", {}).update(other.get("up", {}))
+    return bucket
 
 
 def month_of(time: datetime) -> str:
@@ -104,49 +158,69 @@ class Reading:
 
 
 class TimeSeries:
-    """One tenant's time series."""
+    """One tenant's time series: bucket documents, plus each device's open hour (read from its
+    latest-state document, which ingest writes)."""
 
-    def __init__(self, series: TenantContainer, cache: BucketCache) -> None:
+    def __init__(
+        self, series: TenantContainer, latest: TenantContainer, cache: BucketCache
+    ) -> None:
         self._series = series
+        self._latest = latest
         self._cache = cache
 
-    def append(self, observations: Sequence[Observation], retention_days: int) -> int:
-        """Store the observations; returns how many readings were new."""
-        groups: dict[tuple[str, str], list[tuple[str, Observation]]] = defaultdict(list)
-        for o in observations:
-            groups[(o.device, o.iso_time[:13])].append((str(o.epoch_ms), o))  # as bucket_of
-        ttl = retention_days * 86400
+    def append(
+        self,
+        device: str,
+        observations: Sequence[Observation],
+        open_hour: Document | None,
+        ttl: int,
+    ) -> tuple[OpenHourUpdate, int]:
+        """Store one device's observations, except those of the hour that stays open.
+
+        The open hour becomes the newest of `open_hour`'s (from the device's state) and the
+        observations' hours; every other hour's readings are written to its bucket, and an
+        `open_hour` no longer the newest is sealed. Returns what the state write must merge,
+        and how many readings written here were new.
+        """
+        groups = group_by_bucket(observations)
+        current = open_hour["bucket"] if open_hour else None
+        newest = max(groups)
+        target = newest if current is None or newest > current else current
         new = 0
-        for (device, bucket), group in groups.items():
-            added = 0
+        for bucket, group in groups.items():
+            if bucket != target:
+                new += self.write(device, bucket, group, ttl)
+        if open_hour is not None and current != target:
+            self.seal(device, open_hour, ttl)
+        update = OpenHourUpdate(self, device, target, groups.get(target, []), open_hour, ttl)
+        return update, new
 
-            def merge(
-                doc: Document, group: list[tuple[str, Observation]] = group
-            ) -> Document:
-                nonlocal added
-                added = 0
-                quantities = doc.setdefault("q", {})
-                uplinks = doc.setdefault("up", {})
-                for stamp, o in group:
-                    for reading in o.readings:
-                        series = quantities.get(reading["quantity"])
-                        if series is None:
-                            series = quantities[reading["quantity"]] = {
-                                "u": reading["unit"], "m": reading["medium"], "v": {}
-                            }
-                        values = series["v"]
-                        if stamp not in values:
-                            added += 1
-                        values[stamp] = reading["value"]
-                    uplinks[stamp] = {"f": o.fcnt, "r": o.rssi, "s": o.snr, "src": o.source}
-                doc["ttl"] = ttl
-                return doc
+    def write(self, device: str, bucket: str, group: Group, ttl: int) -> int:
+        """Merge a group into its bucket document; returns how many readings were new."""
+        added = 0
 
-            fresh = {"id": f"{device}|{bucket}", "device": device, "bucket": bucket}
-            month = bucket[:7]
-            write_merged(self._series, self._cache, fresh["id"], (device, month), fresh, merge)
-            new += added
-        return new
+        def merge(doc: Document) -> Document:
+            nonlocal added
+            added = merge_observations(doc, group)
+            doc["ttl"] = ttl
+            return doc
+
+        self._put(device, bucket, merge)
+        return added
+
+    def seal(self, device: str, open_hour: Document, ttl: int) -> None:
+        """Write an open hour (from a latest-state document) to its bucket document."""
+
+        def merge(doc: Document) -> Document:
+            merge_bucket(doc, open_hour)
+            doc["ttl"] = ttl
+            return doc
+
+        self._put(device, open_hour["bucket"], merge)
+
+    def _put(self, device: str, bucket: str, merge: Any) -> None:
+        fresh = {"id": f"{device}|{bucket}", "device": device, "bucket": bucket}
+        write_merged(self._series, self._cache, fresh["id"], (device, bucket[:7]), fresh, merge)
 
     def read(
         self,
@@ -177,20 +251,65 @@ class TimeSeries:
     def _buckets(
         self, device: str, start: datetime, end: datetime, after: tuple[datetime, str] | None
     ) -> Iterator[Document]:
+        """The device's buckets overlapping [start or the cursor, end], in time order, with its
+        open hour (the newest) last."""
         first = max(start, after[0]) if after else start
+        low, high = bucket_of(first), bucket_of(end)
+        state = self._latest.read(device)
+        open_hour = state.get("open") if state else None
+        if open_hour is not None and not low <= open_hour["bucket"] <= high:
+            open_hour = None
         month = first.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         while month <= end:
-            query = Query(range={"bucket": (bucket_of(first), bucket_of(end))}, order_by="bucket")
+            query = Query(range={"bucket": (low, high)}, order_by="bucket")
             token = None
             while True:
                 page = self._series.query(
                     query, device, month_of(month), limit=50, continuation=token
                 )
-                yield from page.items
+                for doc in page.items:
+                    if open_hour is not None and doc["bucket"] == open_hour["bucket"]:
+                        # Sealed by a batch whose state commit did not happen (it is retried).
+                        doc, open_hour = merge_bucket(doc, open_hour), None
+                    yield doc
                 token = page.continuation
                 if token is None:
                     break
             month = (month + timedelta(days=32)).replace(day=1)
+        if open_hour is not None:
+            yield open_hour
+
+
+@dataclass(frozen=True, slots=True)
+class OpenHourUpdate:
+    """What `TimeSeries.append` leaves for the device's state write: its open hour's readings."""
+
+    series: TimeSeries
+    device: str
+    bucket: str
+    group: Group
+    planned: Document | None  # the open hour append saw in the state it was given
+    ttl: int
+
+    def merge_into(self, state: Document) -> int:
+        """Merge the readings into the open hour of `state`, the device's latest-state document
+        being written; returns how many were new.
+
+        Another open hour than `planned` in `state` means another consumer wrote the state
+        meanwhile: of the two hours the older is sealed, the newer stays open.
+        """
+        if not self.group:
+            return 0
+        hour = state.get("open")
+        if hour is not None and hour is not self.planned:
+            if hour["bucket"] > self.bucket:
+                return self.series.write(self.device, self.bucket, self.group, self.ttl)
+            if hour["bucket"] < self.bucket:
+                self.series.seal(self.device, hour, self.ttl)
+        if hour is None or hour["bucket"] != self.bucket:
+            hour = {"bucket": self.bucket, "q": {}, "up": {}}
+        state["open"] = hour
+        return merge_observations(hour, self.group)
 
 
 def _readings(doc: Document, quantity: str | None) -> Iterator[Reading]:

@@ -1,0 +1,154 @@
+"""A device's newest hour rides in its latest-state document until a newer hour seals it.
+
+Every test runs on the embedded store and on Cosmos (the local server), and reads back through
+`TimeSeries.read`, which the observations API serves.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from shared.store import Unavailable
+from shared.store.tenancy import TenantContainer
+from shared.telemetry.devices import DeviceUpsert
+from shared.telemetry.ingest import Ingestor, deliver
+from shared.telemetry.uplinks import parse_ttn
+from shared.tenants.model import TenantCreate
+from tests.support.uplinks import encrypt, ttn_uplink
+
+TENANT = "sandefjord"
+EM300 = "24e124136b502217"
+KEY = "2b7e151628aed2a6abf7158809cf4f3c"
+DEV_ADDR = "260B1A2C"
+PAYLOAD = bytes.fromhex("01755c03679cff04687b")  # 3 readings: battery, temperature, humidity
+
+
+def _uplink(fcnt: int, received: str):
+    frm = encrypt(PAYLOAD, KEY, DEV_ADDR, fcnt)
+    message = ttn_uplink(EM300, DEV_ADDR, fcnt, frm, f"2026-11-22T{received}:00Z")
+    return deliver("ttn", orjson.dumps(message), parse_ttn)
+
+
+@pytest.fixture
+def ingestor(platform) -> Ingestor:
+    platform.tenants.create(TenantCreate(id=TENANT, name="Sandefjord", kommunenummer="3907"))
+    platform.ingestor.registry(TENANT).put(EM300, DeviceUpsert.model_validate(
+        {"model": "milesight-em300-th", "name": "Skolegården", "appSKey": KEY}))
+    return platform.ingestor
+
+
+def _ingest(ingestor: Ingestor, *uplinks) -> int:
+    result = ingestor.ingest(TENANT, list(uplinks))
+    assert not result.rejections
+    return result.readings
+
+
+def _times(ingestor: Ingestor) -> list[str]:
+    """Every stored reading's time, once per reading."""
+    readings, token = ingestor.series(TENANT).read(
+        EM300, datetime(2026, 11, 22, tzinfo=UTC), datetime(2026, 11, 23, tzinfo=UTC),
+        quantity=None, limit=1000, continuation=None)
+    assert token is None
+    return [f"{r.time:%H:%M}" for r in readings]
+
+
+def _bucket(platform, hour: str) -> dict | None:
+    series = TenantContainer(platform.store.container("series"), TENANT)
+    return series.read(f"{EM300}|2026-11-22T{hour}", EM300, "2026-11")
+
+
+def _open_hour(platform) -> dict:
+    state = TenantContainer(platform.store.container("latest"), TENANT).read(EM300)
+    assert state is not None
+    return state["open"]
+
+
+def test_the_newest_hour_is_stored_with_the_state_until_a_newer_hour_seals_it(
+    ingestor, platform
+):
+    assert _ingest(ingestor, _uplink(1, "10:05")) == 3
+    assert _ingest(ingestor, _uplink(2, "10:15")) == 3
+    assert _bucket(platform, "10") is None
+    assert _open_hour(platform)["bucket"] == "2026-11-22T10"
+    assert _times(ingestor) == ["10:05"] * 3 + ["10:15"] * 3
+
+    assert _ingest(ingestor, _uplink(3, "11:05")) == 3
+    sealed = _bucket(platform, "10")
+    assert sealed is not None and len(sealed["up"]) == 2
+    assert all(len(series["v"]) == 2 for series in sealed["q"].values())
+    assert sealed["ttl"] == platform.tenants.get(TENANT).retention_days * 86400
+    assert _open_hour(platform)["bucket"] == "2026-11-22T11"
+    assert _times(ingestor) == ["10:05"] * 3 + ["10:15"] * 3 + ["11:05"] * 3
+
+
+def test_an_uplink_for_an_older_hour_goes_to_that_hours_bucket(ingestor, platform):
+    _ingest(ingestor, _uplink(1, "10:05"), _uplink(2, "11:05"))  # one batch, two hours
+    assert len(_bucket(platform, "10")["up"]) == 1
+    assert _open_hour(platform)["bucket"] == "2026-11-22T11"
+
+    assert _ingest(ingestor, _uplink(3, "10:55")) == 3  # delivered late
+    assert len(_bucket(platform, "10")["up"]) == 2
+    assert list(_open_hour(platform)["up"]) == [str(_ms("11:05"))]
+    assert _times(ingestor) == ["10:05"] * 3 + ["10:55"] * 3 + ["11:05"] * 3
+
+
+def test_a_state_write_that_fails_after_sealing_is_retried_without_doubling(
+    ingestor, platform, monkeypatch
+):
+    _ingest(ingestor, _uplink(1, "10:05"))
+    real_replace = TenantContainer.replace
+
+    def unavailable_for_states(self, doc, *suffix, etag=None):
+        if self._container.spec.name == "latest":
+            raise Unavailable("Cosmos DB answered 503")
+        return real_replace(self, doc, *suffix, etag=etag)
+
+    monkeypatch.setattr(TenantContainer, "replace", unavailable_for_states)
+    with pytest.raises(Unavailable):
+        ingestor.ingest(TENANT, [_uplink(2, "11:05")])
+    monkeypatch.setattr(TenantContainer, "replace", real_replace)
+
+    # Hour 10 is sealed and still the state's open hour: reads show its readings once.
+    assert _bucket(platform, "10") is not None
+    assert _open_hour(platform)["bucket"] == "2026-11-22T10"
+    assert _times(ingestor) == ["10:05"] * 3
+
+    assert _ingest(ingestor, _uplink(2, "11:05")) == 3  # the trigger's retry
+    assert _open_hour(platform)["bucket"] == "2026-11-22T11"
+    assert _times(ingestor) == ["10:05"] * 3 + ["11:05"] * 3
+
+
+def test_two_consumers_writing_one_device_keep_every_hour(ingestor, platform):
+    """After an Event Hubs partition moved, a consumer with a stale cache writes the state."""
+    other = Ingestor(platform.store, platform.keys, platform.bus, platform.tenants)
+    _ingest(ingestor, _uplink(1, "10:05"))
+    _ingest(other, _uplink(2, "11:05"))  # seals hour 10, opens hour 11
+    # The first consumer still believes hour 10 is open; its state write meets hour 11.
+    _ingest(ingestor, _uplink(3, "10:40"))
+    assert _open_hour(platform)["bucket"] == "2026-11-22T11"
+    assert len(_bucket(platform, "10")["up"]) == 2
+    _ingest(ingestor, _uplink(4, "11:25"))  # both consumers' readings of hour 11 stay open
+    assert sorted(_open_hour(platform)["up"]) == [str(_ms("11:05")), str(_ms("11:25"))]
+    assert _times(ingestor) == (
+        ["10:05"] * 3 + ["10:40"] * 3 + ["11:05"] * 3 + ["11:25"] * 3
+    )
+
+
+def _ms(clock: str) -> int:
+    hour, minute = map(int, clock.split(":"))
+    return int(datetime(2026, 11, 22, hour, minute, tzinfo=UTC).timestamp() * 1000)
+
+
+def test_a_consumer_moving_on_seals_the_open_hour_another_consumer_added_to(
+    ingestor, platform
+):
+    other = Ingestor(platform.store, platform.keys, platform.bus, platform.tenants)
+    _ingest(ingestor, _uplink(1, "10:05"))
+    _ingest(other, _uplink(2, "10:20"))  # adds to hour 10, which the first consumer cached
+    _ingest(ingestor, _uplink(3, "11:05"))  # seals what it knows of hour 10, then meets 10:20
+    assert len(_bucket(platform, "10")["up"]) == 2
+    assert _open_hour(platform)["bucket"] == "2026-11-22T11"
+    assert _times(ingestor) == ["10:05"] * 3 + ["10:20"] * 3 + ["11:05"] * 3
