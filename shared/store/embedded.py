@@ -175,17 +175,19 @@ class EmbeddedContainer:
 
     def create(self, doc: Document) -> Document:
         partition, id, body, expires, etag, index, written = self._prepare(doc)
+        row = (partition, id, etag, expires, body, *index)
         with self._store.writing() as db:
-            db.execute(
-                f"DELETE FROM {self._table} WHERE pk = ? AND id = ? AND expires <= ?",
-                (partition, id, time.time()),
-            )
             try:
-                db.execute(
-                    f"INSERT {self._insert}", (partition, id, etag, expires, body, *index)
-                )
-            except sqlite3.IntegrityError as exc:
-                raise Conflict(f"{self.spec.name}/{partition}/{id} exists") from exc
+                db.execute(f"INSERT {self._insert}", row)
+            except sqlite3.IntegrityError:
+                # Taken, but perhaps only by an expired document not purged yet: that one goes.
+                expired = db.execute(
+                    f"DELETE FROM {self._table} WHERE pk = ? AND id = ? AND expires <= ?",
+                    (partition, id, time.time()),
+                ).rowcount
+                if not expired:
+                    raise Conflict(f"{self.spec.name}/{partition}/{id} exists") from None
+                db.execute(f"INSERT {self._insert}", row)
         return written
 
     def upsert(self, doc: Document) -> Document:
