@@ -6,8 +6,9 @@ blueprint in `functions/` turns its trigger's payload into domain calls.
 
 import azure.functions as func
 
-from functions import ingest, platform
+from functions import ingest, platform, series
 from shared.api import create_app
 
 app = func.AsgiFunctionApp(app=create_app(platform()), http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(ingest.bp)
+app.register_functions(series.bp)

@@ -83,7 +83,8 @@ var containers = [
   }
   {
     // Latest state per device (with its LoRaWAN frame-counter session and its newest, still open,
-    // hour of readings): listed per tenant, filtered by area, ordered by device.
+    // hour of readings): listed per tenant, filtered by area, ordered by device; the hourly sweep
+    // finds the open hours of quiet devices by `openBucket`.
     name: 'latest'
     partitionKey: '/tenant'
     indexingPolicy: {
@@ -98,6 +99,9 @@ var containers = [
         }
         {
           path: '/device/?'
+        }
+        {
+          path: '/openBucket/?'
         }
       ]
       excludedPaths: [

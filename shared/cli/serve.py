@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from shared import logs
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.telemetry.ingest import Ingestor
+
+log = logging.getLogger(__name__)
+
+
+def seal_quiet_hours_hourly(
+    ingestor: Ingestor, stop: threading.Event, every_s: float = 3600.0
+) -> None:
+    """The local runtime's `seal_quiet_hours` timer function: the sweep, hourly until `stop`."""
+    while not stop.wait(every_s):
+        try:
+            ingestor.seal_quiet_hours(datetime.now(UTC))
+        except Exception:
+            log.exception("sealing the open hours of quiet devices failed; next try in an hour")
 
 
 def register(app: typer.Typer) -> None:
@@ -56,6 +74,12 @@ def register(app: typer.Typer) -> None:
             console.print("  Demo region: simulated sensors in sandefjord and drammen "
                           "(--no-demo: off)", style="dim")
             start_demo_region(f"http://{host}:{port}", admin_key, stop)
+        threading.Thread(
+            target=seal_quiet_hours_hourly,
+            args=(platform.ingestor, stop),
+            name="seal-quiet-hours",
+            daemon=True,
+        ).start()
         try:
             uvicorn.run(
                 create_app(platform), host=host, port=port, log_config=None, access_log=False

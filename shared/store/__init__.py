@@ -140,7 +140,7 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("tenants", indexed=("id",)),
     ContainerSpec("apikeys", indexed=("created",)),
     ContainerSpec("devices", indexed=("id", "area")),
-    ContainerSpec("latest", indexed=("device", "area")),
+    ContainerSpec("latest", indexed=("device", "area", "openBucket")),
     ContainerSpec("quarantine", default_ttl=30 * 24 * 3600, indexed=("reason", "received")),
     ContainerSpec("series", partition_key="pk", default_ttl=-1, indexed=("bucket",)),
 )

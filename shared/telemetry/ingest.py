@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
@@ -41,7 +42,13 @@ from shared.telemetry.envelope import EnvelopeError, open_envelope
 from shared.telemetry.lorawan import CipherCache, FrmPayloadCipher, full_fcnt
 from shared.telemetry.observations import Observation, Reading, event, normalise
 from shared.telemetry.quarantine import Quarantine
-from shared.telemetry.series import BucketCache, OpenHourUpdate, TimeSeries, write_merged
+from shared.telemetry.series import (
+    BucketCache,
+    OpenHourUpdate,
+    TimeSeries,
+    bucket_of,
+    write_merged,
+)
 from shared.telemetry.uplinks import Ignored, MalformedUplink, Uplink
 from shared.tenants.model import PLATFORM_PARTITION
 from shared.tenants.service import TenantService
@@ -51,6 +58,9 @@ log = logging.getLogger(__name__)
 #: How many recent FCnts a device's session remembers; an older, unseen FCnt is a regression.
 FCNT_WINDOW = 64
 _TENANT_TTL_S = 60.0
+#: The sweep seals an open hour once its device has been quiet for the whole hour after it.
+QUIET_AFTER = timedelta(hours=2)
+MAX_TENANT_PAGES = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +208,21 @@ class Ingestor:
             self._retention[tenant] = (now + _TENANT_TTL_S, days)
         return days
 
+    def seal_quiet_hours(self, now: datetime) -> int:
+        """The hourly sweep: in every tenant, seal the open hours of devices that sent nothing
+        for at least an hour after theirs ended (see `series`); returns how many were sealed."""
+        before = bucket_of(now - QUIET_AFTER)
+        sealed = 0
+        token = None
+        for _ in range(MAX_TENANT_PAGES):
+            tenants, token = self._tenants.list(100, token)
+            for tenant in tenants:
+                ttl = tenant.retention_days * 86400
+                sealed += self.series(tenant.id).seal_stale_hours(before, ttl)
+            if token is None:
+                break
+        return sealed
+
     def ingest_routed(self, routed: Iterable[tuple[str | None, Delivery]]) -> IngestResult:
         """A batch whose messages name their own tenants (IoT Hub's enrichment).
 
@@ -291,9 +316,8 @@ class Ingestor:
             with self._store.batch():
                 for dev_eui, device_observations in accepted.items():
                     if device_observations:
-                        open_hour = (states.get(dev_eui) or {}).get("open")
                         open_hours[dev_eui], new = series.append(
-                            dev_eui, device_observations, open_hour, ttl
+                            dev_eui, device_observations, states.get(dev_eui), ttl
                         )
                         result.readings += new
             self._bus.publish(OBSERVATIONS, [event(o) for o in observations])

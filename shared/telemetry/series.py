@@ -9,12 +9,14 @@ Layout (container `series`, partition key `pk`):
     ttl     the tenant's retention in seconds
 
 The newest hour of each device, its *open hour*, is not in this container yet: it rides in the
-device's latest-state document (`open`, the same `bucket`, `q` and `up`), which ingest writes
-once per batch anyway for the frame-counter session. A device reporting every 10 minutes thus
-costs one document write per batch instead of two. When a newer hour arrives, the open hour is
-*sealed*: written here as its bucket document, before the state that drops it is committed.
-Readings for an hour older than the open one (a late or redelivered uplink) go straight to
-their bucket here. Reads add the open hour to the buckets they find.
+device's latest-state document (`openBucket`, and `open` with the same `q` and `up`), which
+ingest writes once per batch anyway for the frame-counter session. A device reporting every 10
+minutes thus costs one document write per batch instead of two. When a newer hour arrives, the
+open hour is *sealed*: written here as its bucket document, before the state that drops it is
+committed. Readings for an hour older than the open one (a late or redelivered uplink) go
+straight to their bucket here. Reads add the open hour to the buckets they find, and an hourly
+sweep (`seal_stale_hours`) seals the open hours of devices that have gone quiet, so every hour
+reaches this container and its retention.
 
 Writing is a merge keyed by (quantity, time), so the same uplink stored twice is one reading, and
 sealing an hour twice (a retried batch) changes nothing. A write of a bucket is a replace guarded
@@ -40,6 +42,8 @@ from shared.telemetry.observations import Observation, iso
 
 _WRITE_ATTEMPTS = 5
 MAX_QUERY_DAYS = 400
+SWEEP_PAGE = 500
+MAX_SWEEP_PAGES = 1_000  # a bound on one tenant's sweep: 500,000 quiet devices
 
 
 #: Observations of one device and hour, each with its time as the bucket's key (epoch ms text).
@@ -92,6 +96,13 @@ def merge_bucket(bucket: Document, other: Document) -> Document:
             mine["v"].update(series["v"])
     bucket.setdefault("up", {}).update(other.get("up", {}))
     return bucket
+
+
+def open_hour_of(state: Document | None) -> tuple[str | None, Document | None]:
+    """A latest-state document's open hour: its bucket and its `q` and `up`, or (None, None)."""
+    if not state or not state.get("open"):
+        return None, None
+    return state["openBucket"], state["open"]
 
 
 def month_of(time: datetime) -> str:
@@ -172,26 +183,26 @@ class TimeSeries:
         self,
         device: str,
         observations: Sequence[Observation],
-        open_hour: Document | None,
+        state: Document | None,
         ttl: int,
     ) -> tuple[OpenHourUpdate, int]:
         """Store one device's observations, except those of the hour that stays open.
 
-        The open hour becomes the newest of `open_hour`'s (from the device's state) and the
-        observations' hours; every other hour's readings are written to its bucket, and an
-        `open_hour` no longer the newest is sealed. Returns what the state write must merge,
+        The open hour becomes the newest of the hours in the device's `state` and in the
+        observations; every other hour's readings are written to its bucket, and the state's
+        open hour, if no longer the newest, is sealed. Returns what the state write must merge,
         and how many readings written here were new.
         """
         groups = group_by_bucket(observations)
-        current = open_hour["bucket"] if open_hour else None
+        current, open_hour = open_hour_of(state)
         newest = max(groups)
         target = newest if current is None or newest > current else current
         new = 0
         for bucket, group in groups.items():
             if bucket != target:
                 new += self.write(device, bucket, group, ttl)
-        if open_hour is not None and current != target:
-            self.seal(device, open_hour, ttl)
+        if current is not None and current != target:
+            self.seal(device, current, open_hour, ttl)
         update = OpenHourUpdate(self, device, target, groups.get(target, []), open_hour, ttl)
         return update, new
 
@@ -208,15 +219,48 @@ class TimeSeries:
         self._put(device, bucket, merge)
         return added
 
-    def seal(self, device: str, open_hour: Document, ttl: int) -> None:
-        """Write an open hour (from a latest-state document) to its bucket document."""
+    def seal(self, device: str, bucket: str, open_hour: Document, ttl: int) -> None:
+        """Write an open hour (a latest-state document's `open`) to its bucket document."""
 
         def merge(doc: Document) -> Document:
             merge_bucket(doc, open_hour)
             doc["ttl"] = ttl
             return doc
 
-        self._put(device, open_hour["bucket"], merge)
+        self._put(device, bucket, merge)
+
+    def seal_stale_hours(self, before: str, ttl: int) -> int:
+        """Seal every open hour of bucket `before` or older (devices that have gone quiet) and
+        drop it from its state; returns how many were sealed."""
+        stale: list[str] = []
+        query = Query(range={"openBucket": (None, before)})
+        token = None
+        for _ in range(MAX_SWEEP_PAGES):
+            page = self._latest.query(query, limit=SWEEP_PAGE, continuation=token)
+            stale.extend(doc["id"] for doc in page.items)
+            token = page.continuation
+            if token is None:
+                break
+        return sum(self._seal_stale(device, before, ttl) for device in stale)
+
+    def _seal_stale(self, device: str, before: str, ttl: int) -> bool:
+        for _ in range(_WRITE_ATTEMPTS):
+            state = self._latest.read(device)  # not the cache: ingest may have moved on
+            bucket, hour = open_hour_of(state)
+            if state is None or bucket is None or hour is None or bucket > before:
+                return False  # sealed or moved on meanwhile
+            self.seal(device, bucket, hour, ttl)
+            etag = state.pop("_etag")
+            del state["openBucket"], state["open"]
+            try:
+                written = self._latest.replace(state, etag=etag)
+            except PreconditionFailed:
+                continue  # ingest wrote the state meanwhile: look again
+            except NotFound:
+                return False
+            self._cache.put((self._latest.partition(), device, ""), written)
+            return True
+        return False
 
     def _put(self, device: str, bucket: str, merge: Any) -> None:
         fresh = {"id": f"{device}|{bucket}", "device": device, "bucket": bucket}
@@ -255,9 +299,8 @@ class TimeSeries:
         open hour (the newest) last."""
         first = max(start, after[0]) if after else start
         low, high = bucket_of(first), bucket_of(end)
-        state = self._latest.read(device)
-        open_hour = state.get("open") if state else None
-        if open_hour is not None and not low <= open_hour["bucket"] <= high:
+        open_bucket, open_hour = open_hour_of(self._latest.read(device))
+        if open_bucket is None or not low <= open_bucket <= high:
             open_hour = None
         month = first.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         while month <= end:
@@ -268,7 +311,7 @@ class TimeSeries:
                     query, device, month_of(month), limit=50, continuation=token
                 )
                 for doc in page.items:
-                    if open_hour is not None and doc["bucket"] == open_hour["bucket"]:
+                    if open_hour is not None and doc["bucket"] == open_bucket:
                         # Sealed by a batch whose state commit did not happen (it is retried).
                         doc, open_hour = merge_bucket(doc, open_hour), None
                     yield doc
@@ -277,7 +320,7 @@ class TimeSeries:
                     break
             month = (month + timedelta(days=32)).replace(day=1)
         if open_hour is not None:
-            yield open_hour
+            yield {"bucket": open_bucket, **open_hour}
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,15 +343,15 @@ class OpenHourUpdate:
         """
         if not self.group:
             return 0
-        hour = state.get("open")
-        if hour is not None and hour is not self.planned:
-            if hour["bucket"] > self.bucket:
+        bucket, hour = open_hour_of(state)
+        if bucket is not None and hour is not self.planned:
+            if bucket > self.bucket:
                 return self.series.write(self.device, self.bucket, self.group, self.ttl)
-            if hour["bucket"] < self.bucket:
-                self.series.seal(self.device, hour, self.ttl)
-        if hour is None or hour["bucket"] != self.bucket:
-            hour = {"bucket": self.bucket, "q": {}, "up": {}}
-        state["open"] = hour
+            if bucket < self.bucket:
+                self.series.seal(self.device, bucket, hour, self.ttl)
+        if hour is None or bucket != self.bucket:
+            hour = {"q": {}, "up": {}}
+        state["openBucket"], state["open"] = self.bucket, hour
         return merge_observations(hour, self.group)
 
 

@@ -67,6 +67,7 @@ EXPECTED_FUNCTIONS = {
     "ingest_iothub": (
         "eventHubTrigger", "IOTHUB", {"IOTHUB_EVENTHUB_NAME", "IOTHUB_CONSUMER_GROUP"},
     ),
+    "seal_quiet_hours": ("timerTrigger", None, set()),
 }
 
 

@@ -63,7 +63,7 @@ def _bucket(platform, hour: str) -> dict | None:
 def _open_hour(platform) -> dict:
     state = TenantContainer(platform.store.container("latest"), TENANT).read(EM300)
     assert state is not None
-    return state["open"]
+    return {"bucket": state["openBucket"], **state["open"]}
 
 
 def test_the_newest_hour_is_stored_with_the_state_until_a_newer_hour_seals_it(
@@ -152,3 +152,28 @@ def test_a_consumer_moving_on_seals_the_open_hour_another_consumer_added_to(
     assert len(_bucket(platform, "10")["up"]) == 2
     assert _open_hour(platform)["bucket"] == "2026-11-22T11"
     assert _times(ingestor) == ["10:05"] * 3 + ["10:20"] * 3 + ["11:05"] * 3
+
+
+def test_the_hourly_sweep_seals_the_open_hours_of_quiet_devices(ingestor, platform):
+    _ingest(ingestor, _uplink(1, "10:05"))
+    assert ingestor.seal_quiet_hours(_at("11:59")) == 0  # hour 11 is not over yet
+    assert _bucket(platform, "10") is None
+
+    assert ingestor.seal_quiet_hours(_at("12:17")) == 1  # quiet for all of hour 11
+    sealed = _bucket(platform, "10")
+    assert sealed is not None and list(sealed["up"]) == [str(_ms("10:05"))]
+    state = TenantContainer(platform.store.container("latest"), TENANT).read(EM300)
+    assert state is not None and "open" not in state and "openBucket" not in state
+    assert state["values"]["temperature"]["value"] == -10.0  # the latest state stays
+    assert _times(ingestor) == ["10:05"] * 3
+    assert ingestor.seal_quiet_hours(_at("13:17")) == 0
+
+    # The device wakes up with a late uplink for the sealed hour, then a new hour.
+    assert _ingest(ingestor, _uplink(2, "10:30")) == 3
+    assert _ingest(ingestor, _uplink(3, "13:05")) == 3
+    assert len(_bucket(platform, "10")["up"]) == 2
+    assert _times(ingestor) == ["10:05"] * 3 + ["10:30"] * 3 + ["13:05"] * 3
+
+
+def _at(clock: str) -> datetime:
+    return datetime.fromtimestamp(_ms(clock) / 1000, UTC)
