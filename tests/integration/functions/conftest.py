@@ -22,3 +22,16 @@ def function_app(tmp_path, monkeypatch):
 
     functions.platform().close()
     functions.platform.cache_clear()
+
+
+@pytest.fixture
+def registered(function_app):
+    """Look a function up by name among those the host would index, as the host calls it."""
+
+    def find(name: str):
+        for function in function_app.app.get_functions():
+            if function.get_function_name() == name:
+                return function
+        raise AssertionError(f"{name} is not registered")
+
+    return find

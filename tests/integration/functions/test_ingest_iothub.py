@@ -14,13 +14,6 @@ SENSOR = "0004a30b001c2b3d"
 AES_KEY = bytes(range(32))
 
 
-def _trigger(function_app):
-    for function in function_app.app.get_functions():
-        if function.get_function_name() == "ingest_iothub":
-            return function
-    raise AssertionError("ingest_iothub is not registered")
-
-
 def _setup(platform):
     from shared.telemetry.devices import DeviceUpsert
     from shared.tenants.model import TenantCreate
@@ -32,8 +25,8 @@ def _setup(platform):
     ))
 
 
-def test_iothub_trigger_is_registered_with_identity_connection(function_app):
-    binding = json.loads(_trigger(function_app).get_function_json())["bindings"][0]
+def test_iothub_trigger_is_registered_with_identity_connection(registered):
+    binding = json.loads(registered("ingest_iothub").get_function_json())["bindings"][0]
     assert binding["type"] == "eventHubTrigger"
     assert binding["connection"] == "IOTHUB"
     assert binding["eventHubName"] == "%IOTHUB_EVENTHUB_NAME%"
@@ -41,7 +34,7 @@ def test_iothub_trigger_is_registered_with_identity_connection(function_app):
     assert binding["cardinality"].lower() == "many"
 
 
-def test_batch_is_routed_by_the_tenant_enrichment(function_app):
+def test_batch_is_routed_by_the_tenant_enrichment(registered):
     from functions import platform
 
     _setup(platform())
@@ -55,7 +48,7 @@ def test_batch_is_routed_by_the_tenant_enrichment(function_app):
         D2CMessage(SENSOR, orjson.dumps(sealed), properties={"tenant": "nowhere"}),
         D2CMessage(SENSOR, orjson.dumps(sealed), properties={"tenant": "$twin.tags.tenant"}),
     ])
-    _trigger(function_app).get_user_function()(events)
+    registered("ingest_iothub").get_user_function()(events)
 
     ingestor = platform().ingestor
     latest = platform().store.container("latest").read("sandefjord", SENSOR)
@@ -68,23 +61,23 @@ def test_batch_is_routed_by_the_tenant_enrichment(function_app):
     assert platform().bus.published("observations") == 1  # one instant: temperature, humidity
 
 
-def test_envelope_sealed_for_another_tenant_is_rejected(function_app):
+def test_envelope_sealed_for_another_tenant_is_rejected(registered):
     from functions import platform
 
     _setup(platform())
     sealed = seal_envelope(b'{"temperature": 1.0}', AES_KEY, "drammen", SENSOR)
     events = trigger_batch([D2CMessage(SENSOR, orjson.dumps(sealed),
                                        properties={"tenant": "sandefjord"})])
-    _trigger(function_app).get_user_function()(events)
+    registered("ingest_iothub").get_user_function()(events)
     assert platform().ingestor.quarantine("sandefjord").counts() == {"decrypt_failed": 1}
 
 
-def test_clear_message_from_a_keyed_device_is_rejected(function_app):
+def test_clear_message_from_a_keyed_device_is_rejected(registered):
     from functions import platform
 
     _setup(platform())
     events = trigger_batch([D2CMessage(SENSOR, b'{"temperature": 30}',
                                        properties={"tenant": "sandefjord"})])
-    _trigger(function_app).get_user_function()(events)
+    registered("ingest_iothub").get_user_function()(events)
     assert platform().ingestor.quarantine("sandefjord").counts() == {"decrypt_failed": 1}
     assert ADMIN_KEY not in str(platform().ingestor.quarantine("sandefjord").list(None, 10, None))

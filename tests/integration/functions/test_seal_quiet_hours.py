@@ -13,20 +13,13 @@ EM300 = "24e124136b502217"
 KEY = "2b7e151628aed2a6abf7158809cf4f3c"
 
 
-def _timer(function_app):
-    for function in function_app.app.get_functions():
-        if function.get_function_name() == "seal_quiet_hours":
-            return function
-    raise AssertionError("seal_quiet_hours is not registered")
-
-
-def test_the_sweep_runs_hourly(function_app):
-    binding = json.loads(_timer(function_app).get_function_json())["bindings"][0]
+def test_the_sweep_runs_hourly(registered):
+    binding = json.loads(registered("seal_quiet_hours").get_function_json())["bindings"][0]
     assert binding["type"] == "timerTrigger"
     assert binding["schedule"] == "0 17 * * * *"
 
 
-def test_the_sweep_seals_the_open_hour_of_a_device_that_went_quiet(function_app):
+def test_the_sweep_seals_the_open_hour_of_a_device_that_went_quiet(registered):
     from functions import platform
     from shared.store.tenancy import TenantContainer
     from shared.telemetry.devices import DeviceUpsert
@@ -44,7 +37,7 @@ def test_the_sweep_seals_the_open_hour_of_a_device_that_went_quiet(function_app)
     series = TenantContainer(platform().store.container("series"), "drammen")
     assert series.read(f"{EM300}|2026-11-20T10", EM300, "2026-11") is None
 
-    _timer(function_app).get_user_function()(TimerRequest(past_due=False))
+    registered("seal_quiet_hours").get_user_function()(TimerRequest(past_due=False))
 
     sealed = series.read(f"{EM300}|2026-11-20T10", EM300, "2026-11")
     assert sealed is not None and len(sealed["q"]["temperature"]["v"]) == 1
