@@ -19,8 +19,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple, TypeVar
 
+import msgspec
 import orjson
 
 MAX_FRM_PAYLOAD = 256  # LoRaWAN's largest FRMPayload is 242 bytes
@@ -28,6 +29,7 @@ MAX_DEVICE_BODY = 16 * 1024
 MAX_RX_METADATA = 64
 _HEX_EUI = re.compile(r"^[0-9a-fA-F]{16}$")
 _HEX_ADDR = re.compile(r"^[0-9a-fA-F]{8}$")
+T = TypeVar("T")
 
 
 class MalformedUplink(ValueError):
@@ -92,22 +94,6 @@ def load_json(raw: bytes) -> dict[str, Any]:
     return message
 
 
-def _object(container: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = container.get(key)
-    if not isinstance(value, dict):
-        raise MalformedUplink("malformed", f"{key} must be an object")
-    return value
-
-
-def _int(container: Mapping[str, Any], key: str, default: int | None, maximum: int) -> int | None:
-    value = container.get(key, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
-        raise MalformedUplink("malformed", f"{key} must be an integer in 0..{maximum}")
-    return value
-
-
 def _dev_eui(value: Any) -> str:
     if not isinstance(value, str) or not _HEX_EUI.fullmatch(value):
         raise MalformedUplink("malformed", "the DevEUI must be 16 hex digits")
@@ -125,7 +111,9 @@ def _dev_addr(value: Any) -> int | None:
 def _base64(value: Any, field: str) -> bytes:
     if value is None:
         return b""
-    if not isinstance(value, str) or len(value) > MAX_FRM_PAYLOAD * 2:
+    if not isinstance(value, str):
+        raise MalformedUplink("malformed", f"{field} must be base64 text")
+    if len(value) > MAX_FRM_PAYLOAD * 2:
         raise MalformedUplink("too_large", f"{field} is longer than {MAX_FRM_PAYLOAD} bytes")
     try:
         data = base64.b64decode(value, validate=True)
@@ -136,21 +124,76 @@ def _base64(value: Any, field: str) -> bytes:
     return data
 
 
-def _best_signal(rx: Any, rssi_key: str, snr_key: str) -> tuple[float | None, float | None, int]:
+class _Gateway(msgspec.Struct):
+    """One gateway's reception of the frame (TTS `rx_metadata`, ChirpStack `rxInfo` entries)."""
+
+    rssi: float | None = None
+    snr: float = 0.0  # both omit a zero SNR
+
+
+def _best_signal(gateways: list[_Gateway]) -> tuple[float | None, float | None, int]:
     """The strongest gateway's RSSI and SNR, and how many gateways heard the frame."""
-    if not isinstance(rx, list):
-        return None, None, 0
-    best: tuple[float | None, float | None] = (None, None)
-    for gateway in rx[:MAX_RX_METADATA]:
-        if not isinstance(gateway, dict):
-            continue
-        rssi = gateway.get(rssi_key)
-        snr = gateway.get(snr_key, 0.0)
-        if not isinstance(rssi, (int, float)) or not isinstance(snr, (int, float)):
-            continue
-        if best[0] is None or rssi > best[0]:
-            best = (float(rssi), float(snr))
-    return best[0], best[1], min(len(rx), MAX_RX_METADATA)
+    heard = gateways[:MAX_RX_METADATA]
+    best_rssi: float | None = None
+    best_snr: float | None = None
+    for gateway in heard:
+        rssi = gateway.rssi
+        if rssi is not None and (best_rssi is None or rssi > best_rssi):
+            best_rssi, best_snr = rssi, gateway.snr
+    return best_rssi, best_snr, len(heard)
+
+
+Port = Annotated[int, msgspec.Meta(ge=0, le=255)]
+FrameCounter = Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF)]
+
+
+# The webhook formats as typed schemas: msgspec decodes and type-checks a message in one pass in
+# C. Identifiers, payloads and times stay `Any` and go through the checks above, so every way a
+# field can be wrong gets the same reason and wording whichever format carried it.
+class _TtnDeviceIds(msgspec.Struct):
+    dev_eui: Any = None
+    dev_addr: Any = None
+
+
+class _TtnUplinkMessage(msgspec.Struct):
+    f_port: Port = 0  # zero-valued fields are omitted
+    f_cnt: FrameCounter = 0
+    frm_payload: Any = None
+    rx_metadata: list[_Gateway] = []
+    received_at: Any = None
+
+
+class _TtnMessage(msgspec.Struct):
+    end_device_ids: _TtnDeviceIds
+    uplink_message: _TtnUplinkMessage | None = None
+    received_at: Any = None
+
+
+class _ChirpStackDeviceInfo(msgspec.Struct, rename="camel"):
+    dev_eui: Any = None
+
+
+class _ChirpStackEvent(msgspec.Struct, rename="camel"):
+    device_info: _ChirpStackDeviceInfo
+    dev_addr: Any = None
+    f_cnt: FrameCounter = 0  # protobuf JSON omits defaults
+    f_port: Port = 0
+    data: Any = None
+    rx_info: list[_Gateway] = []
+    time: Any = None
+
+
+_TTN = msgspec.json.Decoder(_TtnMessage)
+_CHIRPSTACK = msgspec.json.Decoder(_ChirpStackEvent)
+
+
+def _decode(decoder: msgspec.json.Decoder[T], raw: bytes) -> T:
+    try:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise MalformedUplink("malformed", str(exc)) from exc
+    except msgspec.DecodeError as exc:
+        raise MalformedUplink("malformed", f"not JSON: {exc}") from exc
 
 
 #: TTS webhook messages that are not uplinks; accepted and explicitly ignored.
@@ -168,25 +211,24 @@ TTN_OTHER_MESSAGES = (
 
 
 def parse_ttn(raw: bytes) -> Uplink | Ignored:
-    message = load_json(raw)
-    ids = _object(message, "end_device_ids")
-    if "uplink_message" not in message:
+    message = _decode(_TTN, raw)
+    ids, up = message.end_device_ids, message.uplink_message
+    if up is None:
+        present = load_json(raw)  # only for the messages that are not uplinks
         for kind in TTN_OTHER_MESSAGES:
-            if kind in message:
+            if kind in present:
                 return Ignored("ttn", kind)
         raise MalformedUplink("malformed", "no uplink_message in the webhook message")
-    up = _object(message, "uplink_message")
-    received = up.get("received_at", message.get("received_at"))
-    rssi, snr, gateways = _best_signal(up.get("rx_metadata"), "rssi", "snr")
+    rssi, snr, gateways = _best_signal(up.rx_metadata)
     return Uplink(
         source="ttn",
-        dev_eui=_dev_eui(ids.get("dev_eui")),
-        received=parse_time(received, "received_at"),
-        payload=_base64(up.get("frm_payload"), "frm_payload"),
+        dev_eui=_dev_eui(ids.dev_eui),
+        received=parse_time(up.received_at or message.received_at, "received_at"),
+        payload=_base64(up.frm_payload, "frm_payload"),
         lorawan=True,
-        fport=_int(up, "f_port", 0, 255) or 0,
-        fcnt=_int(up, "f_cnt", 0, 0xFFFFFFFF),
-        dev_addr=_dev_addr(ids.get("dev_addr")),
+        fport=up.f_port,
+        fcnt=up.f_cnt,
+        dev_addr=_dev_addr(ids.dev_addr),
         rssi=rssi,
         snr=snr,
         gateways=gateways,
@@ -199,21 +241,20 @@ CHIRPSTACK_EVENTS = ("up", "join", "status", "ack", "txack", "log", "location", 
 def parse_chirpstack(raw: bytes, event: str) -> Uplink | Ignored:
     if event not in CHIRPSTACK_EVENTS:
         raise MalformedUplink("malformed", f"unknown ChirpStack event {event!r}")
-    message = load_json(raw)
-    info = _object(message, "deviceInfo")
-    dev_eui = _dev_eui(info.get("devEui"))
+    message = _decode(_CHIRPSTACK, raw)
+    dev_eui = _dev_eui(message.device_info.dev_eui)
     if event != "up":
         return Ignored("chirpstack", event)
-    rssi, snr, gateways = _best_signal(message.get("rxInfo"), "rssi", "snr")
+    rssi, snr, gateways = _best_signal(message.rx_info)
     return Uplink(
         source="chirpstack",
         dev_eui=dev_eui,
-        received=parse_time(message.get("time"), "time"),
-        payload=_base64(message.get("data"), "data"),
+        received=parse_time(message.time, "time"),
+        payload=_base64(message.data, "data"),
         lorawan=True,
-        fport=_int(message, "fPort", 0, 255) or 0,
-        fcnt=_int(message, "fCnt", 0, 0xFFFFFFFF),
-        dev_addr=_dev_addr(message.get("devAddr")),
+        fport=message.f_port,
+        fcnt=message.f_cnt,
+        dev_addr=_dev_addr(message.dev_addr),
         rssi=rssi,
         snr=snr,
         gateways=gateways,

@@ -1,0 +1,183 @@
+"""The network servers' webhook JSON, parsed into `Uplink`s (or set aside with a reason)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+
+from shared.telemetry.uplinks import (
+    MAX_RX_METADATA,
+    Ignored,
+    MalformedUplink,
+    Uplink,
+    parse_chirpstack,
+    parse_ttn,
+)
+from tests.support.uplinks import chirpstack_up, ttn_uplink
+
+DEV_EUI = "A84041000181C8D1"
+PAYLOAD = bytes.fromhex("cbb8086602b70101a97fff")
+
+
+def _ttn(**changes: Any) -> dict[str, Any]:
+    message = ttn_uplink(DEV_EUI, "260B1A2C", 7, PAYLOAD, "2026-11-22T10:00:00.123456789Z")
+    for path, value in changes.items():
+        *parents, key = path.split("__")
+        target = message
+        for parent in parents:
+            target = target[parent]
+        if value is None:
+            del target[key]
+        else:
+            target[key] = value
+    return message
+
+
+def _malformed(parse: Any, raw: bytes, *args: str) -> MalformedUplink:
+    with pytest.raises(MalformedUplink) as raised:
+        parse(raw, *args)
+    return raised.value
+
+
+def test_a_ttn_uplink_becomes_an_uplink() -> None:
+    uplink = parse_ttn(orjson.dumps(_ttn()))
+    assert uplink == Uplink(
+        source="ttn",
+        dev_eui="a84041000181c8d1",
+        received=datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=UTC),  # ns cut to µs
+        payload=PAYLOAD,
+        lorawan=True,
+        fport=85,
+        fcnt=7,
+        dev_addr=0x260B1A2C,
+        rssi=-97.0,  # the stronger of the two gateways
+        snr=7.25,
+        gateways=2,
+    )
+
+
+def test_ttn_omits_zero_fields_and_may_time_only_the_message() -> None:
+    message = _ttn(uplink_message__f_cnt=None, uplink_message__frm_payload=None,
+                   uplink_message__received_at=None, received_at="2026-11-22T12:00:00+02:00")
+    del message["uplink_message"]["f_port"]
+    uplink = parse_ttn(orjson.dumps(message))
+    assert isinstance(uplink, Uplink)
+    assert (uplink.fport, uplink.fcnt, uplink.payload) == (0, 0, b"")
+    assert uplink.received == datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+def test_gateways_without_rssi_do_not_count_as_the_best_and_snr_defaults_to_zero() -> None:
+    gateways = [{"gateway_ids": {"gateway_id": "a"}}, {"rssi": -120}, {"rssi": -90.5}]
+    uplink = parse_ttn(orjson.dumps(_ttn(uplink_message__rx_metadata=gateways)))
+    assert isinstance(uplink, Uplink)
+    assert (uplink.rssi, uplink.snr, uplink.gateways) == (-90.5, 0.0, 3)
+
+
+def test_only_the_first_gateways_are_weighed() -> None:
+    gateways = [{"rssi": -100, "snr": 1.0}] * MAX_RX_METADATA + [{"rssi": -30, "snr": 9.0}]
+    uplink = parse_ttn(orjson.dumps(_ttn(uplink_message__rx_metadata=gateways)))
+    assert isinstance(uplink, Uplink)
+    assert (uplink.rssi, uplink.gateways) == (-100.0, MAX_RX_METADATA)
+
+
+@pytest.mark.parametrize("kind", ["join_accept", "downlink_ack", "location_solved"])
+def test_other_ttn_messages_are_ignored(kind: str) -> None:
+    message = _ttn(uplink_message=None)
+    message[kind] = {"session_key_id": "AXA"}
+    assert parse_ttn(orjson.dumps(message)) == Ignored("ttn", kind)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason", "says"),
+    [
+        (b'{"end_device_ids": ', "malformed", "not JSON"),
+        (b"[1, 2]", "malformed", "Expected `object`"),
+        (orjson.dumps(_ttn(end_device_ids=None)), "malformed", "end_device_ids"),
+        (orjson.dumps(_ttn(end_device_ids=[])), "malformed", "end_device_ids"),
+        (orjson.dumps(_ttn(uplink_message=None)), "malformed", "no uplink_message"),
+        (orjson.dumps(_ttn(uplink_message="x")), "malformed", "uplink_message"),
+        (orjson.dumps(_ttn(end_device_ids__dev_eui="A84041")), "malformed", "DevEUI"),
+        (orjson.dumps(_ttn(end_device_ids__dev_addr="XYZ")), "malformed", "DevAddr"),
+        (orjson.dumps(_ttn(uplink_message__f_port=256)), "malformed", "f_port"),
+        (orjson.dumps(_ttn(uplink_message__f_port=True)), "malformed", "f_port"),
+        (orjson.dumps(_ttn(uplink_message__f_cnt=-1)), "malformed", "f_cnt"),
+        (orjson.dumps(_ttn(uplink_message__f_cnt="7")), "malformed", "f_cnt"),
+        (orjson.dumps(_ttn(uplink_message__f_cnt=2**32)), "malformed", "f_cnt"),
+        (orjson.dumps(_ttn(uplink_message__frm_payload="not base64!")), "malformed", "base64"),
+        (orjson.dumps(_ttn(uplink_message__frm_payload=base64.b64encode(bytes(257)).decode())),
+         "too_large", "frm_payload"),
+        (orjson.dumps(_ttn(uplink_message__rx_metadata={"rssi": -90})), "malformed",
+         "rx_metadata"),
+        (orjson.dumps(_ttn(uplink_message__rx_metadata=[{"rssi": "strong"}])), "malformed",
+         "rssi"),
+        (orjson.dumps(_ttn(uplink_message__received_at=None, received_at=None)), "malformed",
+         "received_at"),
+        (orjson.dumps(_ttn(uplink_message__received_at="2026-11-22T10:00:00")), "malformed",
+         "time zone"),
+        (orjson.dumps(_ttn(uplink_message__received_at="yesterday")), "malformed", "RFC 3339"),
+    ],
+)
+def test_a_bad_ttn_message_is_malformed_with_a_reason(raw: bytes, reason: str, says: str) -> None:
+    error = _malformed(parse_ttn, raw)
+    assert error.reason == reason
+    assert says in error.detail
+
+
+def test_a_chirpstack_up_event_becomes_an_uplink() -> None:
+    event = chirpstack_up(DEV_EUI, "260b1a2c", 9, PAYLOAD, "2026-11-22T10:00:00.5Z")
+    uplink = parse_chirpstack(orjson.dumps(event), "up")
+    assert uplink == Uplink(
+        source="chirpstack",
+        dev_eui="a84041000181c8d1",
+        received=datetime(2026, 11, 22, 10, 0, 0, 500000, tzinfo=UTC),
+        payload=PAYLOAD,
+        lorawan=True,
+        fport=2,
+        fcnt=9,
+        dev_addr=0x260B1A2C,
+        rssi=-104.0,
+        snr=2.8,
+        gateways=1,
+    )
+
+
+def test_chirpstack_omits_defaults() -> None:
+    event = chirpstack_up(DEV_EUI, "260b1a2c", 0, b"", "2026-11-22T10:00:00Z")
+    for omitted in ("fPort", "data", "rxInfo"):
+        event.pop(omitted)
+    uplink = parse_chirpstack(orjson.dumps(event), "up")
+    assert isinstance(uplink, Uplink)
+    assert (uplink.fport, uplink.fcnt, uplink.payload, uplink.gateways) == (0, 0, b"", 0)
+
+
+def test_other_chirpstack_events_are_ignored_but_must_name_a_device() -> None:
+    join = {"deviceInfo": {"devEui": DEV_EUI.lower()}, "devAddr": "260b1a2c"}
+    assert parse_chirpstack(orjson.dumps(join), "join") == Ignored("chirpstack", "join")
+    assert _malformed(parse_chirpstack, b'{"deviceInfo": {}}', "status").reason == "malformed"
+    assert "unknown ChirpStack event" in _malformed(parse_chirpstack, b"{}", "bogus").detail
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"deviceInfo": None}, "deviceInfo"),
+        ({"fCnt": 1.5}, "fCnt"),
+        ({"fPort": -1}, "fPort"),
+        ({"data": 17}, "data"),
+        ({"time": None}, "time"),
+    ],
+)
+def test_a_bad_chirpstack_event_is_malformed(change: dict[str, Any], says: str) -> None:
+    event = chirpstack_up(DEV_EUI, "260b1a2c", 9, PAYLOAD, "2026-11-22T10:00:00Z")
+    for key, value in change.items():
+        if value is None:
+            del event[key]
+        else:
+            event[key] = value
+    error = _malformed(parse_chirpstack, orjson.dumps(event), "up")
+    assert error.reason == "malformed"
+    assert says in error.detail
