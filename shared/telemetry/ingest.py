@@ -254,7 +254,9 @@ class Ingestor:
         retention = self._retention_days(tenant)
 
         def reject(delivery: Delivery, reason: str, detail: str, device: str | None) -> None:
-            qid = quarantine.put(reason, detail, delivery.source, delivery.raw, device)
+            parsed = delivery.parsed
+            received = parsed.received if isinstance(parsed, Uplink) else None
+            qid = quarantine.put(reason, detail, delivery.source, delivery.raw, device, received)
             result.rejections.append(Rejection(reason, detail, qid, device))
             log.warning(
                 "quarantined %s from %s: %s",

@@ -278,3 +278,22 @@ def parse_device_body(raw: bytes, dev_eui: str, received: datetime, source: str)
         lorawan=False,
         envelope=envelope,
     )
+
+
+def reparse(raw: bytes, source: str, device: str | None, received: datetime | None) -> Uplink:
+    """A quarantined message parsed again as its entry point parsed it, to replay it.
+
+    Only uplinks reach the quarantine past parsing (ChirpStack's other events are ignored), and
+    an IP device's message needs the device and receive time its entry point knew.
+    """
+    if source == "ttn":
+        parsed = parse_ttn(raw)
+    elif source == "chirpstack":
+        parsed = parse_chirpstack(raw, "up")
+    elif source in ("http", "iothub") and device and received:
+        parsed = parse_device_body(raw, device, received, source)
+    else:
+        raise MalformedUplink("malformed", f"this {source} message cannot be parsed again")
+    if not isinstance(parsed, Uplink):
+        raise MalformedUplink("malformed", f"the {source} message is not an uplink")
+    return parsed

@@ -1,12 +1,21 @@
-"""Reading the data back: a device's observations, the latest state, and the quarantine."""
+"""Reading the data back: a device's observations, the latest state, and the quarantine (which
+an operator can also replay)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from shared.api.deps import AdminOnly, Continuation, PlatformDep, TenantAdmin, TenantReader
 from shared.errors import InvalidInput
@@ -14,6 +23,7 @@ from shared.store import Query as StoreQuery
 from shared.store.tenancy import TenantContainer
 from shared.telemetry.observations import iso, smart_data_model
 from shared.telemetry.quarantine import REASONS, QuarantineRecord
+from shared.telemetry.replay import MAX_REPLAY, REPLAYABLE, replay
 from shared.telemetry.series import MAX_QUERY_DAYS
 from shared.tenants.model import PLATFORM_PARTITION
 
@@ -153,3 +163,66 @@ def platform_quarantine(
 ) -> QuarantinePage:
     """Messages that named no known tenant (e.g. an IoT Hub device without a tenant tag)."""
     return _quarantine_page(platform, PLATFORM_PARTITION, reason, limit, continuation)
+
+
+class ReplayRequest(BaseModel):
+    """Which quarantined messages to ingest again: listed by id, or by reason (and device)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]] | None = Field(
+        None, min_length=1, max_length=MAX_REPLAY
+    )
+    reason: Literal[REPLAYABLE] | None = None  # type: ignore[valid-type]
+    device: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{16}$")] | None = None
+    limit: int = Field(100, ge=1, le=MAX_REPLAY, description="With `reason`: newest first.")
+
+    @model_validator(mode="after")
+    def _ids_or_reason(self) -> ReplayRequest:
+        if (self.ids is None) == (self.reason is None):
+            raise ValueError("give either `ids` or `reason`")
+        return self
+
+
+class ReplayItem(BaseModel):
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    id: str
+    outcome: str
+    readings: int
+    reason: str | None
+    detail: str | None
+    quarantine_id: str | None = Field(alias="quarantineId")
+
+
+class ReplayReport(BaseModel):
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    counts: dict[str, int] = Field(description="Records per outcome.")
+    readings: int = Field(description="Readings stored by the replay.")
+    items: list[ReplayItem]
+
+
+@router.post("/quarantine/replay", response_model=ReplayReport)
+def replay_quarantine(
+    tenant: TenantAdmin, platform: PlatformDep, request: ReplayRequest
+) -> ReplayReport:
+    """Ingest quarantined messages again once their cause is fixed: a device registered late,
+    its key corrected, its session reset. Accepted messages leave the quarantine; a message
+    rejected again stays, under its new reason. Malformed messages are not replayed."""
+    quarantine = platform.ingestor.quarantine(tenant)
+    if request.ids is not None:
+        found = (quarantine.get(record_id) for record_id in dict.fromkeys(request.ids))
+        records = [record for record in found if record is not None]
+    else:
+        device = request.device.lower() if request.device else None
+        records = quarantine.find(request.reason, device, request.limit)
+    outcomes = replay(platform.ingestor, tenant, records)
+    items = [
+        ReplayItem(id=o.id, outcome=o.outcome, readings=o.readings, reason=o.reason,
+                   detail=o.detail, quarantineId=o.quarantine_id)
+        for o in outcomes
+    ]
+    counts = Counter(o.outcome for o in outcomes)
+    return ReplayReport(counts=dict(counts), readings=sum(o.readings for o in outcomes),
+                        items=items)

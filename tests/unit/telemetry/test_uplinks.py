@@ -15,7 +15,9 @@ from shared.telemetry.uplinks import (
     MalformedUplink,
     Uplink,
     parse_chirpstack,
+    parse_device_body,
     parse_ttn,
+    reparse,
 )
 from tests.support.uplinks import chirpstack_up, ttn_uplink
 
@@ -37,7 +39,7 @@ def _ttn(**changes: Any) -> dict[str, Any]:
     return message
 
 
-def _malformed(parse: Any, raw: bytes, *args: str) -> MalformedUplink:
+def _malformed(parse: Any, raw: bytes, *args: Any) -> MalformedUplink:
     with pytest.raises(MalformedUplink) as raised:
         parse(raw, *args)
     return raised.value
@@ -181,3 +183,30 @@ def test_a_bad_chirpstack_event_is_malformed(change: dict[str, Any], says: str) 
     error = _malformed(parse_chirpstack, orjson.dumps(event), "up")
     assert error.reason == "malformed"
     assert says in error.detail
+
+
+def test_a_quarantined_message_is_parsed_again_as_its_entry_point_parsed_it() -> None:
+    ttn = orjson.dumps(_ttn())
+    assert reparse(ttn, "ttn", None, None) == parse_ttn(ttn)
+    chirpstack = orjson.dumps(chirpstack_up(DEV_EUI, "260b1a2c", 9, PAYLOAD, "2026-11-22T10:00Z"))
+    assert reparse(chirpstack, "chirpstack", None, None) == parse_chirpstack(chirpstack, "up")
+    received = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+    body = b'{"temperature": 4.5}'
+    for source in ("http", "iothub"):
+        assert reparse(body, source, DEV_EUI.lower(), received) == parse_device_body(
+            body, DEV_EUI.lower(), received, source
+        )
+
+
+@pytest.mark.parametrize(
+    ("raw", "source", "device", "received"),
+    [
+        (b'{"temperature": 4.5}', "http", None, None),  # no device, no receive time recorded
+        (b'{"temperature": 4.5}', "carrier-pigeon", DEV_EUI, datetime(2026, 1, 1, tzinfo=UTC)),
+        (orjson.dumps({**_ttn(uplink_message=None), "join_accept": {}}), "ttn", None, None),
+    ],
+)
+def test_what_cannot_be_parsed_again_as_an_uplink_is_malformed(
+    raw: bytes, source: str, device: str | None, received: datetime | None
+) -> None:
+    assert _malformed(reparse, raw, source, device, received).reason == "malformed"

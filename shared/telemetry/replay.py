@@ -1,0 +1,77 @@
+"""Replaying quarantined messages once their cause is fixed.
+
+A device registered after its first uplinks (`unknown_device`), a key entered wrongly and then
+corrected (`decode_failed`, `no_key`), a session reset after an ABP device restarted its frame
+counter (`fcnt_regressed`): each leaves messages in the quarantine that ingest would accept now.
+A replay parses each message again as its entry point did and ingests it through the same core,
+in frame-counter order per device. A message accepted (or found already stored) leaves the
+quarantine; one rejected again stays, under its new reason. Messages that never parsed
+(`malformed`, `too_large`) would fail the same way and are not replayed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from shared.telemetry.ingest import Delivery, Ingestor
+from shared.telemetry.quarantine import REASONS, QuarantineRecord
+from shared.telemetry.uplinks import MalformedUplink, Uplink, reparse
+
+MAX_REPLAY = 500
+REPLAYABLE = tuple(r for r in REASONS if r not in ("malformed", "too_large", "unknown_tenant"))
+Outcome = Literal["accepted", "duplicate", "rejected", "not_replayable"]
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """What replaying one quarantine record came to."""
+
+    id: str
+    outcome: Outcome
+    readings: int = 0
+    reason: str | None = None  # why it was rejected again, or why it cannot be replayed
+    detail: str | None = None
+    quarantine_id: str | None = None  # the record it is kept under now, when rejected again
+
+
+def replay(ingestor: Ingestor, tenant: str, records: Sequence[QuarantineRecord]) -> list[Replayed]:
+    """Ingest the records' messages again; returns each record's outcome, in `records` order."""
+    if len(records) > MAX_REPLAY:
+        raise ValueError(f"at most {MAX_REPLAY} records per replay")
+    quarantine = ingestor.quarantine(tenant)
+    outcomes: dict[str, Replayed] = {}
+    pending: list[tuple[QuarantineRecord, Uplink, bytes]] = []
+    for record in records:
+        if record.reason not in REPLAYABLE or record.truncated:
+            why = "truncated" if record.truncated else f"{record.reason} messages never parsed"
+            outcomes[record.id] = Replayed(record.id, "not_replayable", reason=record.reason,
+                                           detail=why)
+            continue
+        raw = record.original()
+        try:
+            uplink = reparse(raw, record.source, record.device, record.uplink_time)
+        except MalformedUplink as exc:
+            outcomes[record.id] = Replayed(record.id, "not_replayable", reason=exc.reason,
+                                           detail=exc.detail)
+            continue
+        pending.append((record, uplink, raw))
+    # As ingest orders a batch: a device's frames in counter order, so none looks regressed.
+    pending.sort(key=lambda p: (p[1].dev_eui, p[1].fcnt or 0))
+    for record, uplink, raw in pending:
+        delivery = Delivery(record.source, raw, uplink)
+        outcomes[record.id] = _ingest_again(ingestor, tenant, record.id, delivery)
+        if outcomes[record.id].quarantine_id != record.id:
+            quarantine.delete(record.id)
+    return [outcomes[record.id] for record in records]
+
+
+def _ingest_again(ingestor: Ingestor, tenant: str, record_id: str, delivery: Delivery) -> Replayed:
+    result = ingestor.ingest(tenant, [delivery])
+    if result.rejections:
+        rejected = result.rejections[0]
+        return Replayed(record_id, "rejected", reason=rejected.reason, detail=rejected.detail,
+                        quarantine_id=rejected.quarantine_id)
+    outcome: Outcome = "accepted" if result.accepted else "duplicate"
+    return Replayed(record_id, outcome, readings=result.readings)

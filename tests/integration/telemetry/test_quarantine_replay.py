@@ -1,0 +1,179 @@
+"""Replaying the quarantine over HTTP once the cause is fixed, on both stores."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timedelta
+
+import pytest
+
+from tests.conftest import auth
+from tests.support.uplinks import encrypt, ttn_uplink
+
+EM300 = "24e124136b502217"
+IP_SENSOR = "0004a30b001c2b3d"
+KEY = "2b7e151628aed2a6abf7158809cf4f3c"
+WRONG_KEY = "000102030405060708090a0b0c0d0e0f"
+DEV_ADDR = "260B1A2C"
+PAYLOAD = bytes.fromhex("01755c03679cff04687b")  # battery, -10.0 °C, 61.5 %RH
+
+
+@pytest.fixture
+def sandefjord(make_tenant):
+    return make_tenant("sandefjord")
+
+
+def _register(client, tenant, dev_eui, body):
+    response = client.put(f"/api/tenants/sandefjord/devices/{dev_eui}", json=body,
+                          headers=auth(tenant.keys["tenant-admin"]))
+    assert response.status_code in (200, 201), response.text
+
+
+def _em300(client, tenant, key=KEY):
+    _register(client, tenant, EM300, {"model": "milesight-em300-th", "name": "Skolegården",
+                                      "appSKey": key})
+
+
+def _post_uplink(client, tenant, fcnt, minute):
+    message = ttn_uplink(EM300, DEV_ADDR, fcnt, encrypt(PAYLOAD, KEY, DEV_ADDR, fcnt),
+                         f"2026-11-22T10:{minute:02d}:00Z")
+    return client.post("/api/tenants/sandefjord/ingest/ttn", json=message,
+                       headers=auth(tenant.keys["ingest"]))
+
+
+def _replay(client, tenant, body, key="tenant-admin"):
+    return client.post("/api/tenants/sandefjord/quarantine/replay", json=body,
+                       headers=auth(tenant.keys[key]))
+
+
+def _quarantine(client, tenant):
+    response = client.get("/api/tenants/sandefjord/quarantine",
+                          headers=auth(tenant.keys["tenant-admin"]))
+    assert response.status_code == 200
+    return response.json()
+
+
+def _temperatures(client, tenant, dev_eui):
+    response = client.get(
+        f"/api/tenants/sandefjord/devices/{dev_eui}/observations",
+        params={"from": "2026-11-22T00:00:00Z", "to": "2026-11-23T00:00:00Z",
+                "quantity": "temperature"},
+        headers=auth(tenant.keys["read"]),
+    )
+    assert response.status_code == 200, response.text
+    return [(item["time"], item["value"]) for item in response.json()["items"]]
+
+
+def test_uplinks_of_a_device_registered_late_are_replayed_in_order(client, sandefjord):
+    for fcnt in (3, 1, 2):  # the network server forwarded them before anyone registered it
+        assert _post_uplink(client, sandefjord, fcnt, minute=fcnt).status_code == 422
+    assert _quarantine(client, sandefjord)["counts"] == {"unknown_device": 3}
+    _em300(client, sandefjord)
+
+    response = _replay(client, sandefjord, {"reason": "unknown_device"})
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["counts"] == {"accepted": 3}
+    assert report["readings"] == 9
+    assert _quarantine(client, sandefjord)["counts"] == {}
+    assert _temperatures(client, sandefjord, EM300) == [
+        (f"2026-11-22T10:0{minute}:00Z", -10.0) for minute in (1, 2, 3)
+    ]
+    # The device's session continues from the replayed frames.
+    assert _post_uplink(client, sandefjord, 3, minute=3).json()["duplicates"] == 1
+
+
+def test_a_message_decoded_with_a_wrong_key_is_replayed_after_the_key_is_fixed(
+    client, sandefjord
+):
+    _em300(client, sandefjord, key=WRONG_KEY)
+    rejected = _post_uplink(client, sandefjord, 1, minute=5).json()
+    assert rejected["reason"] == "decode_failed"
+
+    still = _replay(client, sandefjord, {"ids": [rejected["quarantineId"]]}).json()
+    assert still["counts"] == {"rejected": 1}
+    assert still["items"][0]["quarantineId"] == rejected["quarantineId"]  # the same record
+    assert _quarantine(client, sandefjord)["counts"] == {"decode_failed": 1}
+
+    _em300(client, sandefjord, key=KEY)
+    fixed = _replay(client, sandefjord, {"ids": [rejected["quarantineId"]]}).json()
+    assert fixed["items"] == [{"id": rejected["quarantineId"], "outcome": "accepted",
+                               "readings": 3, "reason": None, "detail": None,
+                               "quarantineId": None}]
+    assert _temperatures(client, sandefjord, EM300) == [("2026-11-22T10:05:00Z", -10.0)]
+    assert _quarantine(client, sandefjord)["counts"] == {}
+
+
+def test_an_ip_device_message_keeps_its_receive_time_through_a_replay(client, sandefjord):
+    response = client.post(f"/api/tenants/sandefjord/ingest/device/{IP_SENSOR}",
+                           json={"temperature": 4.5}, headers=auth(sandefjord.keys["ingest"]))
+    assert response.json()["reason"] == "unknown_device"
+    (record,) = _quarantine(client, sandefjord)["items"]
+    assert record["uplinkTime"] is not None
+    _register(client, sandefjord, IP_SENSOR, {"model": "json", "name": "Havnelageret"})
+
+    assert _replay(client, sandefjord, {"reason": "unknown_device",
+                                        "device": IP_SENSOR.upper()}).json()["counts"] == {
+        "accepted": 1
+    }
+    received = datetime.fromisoformat(record["uplinkTime"])
+    response = client.get(
+        f"/api/tenants/sandefjord/devices/{IP_SENSOR}/observations",
+        params={"from": (received - timedelta(hours=1)).isoformat(),
+                "to": (received + timedelta(hours=1)).isoformat()},
+        headers=auth(sandefjord.keys["read"]),
+    )
+    (item,) = response.json()["items"]
+    stored_ms = received.replace(microsecond=received.microsecond // 1000 * 1000)
+    assert datetime.fromisoformat(item["time"]) == stored_ms  # not the time of the replay
+
+
+def test_a_replayed_message_already_stored_is_a_duplicate_and_leaves(client, sandefjord):
+    assert _post_uplink(client, sandefjord, 1, minute=1).status_code == 422
+    _em300(client, sandefjord)
+    assert _post_uplink(client, sandefjord, 1, minute=1).status_code == 202  # redelivered
+    report = _replay(client, sandefjord, {"reason": "unknown_device"}).json()
+    assert report["counts"] == {"duplicate": 1}
+    assert _quarantine(client, sandefjord)["counts"] == {}
+
+
+def test_malformed_messages_are_not_replayed(client, sandefjord):
+    response = client.post(
+        "/api/tenants/sandefjord/ingest/ttn", content=b'{"end_device_ids": ',
+        headers=auth(sandefjord.keys["ingest"]) | {"Content-Type": "application/json"},
+    )
+    quarantine_id = response.json()["quarantineId"]
+    report = _replay(client, sandefjord, {"ids": [quarantine_id]}).json()
+    assert report["counts"] == {"not_replayable": 1}
+    assert report["items"][0]["reason"] == "malformed"
+    assert _quarantine(client, sandefjord)["counts"] == {"malformed": 1}
+
+
+def test_a_truncated_message_is_not_replayed(client, sandefjord, platform):
+    huge = ttn_uplink(EM300, DEV_ADDR, 1, PAYLOAD, "2026-11-22T10:00:00Z")
+    huge["padding"] = base64.b64encode(bytes(70_000)).decode()
+    assert client.post("/api/tenants/sandefjord/ingest/ttn", json=huge,
+                       headers=auth(sandefjord.keys["ingest"])).status_code == 422
+    (record,) = _quarantine(client, sandefjord)["items"]
+    assert record["truncated"] is True
+    _em300(client, sandefjord)
+    report = _replay(client, sandefjord, {"reason": "unknown_device"}).json()
+    assert report["items"][0]["outcome"] == "not_replayable"
+    assert report["items"][0]["detail"] == "truncated"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"ids": ["ab" * 16], "reason": "unknown_device"}, {"reason": "malformed"},
+     {"ids": []}, {"ids": ["../x"]}, {"reason": "unknown_device", "limit": 501},
+     {"reason": "unknown_device", "extra": 1}],
+)
+def test_a_bad_replay_request_is_a_problem(client, sandefjord, body):
+    response = _replay(client, sandefjord, body)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_replay_needs_the_tenant_admin_scope(client, sandefjord):
+    for scope in ("read", "app", "ingest"):
+        assert _replay(client, sandefjord, {"reason": "unknown_device"}, scope).status_code == 403
