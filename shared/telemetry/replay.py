@@ -11,6 +11,8 @@ quarantine; one rejected again stays, under its new reason. Messages that never 
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -18,6 +20,8 @@ from typing import Literal
 from shared.telemetry.ingest import Delivery, Ingestor
 from shared.telemetry.quarantine import REASONS, QuarantineRecord
 from shared.telemetry.uplinks import MalformedUplink, Uplink, reparse
+
+log = logging.getLogger(__name__)
 
 MAX_REPLAY = 500
 REPLAYABLE = tuple(r for r in REASONS if r not in ("malformed", "too_large", "unknown_tenant"))
@@ -64,6 +68,9 @@ def replay(ingestor: Ingestor, tenant: str, records: Sequence[QuarantineRecord])
         outcomes[record.id] = _ingest_again(ingestor, tenant, record.id, delivery)
         if outcomes[record.id].quarantine_id != record.id:
             quarantine.delete(record.id)
+    counts = Counter(outcome.outcome for outcome in outcomes.values())
+    log.info("replayed %d quarantined messages: %s", len(outcomes), dict(counts),
+             extra={"tenant": tenant})
     return [outcomes[record.id] for record in records]
 
 
