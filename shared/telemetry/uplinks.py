@@ -143,8 +143,8 @@ def _best_signal(gateways: list[_Gateway]) -> tuple[float | None, float | None, 
     return best_rssi, best_snr, len(heard)
 
 
-Port = Annotated[int, msgspec.Meta(ge=0, le=255)]
-FrameCounter = Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF)]
+_Port = Annotated[int, msgspec.Meta(ge=0, le=255)]
+_FrameCounter = Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF)]
 
 
 # The webhook formats as typed schemas: msgspec decodes and type-checks a message in one pass in
@@ -156,8 +156,8 @@ class _TtnDeviceIds(msgspec.Struct):
 
 
 class _TtnUplinkMessage(msgspec.Struct):
-    f_port: Port = 0  # zero-valued fields are omitted
-    f_cnt: FrameCounter = 0
+    f_port: _Port = 0  # zero-valued fields are omitted
+    f_cnt: _FrameCounter = 0
     frm_payload: Any = None
     rx_metadata: list[_Gateway] = []
     received_at: Any = None
@@ -176,8 +176,8 @@ class _ChirpStackDeviceInfo(msgspec.Struct, rename="camel"):
 class _ChirpStackEvent(msgspec.Struct, rename="camel"):
     device_info: _ChirpStackDeviceInfo
     dev_addr: Any = None
-    f_cnt: FrameCounter = 0  # protobuf JSON omits defaults
-    f_port: Port = 0
+    f_cnt: _FrameCounter = 0  # protobuf JSON omits defaults
+    f_port: _Port = 0
     data: Any = None
     rx_info: list[_Gateway] = []
     time: Any = None
