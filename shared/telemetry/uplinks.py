@@ -143,6 +143,21 @@ def _best_signal(gateways: list[_Gateway]) -> tuple[float | None, float | None, 
     return best_rssi, best_snr, len(heard)
 
 
+def _network_uplink(
+    source: str,
+    dev_eui: str,
+    received: datetime,
+    payload: bytes,
+    fport: int,
+    fcnt: int,
+    dev_addr: int | None,
+    gateways: list[_Gateway],
+) -> Uplink:
+    """A LoRaWAN uplink a network server forwarded, with its best gateway's signal."""
+    rssi, snr, heard = _best_signal(gateways)
+    return Uplink(source, dev_eui, received, payload, True, fport, fcnt, dev_addr, rssi, snr, heard)
+
+
 _Port = Annotated[int, msgspec.Meta(ge=0, le=255)]
 _FrameCounter = Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF)]
 
@@ -219,19 +234,15 @@ def parse_ttn(raw: bytes) -> Uplink | Ignored:
             if kind in present:
                 return Ignored("ttn", kind)
         raise MalformedUplink("malformed", "no uplink_message in the webhook message")
-    rssi, snr, gateways = _best_signal(up.rx_metadata)
-    return Uplink(
-        source="ttn",
-        dev_eui=_dev_eui(ids.dev_eui),
-        received=parse_time(up.received_at or message.received_at, "received_at"),
-        payload=_base64(up.frm_payload, "frm_payload"),
-        lorawan=True,
-        fport=up.f_port,
-        fcnt=up.f_cnt,
-        dev_addr=_dev_addr(ids.dev_addr),
-        rssi=rssi,
-        snr=snr,
-        gateways=gateways,
+    return _network_uplink(
+        "ttn",
+        _dev_eui(ids.dev_eui),
+        parse_time(up.received_at or message.received_at, "received_at"),
+        _base64(up.frm_payload, "frm_payload"),
+        up.f_port,
+        up.f_cnt,
+        _dev_addr(ids.dev_addr),
+        up.rx_metadata,
     )
 
 
@@ -245,19 +256,15 @@ def parse_chirpstack(raw: bytes, event: str) -> Uplink | Ignored:
     dev_eui = _dev_eui(message.device_info.dev_eui)
     if event != "up":
         return Ignored("chirpstack", event)
-    rssi, snr, gateways = _best_signal(message.rx_info)
-    return Uplink(
-        source="chirpstack",
-        dev_eui=dev_eui,
-        received=parse_time(message.time, "time"),
-        payload=_base64(message.data, "data"),
-        lorawan=True,
-        fport=message.f_port,
-        fcnt=message.f_cnt,
-        dev_addr=_dev_addr(message.dev_addr),
-        rssi=rssi,
-        snr=snr,
-        gateways=gateways,
+    return _network_uplink(
+        "chirpstack",
+        dev_eui,
+        parse_time(message.time, "time"),
+        _base64(message.data, "data"),
+        message.f_port,
+        message.f_cnt,
+        _dev_addr(message.dev_addr),
+        message.rx_info,
     )
 
 
