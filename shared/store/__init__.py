@@ -85,6 +85,15 @@ class Query:
     descending: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One write of `Container.write_all`: create `doc` when `etag` is None, else replace it,
+    but only if it is still at `etag`."""
+
+    doc: Document
+    etag: str | None = None
+
+
 class Container(Protocol):
     spec: ContainerSpec
 
@@ -101,6 +110,16 @@ class Container(Protocol):
 
     def replace(self, doc: Document, *, etag: str | None = None) -> Document:
         """Overwrite; with `etag`, only if unchanged since read (else PreconditionFailed)."""
+
+    def write_all(self, partition: str, writes: Sequence[Write]) -> list[Document | None]:
+        """Apply writes to documents of one partition in as few requests as the store allows
+        (Cosmos: a transactional batch per `MAX_BATCH` writes, the limit of Cosmos itself).
+
+        Result i is write i's document as written, or None when it was not applied: its create
+        found the id taken, its ETag was stale, its document was gone, or (Cosmos) another write
+        of its transactional batch failed, which rolls the batch back. Callers read and merge
+        again for those. Raises ValueError if a document is not in `partition`.
+        """
 
     def delete(self, partition: str, id: str) -> bool:
         """True if a document was deleted."""
@@ -126,9 +145,10 @@ class DocumentStore(Protocol):
 
     def batch(self) -> AbstractContextManager[None]:
         """Group the writes made in the block where the adapter can: the embedded store commits
-        them as one SQLite transaction (once per ingest batch, not once per document); Cosmos has
-        nothing to group across partitions, so each write stays its own request. Nests. Callers
-        must not rely on a rollback: on Cosmos the writes before an exception stay written."""
+        them as one SQLite transaction (once per ingest batch, not once per document); on Cosmos
+        each write stays its own request (`Container.write_all` is how writes to one partition
+        share one). Nests. Callers must not rely on a rollback: on Cosmos the writes before an
+        exception stay written."""
 
     def close(self) -> None: ...
 
@@ -153,6 +173,8 @@ CONTAINER_SPECS: Mapping[str, ContainerSpec] = {spec.name: spec for spec in CONT
 _BAD_ID_CHARS = re.compile(r"[/\\?#]")  # Cosmos cannot address ids with these
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_PAGE = 1000
+#: Writes per transactional batch: the most Cosmos DB accepts in one.
+MAX_BATCH = 100
 
 
 def valid_id(id: str) -> bool:
@@ -168,6 +190,13 @@ def document_key(spec: ContainerSpec, doc: Document) -> tuple[str, str]:
     if not valid_id(id):
         raise ValueError(f"not a valid id (empty, or has one of / \\ ? #): {id!r}")
     return partition, id
+
+
+def check_partition(spec: ContainerSpec, partition: str, writes: Sequence[Write]) -> None:
+    """Every document of a `write_all` is in its partition (and has a usable id)."""
+    for write in writes:
+        if document_key(spec, write.doc)[0] != partition:
+            raise ValueError(f"{spec.name}: a document of another partition than {partition!r}")
 
 
 def check_field(name: str) -> str:

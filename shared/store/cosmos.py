@@ -26,6 +26,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import orjson
 from azure.core import MatchConditions
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError, ServiceRequestError, ServiceResponseError
@@ -33,6 +34,7 @@ from azure.core.pipeline.transport import HttpTransport
 from azure.cosmos import ContainerProxy, CosmosClient, DatabaseProxy, PartitionKey
 from azure.cosmos.exceptions import (
     CosmosAccessConditionFailedError,
+    CosmosBatchOperationError,
     CosmosClientTimeoutError,
     CosmosHttpResponseError,
     CosmosResourceExistsError,
@@ -43,6 +45,7 @@ from azure.identity import DefaultAzureCredential
 from shared.store import (
     CONTAINER_SPECS,
     CONTAINERS,
+    MAX_BATCH,
     Conflict,
     ContainerSpec,
     Document,
@@ -53,7 +56,9 @@ from shared.store import (
     Query,
     StoreError,
     Unavailable,
+    Write,
     check_field,
+    check_partition,
     check_query,
     document_key,
     valid_id,
@@ -77,6 +82,11 @@ _TRANSIENT = frozenset({408, 429, 449, 503})
 _SYSTEM_FIELDS = frozenset({"_rid", "_self", "_attachments"})
 #: Everything the service owns; never sent back in a write.
 _READ_ONLY_FIELDS = _SYSTEM_FIELDS | {"_etag", "_ts"}
+#: A transactional batch's request body is at most 2 MB; leave room for the operations' framing.
+_BATCH_BYTES = 1_800_000
+#: Statuses of a batch's operation that was not applied: its own precondition failed (not found,
+#: conflict, stale ETag), or another operation's did (424 Failed Dependency).
+_NOT_APPLIED = frozenset({404, 409, 412, 424})
 #: Sub-status of a 404 whose container or database is missing (rather than the item).
 _OWNER_MISSING = 1003
 #: Characters Cosmos does not allow in an item id (they break the resource URL).
@@ -95,7 +105,7 @@ def _translated(what: str) -> Iterator[None]:
         raise Conflict(f"{what}: already exists") from exc
     except CosmosAccessConditionFailedError as exc:
         raise PreconditionFailed(f"{what}: changed since read") from exc
-    except CosmosHttpResponseError as exc:
+    except (CosmosHttpResponseError, CosmosBatchOperationError) as exc:
         if exc.status_code in _TRANSIENT:
             raise Unavailable(f"{what}: Cosmos DB answered {exc.status_code}") from exc
         if exc.status_code == 400:
@@ -106,6 +116,26 @@ def _translated(what: str) -> Iterator[None]:
         raise Unavailable(f"{what}: {type(exc).__name__}: {exc.message}") from exc
     except AzureError as exc:  # e.g. the credential could not get a token
         raise StoreError(f"{what}: {type(exc).__name__}: {exc.message}") from exc
+
+
+def _batches(writes: Sequence[Write]) -> Iterator[Sequence[Write]]:
+    """Consecutive runs of at most MAX_BATCH writes and about _BATCH_BYTES of documents (a
+    single larger document goes alone; Cosmos limits a document to 2 MB anyway)."""
+    start, size = 0, 0
+    for index, write in enumerate(writes):
+        length = len(orjson.dumps(write.doc))
+        if index > start and (index - start == MAX_BATCH or size + length > _BATCH_BYTES):
+            yield writes[start:index]
+            start, size = index, 0
+        size += length
+    if start < len(writes):
+        yield writes[start:]
+
+
+def _operation(body: Document, etag: str | None) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+    if etag is None:
+        return ("create", (body,), {})
+    return ("replace", (body["id"], body), {"if_match_etag": etag})
 
 
 def _is_loopback(endpoint: str) -> bool:
@@ -255,6 +285,34 @@ class CosmosContainer:
             return _public(
                 self._items().replace_item(body["id"], body, timeout=self._timeout, **condition)
             )
+
+    def write_all(self, partition: str, writes: Sequence[Write]) -> list[Document | None]:
+        check_partition(self.spec, partition, writes)
+        written: list[Document | None] = []
+        for batch in _batches(writes):
+            operations = [_operation(self._outgoing(write.doc)[0], write.etag) for write in batch]
+            with _translated(f"batch of {len(batch)} in {self._what(partition)}"):
+                written += self._execute(partition, operations)
+        return written
+
+    def _execute(self, partition: str, operations: list[Any]) -> list[Document | None]:
+        """One transactional batch: the written documents, None where an operation failed."""
+        try:
+            results = self._items().execute_item_batch(
+                operations, partition_key=partition, timeout=self._timeout
+            )
+        except CosmosBatchOperationError as exc:
+            results = exc.operation_responses
+            statuses = {int(result["statusCode"]) for result in results}
+            if not statuses <= _NOT_APPLIED | {200, 201}:
+                raise  # e.g. throttled (429) or too large (413): the batch's own error
+        # A failed batch is rolled back, so every operation answers 424 or its own error; a
+        # success status there would be a server that applied part of a batch (the local test
+        # server does): what it applied is reported as written.
+        return [
+            _public(result["resourceBody"]) if int(result["statusCode"]) < 300 else None
+            for result in results
+        ]
 
     def delete(self, partition: str, id: str) -> bool:
         if not valid_id(id):
@@ -431,8 +489,8 @@ class CosmosStore:
         return self._containers[name]
 
     def batch(self) -> AbstractContextManager[None]:
-        """Nothing to group: Cosmos' transactional batch is per partition key, and a batch of
-        ingest writes spans partitions, so each write stays its own request."""
+        """Nothing to group here: Cosmos' transactional batch is per partition key, and a batch
+        of ingest writes spans partitions (`write_all` groups the writes to one partition)."""
         return nullcontext()
 
     def ping(self) -> None:

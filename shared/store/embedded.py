@@ -32,7 +32,9 @@ from shared.store import (
     PreconditionFailed,
     Query,
     Unavailable,
+    Write,
     check_field,
+    check_partition,
     check_query,
     document_key,
 )
@@ -215,6 +217,21 @@ class EmbeddedContainer:
         if exists:
             raise PreconditionFailed(f"{self.spec.name}/{partition}/{id} changed since read")
         raise NotFound(f"{self.spec.name}/{partition}/{id} does not exist")
+
+    def write_all(self, partition: str, writes: Sequence[Write]) -> list[Document | None]:
+        """One SQLite transaction; unlike a Cosmos batch, a failed write leaves the others."""
+        check_partition(self.spec, partition, writes)
+        written: list[Document | None] = []
+        with self._store.writing():
+            for write in writes:
+                try:
+                    if write.etag is None:
+                        written.append(self.create(write.doc))
+                    else:
+                        written.append(self.replace(write.doc, etag=write.etag))
+                except (Conflict, PreconditionFailed, NotFound):
+                    written.append(None)
+        return written
 
     def delete(self, partition: str, id: str) -> bool:
         with self._store.writing() as db:

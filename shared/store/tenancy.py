@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from shared.store import Container, Document, Page, Query
+from shared.store import Container, Document, Page, Query, Write
 
 #: A tenant id is a slug: a lowercase letter, then letters, digits and single inner hyphens,
 #: 2-14 characters. 14 because each municipality's Key Vault is `kv-<tenant>-<6-char token>`
@@ -64,6 +64,11 @@ class TenantContainer:
 
     def replace(self, doc: Document, *suffix: str, etag: str | None = None) -> Document:
         return self._container.replace(self._stamp(doc, suffix), etag=etag)
+
+    def write_all(self, writes: Sequence[Write], *suffix: str) -> list[Document | None]:
+        for write in writes:
+            self._stamp(write.doc, suffix)
+        return self._container.write_all(self.partition(*suffix), writes)
 
     def delete(self, id: str, *suffix: str) -> bool:
         return self._container.delete(self.partition(*suffix), id)

@@ -6,6 +6,7 @@
 //   handshake (~45 ms); `createHttpsServer({ keepAlive: true })` keeps connections (~3 ms).
 // * A read of a missing document crashes inside the package's read handler (it indexes the
 //   undefined document) and answers 500; real Cosmos answers 404, which the adapter maps to None.
+// * Transactional batches: see the patch of the batch handler below.
 // * The tests need the actual port (0 = pick a free one) and a server that never outlives them.
 //
 // Protocol with the test harness (tests/support/local_servers.py): prints exactly one line
@@ -38,6 +39,33 @@ readDocument.default = (account, req, res, params) => {
       message: "Entity with the specified id does not exist in the system."
     };
   }
+};
+
+// Patch the batch handler the same way: real Cosmos applies a transactional batch to the
+// partition named in the request's header, and the SDK sends no partition key per operation,
+// but the package's replace, read and delete operations parse one from each operation and fail
+// without it. The patched handler fills it in from the header, then hands the parsed body to the
+// package's handler (which reads the body through `json.default`).
+const batchDocuments = require("@vercel/cosmosdb-server/lib/handler/batch-documents");
+const json = require("@vercel/cosmosdb-server/lib/json");
+
+const parsedBodies = new WeakMap();
+const readJson = json.default;
+json.default = (req) =>
+  parsedBodies.has(req) ? Promise.resolve(parsedBodies.get(req)) : readJson(req);
+const batchDocumentsUnpatched = batchDocuments.default;
+batchDocuments.default = async (account, req, res, params) => {
+  const operations = await readJson(req);
+  if (Array.isArray(operations)) {
+    const partitionKey = getPartitionFromHeader.default(req);
+    for (const operation of operations) {
+      if (operation && typeof operation === "object" && operation.partitionKey === undefined) {
+        operation.partitionKey = partitionKey;
+      }
+    }
+  }
+  parsedBodies.set(req, operations);
+  return batchDocumentsUnpatched(account, req, res, params);
 };
 
 const { createHttpsServer } = require("@vercel/cosmosdb-server");

@@ -19,6 +19,7 @@ from azure.cosmos import CosmosClient
 from shared.settings import Settings
 from shared.store import (
     CONTAINERS,
+    MAX_BATCH,
     Conflict,
     Container,
     Document,
@@ -28,11 +29,13 @@ from shared.store import (
     PreconditionFailed,
     Query,
     Unavailable,
+    Write,
 )
 from shared.store import embedded as embedded_module
 from shared.store.cosmos import CosmosStore, indexing_policy
 from shared.store.embedded import EmbeddedStore
 from shared.store.tenancy import TenantContainer
+from tests.support.counting import CountingTransport
 from tests.support.local_servers import CosmosEndpoint
 
 
@@ -320,6 +323,93 @@ def test_writes_in_a_batch_are_visible_in_it_and_after_it(store: DocumentStore, 
             devices.create(device(unique, "a"))
         devices.create(device(unique, "c"))
     assert sorted(ids(devices.read_many(unique, ["a", "b", "c"]))) == ["a", "b", "c"]
+
+
+# --- writes grouped per partition (write_all) ----------------------------------------------------
+
+
+def test_write_all_creates_and_replaces_and_returns_what_it_wrote(devices: Container, unique: str):
+    old = devices.create(device(unique, "old", n=0))
+    written = devices.write_all(
+        unique,
+        [
+            Write(device(unique, "new", n=1)),
+            Write(device(unique, "old", n=2), etag=old["_etag"]),
+        ],
+    )
+    assert [doc and (doc["id"], doc["n"]) for doc in written] == [("new", 1), ("old", 2)]
+    for doc in written:
+        assert doc is not None and doc["_etag"] and not doc.keys() & {"_rid", "_self"}
+        stored = devices.read(unique, doc["id"])
+        assert stored is not None and stored["n"] == doc["n"]
+        assert stored["_etag"] == doc["_etag"]  # fit for the next conditional write
+
+
+def test_write_all_spans_transactional_batches(devices: Container, unique: str):
+    count = MAX_BATCH * 2 + 5  # three Cosmos batches
+    written = devices.write_all(
+        unique, [Write(device(unique, f"d{n:03}", n=n)) for n in range(count)]
+    )
+    assert [doc and doc["n"] for doc in written] == list(range(count))
+    assert devices.count(unique, Query()) == count
+
+
+def test_write_all_reports_writes_it_could_not_apply(devices: Container, unique: str):
+    """A write whose precondition fails comes back None and changes nothing; the others either
+    were written (embedded) or were rolled back with it (Cosmos' transactional batch), and the
+    result says which."""
+    taken = devices.create(device(unique, "taken", n=0))
+    stale = devices.create(device(unique, "stale", n=0))
+    devices.replace(device(unique, "stale", n=1), etag=stale["_etag"])
+    before = {doc["id"]: doc for doc in devices.read_many(unique, ["taken", "stale"])}
+    writes = [
+        Write(device(unique, "fresh", n=9)),
+        Write(device(unique, "taken", n=9)),  # create of a taken id
+        Write(device(unique, "stale", n=9), etag=stale["_etag"]),  # an outdated ETag
+        Write(device(unique, "gone", n=9), etag=taken["_etag"]),  # replace of nothing
+    ]
+    written = devices.write_all(unique, writes)
+    assert written[1:] == [None, None, None]
+    assert {doc["id"]: doc for doc in devices.read_many(unique, ["taken", "stale"])} == before
+    assert devices.read(unique, "gone") is None
+    fresh = devices.read(unique, "fresh")
+    if written[0] is None:
+        assert fresh is None
+    else:
+        assert fresh is not None and fresh["_etag"] == written[0]["_etag"]
+
+
+@pytest.mark.cosmos
+@pytest.mark.parametrize(
+    ("count", "size", "requests"),
+    [(MAX_BATCH * 2 + 5, 10, 3), (3, 700_000, 2)],
+    ids=["by-count", "by-bytes"],
+)
+def test_cosmos_write_all_sends_one_request_per_transactional_batch(
+    cosmos_endpoint: CosmosEndpoint, unique: str, count: int, size: int, requests: int
+):
+    """At most 100 operations and 2 MB per batch (Cosmos' limits), each batch one request."""
+    counter = CountingTransport()
+    store = CosmosStore(
+        cosmos_endpoint.url, cosmos_endpoint.key, unique, verify_tls=False,
+        ensure_containers=True, transport=counter,
+    )
+    try:
+        devices = store.container("devices")
+        devices.read(unique, "nothing")  # connects and creates the containers
+        counter.requests = 0
+        writes = [Write(device(unique, f"d{n:03}", blob="x" * size)) for n in range(count)]
+        assert all(devices.write_all(unique, writes))
+        assert counter.requests == requests
+        assert devices.count(unique, Query()) == count
+    finally:
+        store.close()
+
+
+def test_write_all_stays_in_its_partition(devices: Container, unique: str):
+    with pytest.raises(ValueError, match="partition"):
+        devices.write_all(unique, [Write(device(unique, "a")), Write(device(f"{unique}x", "b"))])
+    assert devices.read(unique, "a") is None
 
 
 def test_unknown_container_is_a_key_error(store: DocumentStore):

@@ -99,17 +99,17 @@ def test_a_state_write_that_fails_after_sealing_is_retried_without_doubling(
     ingestor, platform, monkeypatch
 ):
     _ingest(ingestor, _uplink(1, "10:05"))
-    real_replace = TenantContainer.replace
+    real_write_all = TenantContainer.write_all
 
-    def unavailable_for_states(self, doc, *suffix, etag=None):
+    def unavailable_for_states(self, writes, *suffix):
         if self._container.spec.name == "latest":
             raise Unavailable("Cosmos DB answered 503")
-        return real_replace(self, doc, *suffix, etag=etag)
+        return real_write_all(self, writes, *suffix)
 
-    monkeypatch.setattr(TenantContainer, "replace", unavailable_for_states)
+    monkeypatch.setattr(TenantContainer, "write_all", unavailable_for_states)
     with pytest.raises(Unavailable):
         ingestor.ingest(TENANT, [_uplink(2, "11:05")])
-    monkeypatch.setattr(TenantContainer, "replace", real_replace)
+    monkeypatch.undo()
 
     # Hour 10 is sealed and still the state's open hour: reads show its readings once.
     assert _bucket(platform, "10") is not None
@@ -177,3 +177,40 @@ def test_the_hourly_sweep_seals_the_open_hours_of_quiet_devices(ingestor, platfo
 
 def _at(clock: str) -> datetime:
     return datetime.fromtimestamp(_ms(clock) / 1000, UTC)
+
+
+def test_a_batchs_states_are_written_together_each_with_its_own_hour(
+    ingestor, platform, monkeypatch
+):
+    """One `write_all` per batch for the tenant's states (on Cosmos: one request per 100)."""
+    devices = [f"24e124136b5022{n:02x}" for n in range(1, 4)]
+    registry = ingestor.registry(TENANT)
+    for dev_eui in devices:
+        registry.put(dev_eui, DeviceUpsert.model_validate(
+            {"model": "milesight-em300-th", "name": dev_eui, "appSKey": KEY}))
+    state_writes: list[list[str]] = []
+    real_write_all = TenantContainer.write_all
+
+    def spy(self, writes, *suffix):
+        if self._container.spec.name == "latest":
+            state_writes.append(sorted(write.doc["id"] for write in writes))
+        return real_write_all(self, writes, *suffix)
+
+    monkeypatch.setattr(TenantContainer, "write_all", spy)
+
+    def batch(fcnt: int, minute: str):
+        return [
+            deliver("ttn", orjson.dumps(ttn_uplink(
+                dev_eui, DEV_ADDR, fcnt, encrypt(PAYLOAD, KEY, DEV_ADDR, fcnt),
+                f"2026-11-22T10:{minute}:00Z")), parse_ttn)
+            for dev_eui in devices
+        ]
+
+    assert ingestor.ingest(TENANT, batch(1, "05")).readings == 9
+    assert ingestor.ingest(TENANT, batch(2, "15") + batch(2, "15")).readings == 9  # + redelivery
+    assert state_writes == [devices, devices]
+    latest = TenantContainer(platform.store.container("latest"), TENANT)
+    for dev_eui in devices:
+        state = latest.read(dev_eui)
+        assert state is not None and state["session"]["last"] == 2
+        assert sorted(state["open"]["up"]) == [str(_ms("10:05")), str(_ms("10:15"))]
