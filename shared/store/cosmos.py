@@ -138,6 +138,15 @@ def _operation(body: Document, etag: str | None) -> tuple[str, tuple[Any, ...], 
     return ("replace", (body["id"], body), {"if_match_etag": etag})
 
 
+def _written(body: Document, result: Mapping[str, Any]) -> Document:
+    """A batch operation's document as written: the body Cosmos returns, or (should it return
+    none, as with content responses turned off) the one sent with the new ETag."""
+    returned = result.get("resourceBody")
+    if returned is None:
+        return {**body, "_etag": result["eTag"]}
+    return _public(returned)
+
+
 def _is_loopback(endpoint: str) -> bool:
     host = urlsplit(endpoint).hostname or ""
     if host == "localhost":
@@ -290,13 +299,16 @@ class CosmosContainer:
         check_partition(self.spec, partition, writes)
         written: list[Document | None] = []
         for batch in _batches(writes):
-            operations = [_operation(self._outgoing(write.doc)[0], write.etag) for write in batch]
+            bodies = [(self._outgoing(write.doc)[0], write.etag) for write in batch]
             with _translated(f"batch of {len(batch)} in {self._what(partition)}"):
-                written += self._execute(partition, operations)
+                written += self._execute(partition, bodies)
         return written
 
-    def _execute(self, partition: str, operations: list[Any]) -> list[Document | None]:
+    def _execute(
+        self, partition: str, bodies: list[tuple[Document, str | None]]
+    ) -> list[Document | None]:
         """One transactional batch: the written documents, None where an operation failed."""
+        operations = [_operation(body, etag) for body, etag in bodies]
         try:
             results = self._items().execute_item_batch(
                 operations, partition_key=partition, timeout=self._timeout
@@ -310,8 +322,8 @@ class CosmosContainer:
         # success status there would be a server that applied part of a batch (the local test
         # server does): what it applied is reported as written.
         return [
-            _public(result["resourceBody"]) if int(result["statusCode"]) < 300 else None
-            for result in results
+            _written(body, result) if int(result["statusCode"]) < 300 else None
+            for (body, _), result in zip(bodies, results, strict=True)
         ]
 
     def delete(self, partition: str, id: str) -> bool:
