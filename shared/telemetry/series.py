@@ -262,36 +262,63 @@ class TimeSeries:
 
     def seal_stale_hours(self, before: str, ttl: int) -> int:
         """Seal every open hour of bucket `before` or older (devices that have gone quiet) and
-        drop it from its state; returns how many were sealed."""
-        stale: list[str] = []
+        drop it from its state; returns how many were sealed.
+
+        A page of such states is sealed as the query returned them (no read each): the hours go
+        to their buckets, then the states without them are written together (`write_all`, one
+        request per 100 on Cosmos). Each page is queried from the start, because the states just
+        written drop out of the query and an offset would skip as many others.
+        """
         query = Query(range={"openBucket": (None, before)})
-        token = None
+        seen: set[str] = set()
+        sealed = 0
         for _ in range(MAX_SWEEP_PAGES):
-            page = self._latest.query(query, limit=SWEEP_PAGE, continuation=token)
-            stale.extend(doc["id"] for doc in page.items)
-            token = page.continuation
-            if token is None:
+            page = self._latest.query(query, limit=SWEEP_PAGE)
+            states = [doc for doc in page.items if doc["id"] not in seen]
+            if not states:  # done; or left only states tried once already, which stay as they are
                 break
-        return sum(self._seal_stale(device, before, ttl) for device in stale)
+            seen.update(doc["id"] for doc in states)
+            sealed += self._seal_states(states, before, ttl)
+        return sealed
+
+    def _seal_states(self, states: list[Document], before: str, ttl: int) -> int:
+        sealing = [(state["id"], self._sealed_state(state, ttl)) for state in states]
+        writes = [(device, write) for device, write in sealing if write is not None]
+        written = self._latest.write_all([write for _, write in writes])
+        sealed = 0
+        for (device, _), doc in zip(writes, written, strict=True):
+            if doc is None:  # ingest wrote the state meanwhile: look at it again, alone
+                sealed += self._seal_stale(device, before, ttl)
+            else:
+                self._cache.put((self._latest.partition(), device, ""), doc)
+                sealed += 1
+        return sealed
 
     def _seal_stale(self, device: str, before: str, ttl: int) -> bool:
         for _ in range(_WRITE_ATTEMPTS):
             state = self._latest.read(device)  # not the cache: ingest may have moved on
-            bucket, hour = open_hour_of(state)
-            if state is None or bucket is None or hour is None or bucket > before:
-                return False  # sealed or moved on meanwhile
-            self.seal(device, bucket, hour, ttl)
-            etag = state.pop("_etag")
-            del state["openBucket"], state["open"]
-            try:
-                written = self._latest.replace(state, etag=etag)
-            except PreconditionFailed:
-                continue  # ingest wrote the state meanwhile: look again
-            except NotFound:
-                return False
-            self._cache.put((self._latest.partition(), device, ""), written)
-            return True
+            if state is None or state.get("openBucket", before) > before:
+                return False  # gone, or moved on meanwhile
+            write = self._sealed_state(state, ttl)
+            if write is None:
+                return False  # sealed meanwhile
+            [written] = self._latest.write_all([write])
+            if written is not None:
+                self._cache.put((self._latest.partition(), device, ""), written)
+                return True
         return False
+
+    def _sealed_state(self, state: Document, ttl: int) -> Write | None:
+        """Seal a state's open hour; returns the write of the state without it (None: the
+        state has no open hour)."""
+        bucket, hour = open_hour_of(state)
+        if bucket is None or hour is None:
+            return None
+        self.seal(state["id"], bucket, hour, ttl)
+        doc = dict(state)
+        etag = doc.pop("_etag")
+        del doc["openBucket"], doc["open"]
+        return Write(doc, etag)
 
     def _put(self, device: str, bucket: str, merge: Merge) -> None:
         fresh = {"id": f"{device}|{bucket}", "device": device, "bucket": bucket}

@@ -179,38 +179,87 @@ def _at(clock: str) -> datetime:
     return datetime.fromtimestamp(_ms(clock) / 1000, UTC)
 
 
-def test_a_batchs_states_are_written_together_each_with_its_own_hour(
-    ingestor, platform, monkeypatch
-):
-    """One `write_all` per batch for the tenant's states (on Cosmos: one request per 100)."""
-    devices = [f"24e124136b5022{n:02x}" for n in range(1, 4)]
+FLEET = [f"24e124136b5022{n:02x}" for n in range(1, 4)]
+
+
+@pytest.fixture
+def fleet(ingestor) -> list[str]:
+    """Three more EM300-TH devices."""
     registry = ingestor.registry(TENANT)
-    for dev_eui in devices:
+    for dev_eui in FLEET:
         registry.put(dev_eui, DeviceUpsert.model_validate(
             {"model": "milesight-em300-th", "name": dev_eui, "appSKey": KEY}))
-    state_writes: list[list[str]] = []
+    return FLEET
+
+
+def _fleet_batch(devices: list[str], fcnt: int, clock: str):
+    """One uplink of each device, received at `clock` (HH:MM) on the test day."""
+    return [
+        deliver("ttn", orjson.dumps(ttn_uplink(
+            dev_eui, DEV_ADDR, fcnt, encrypt(PAYLOAD, KEY, DEV_ADDR, fcnt),
+            f"2026-11-22T{clock}:00Z")), parse_ttn)
+        for dev_eui in devices
+    ]
+
+
+def _spy_on_state_writes(monkeypatch, before=None) -> list[list[str]]:
+    """The ids of each `write_all` to the latest-state container (after calling `before`)."""
+    calls: list[list[str]] = []
     real_write_all = TenantContainer.write_all
 
     def spy(self, writes, *suffix):
         if self._container.spec.name == "latest":
-            state_writes.append(sorted(write.doc["id"] for write in writes))
+            calls.append(sorted(write.doc["id"] for write in writes))
+            if before is not None:
+                before()
         return real_write_all(self, writes, *suffix)
 
     monkeypatch.setattr(TenantContainer, "write_all", spy)
+    return calls
 
-    def batch(fcnt: int, minute: str):
-        return [
-            deliver("ttn", orjson.dumps(ttn_uplink(
-                dev_eui, DEV_ADDR, fcnt, encrypt(PAYLOAD, KEY, DEV_ADDR, fcnt),
-                f"2026-11-22T10:{minute}:00Z")), parse_ttn)
-            for dev_eui in devices
-        ]
 
-    assert ingestor.ingest(TENANT, batch(1, "05")).readings == 9
-    assert ingestor.ingest(TENANT, batch(2, "15") + batch(2, "15")).readings == 9  # + redelivery
-    assert state_writes == [devices, devices]
+def test_a_batchs_states_are_written_together_each_with_its_own_hour(
+    ingestor, platform, fleet, monkeypatch
+):
+    """One `write_all` per batch for the tenant's states (on Cosmos: one request per 100)."""
+    state_writes = _spy_on_state_writes(monkeypatch)
+    assert ingestor.ingest(TENANT, _fleet_batch(fleet, 1, "10:05")).readings == 9
+    redelivered = _fleet_batch(fleet, 2, "10:15") * 2
+    assert ingestor.ingest(TENANT, redelivered).readings == 9
+    assert state_writes == [fleet, fleet]
     latest = TenantContainer(platform.store.container("latest"), TENANT)
-    for dev_eui in devices:
+    for dev_eui in fleet:
         state = latest.read(dev_eui)
         assert state is not None and state["session"]["last"] == 2
         assert sorted(state["open"]["up"]) == [str(_ms("10:05")), str(_ms("10:15"))]
+
+
+def test_the_sweep_seals_quiet_devices_together_and_lets_one_that_woke_up_go_on(
+    ingestor, platform, fleet, monkeypatch
+):
+    """The sweep writes the quiet states in one `write_all`; a device whose uplink arrives
+    between the sweep's query and that write keeps its new hour, and its old one is sealed."""
+    assert ingestor.ingest(TENANT, _fleet_batch(fleet, 1, "10:05")).readings == 9
+    awake = fleet[0]
+
+    def wakes_up() -> None:
+        if len(state_writes) == 1:
+            assert _ingest(ingestor, *_fleet_batch([awake], 2, "12:20")) == 3
+
+    state_writes = _spy_on_state_writes(monkeypatch, before=wakes_up)
+    assert ingestor.seal_quiet_hours(_at("12:17")) == 2
+    assert state_writes[0] == fleet  # the sweep's one write (the uplink's follows it)
+
+    series = ingestor.series(TENANT)
+    latest = TenantContainer(platform.store.container("latest"), TENANT)
+    for dev_eui in fleet:
+        state = latest.read(dev_eui)
+        assert state is not None
+        assert state.get("openBucket") == ("2026-11-22T12" if dev_eui == awake else None)
+        readings, _ = series.read(
+            dev_eui, _at("00:00"), _at("23:59"), quantity=None, limit=100, continuation=None)
+        times = [f"{r.time:%H:%M}" for r in readings]
+        assert times == ["10:05"] * 3 + (["12:20"] * 3 if dev_eui == awake else [])
+        bucket = TenantContainer(platform.store.container("series"), TENANT).read(
+            f"{dev_eui}|2026-11-22T10", dev_eui, "2026-11")
+        assert bucket is not None and list(bucket["up"]) == [str(_ms("10:05"))]
