@@ -48,7 +48,7 @@ from shared.telemetry.series import (
     OpenHourUpdate,
     TimeSeries,
     bucket_of,
-    write_merged_all,
+    write_merged,
 )
 from shared.telemetry.uplinks import Ignored, MalformedUplink, Uplink
 from shared.tenants.model import PLATFORM_PARTITION
@@ -333,7 +333,7 @@ class Ingestor:
             if session.changed
         }
         with self._store.batch():
-            write_merged_all(latest, self._buckets, list(merges.items()))
+            write_merged(latest, self._buckets, [({"id": dev}, m) for dev, m in merges.items()])
         result.readings += sum(merge.new for merge in merges.values())
         result.observations = observations
         return result

@@ -29,13 +29,13 @@ buckets are one partition, so a query for a day or a week is a single-partition 
 from __future__ import annotations
 
 import base64
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from shared.lru import Lru
-from shared.store import Conflict, Document, NotFound, PreconditionFailed, Query, Write
+from shared.store import Document, PreconditionFailed, Query, Write
 from shared.store.tenancy import TenantContainer
 from shared.telemetry.observations import Observation, iso
 
@@ -123,72 +123,66 @@ Merge = Callable[[Document], Document]
 def write_merged(
     container: TenantContainer,
     cache: BucketCache,
-    doc_id: str,
-    suffix: Sequence[str],
-    fresh: Document,
-    merge: Merge,
-) -> Document:
-    """Create or ETag-replace `doc_id`, applying `merge(doc)` (idempotent) to the current doc.
-
-    `fresh` is the document to create when none exists. A document missing from the cache is
-    created without reading it first: this process has usually not written it because it is new
-    (the next hour's bucket), so the guess saves a read per bucket; when the guess is wrong the
-    create's Conflict costs one request more than reading first would have. Retries on a lost
-    race; raises the store's Unavailable for transient failures (the trigger retries the batch).
-    """
-    key = (container.partition(*suffix), doc_id, "")
-    current = cache.get(key)
-    exists = current is not None
-    for _ in range(_WRITE_ATTEMPTS):
-        if current is None and exists:
-            current = container.read(doc_id, *suffix)
-        if current is None:
-            try:
-                written = container.create(merge(fresh), *suffix)
-            except Conflict:
-                exists = True
-                continue
-        else:
-            doc = dict(current)
-            etag = doc.pop("_etag")
-            doc = merge(doc)
-            try:
-                written = container.replace(doc, *suffix, etag=etag)
-            except (PreconditionFailed, NotFound):
-                cache.forget(key)
-                current, exists = None, True
-                continue
-        cache.put(key, written)
-        return written
-    raise PreconditionFailed(f"{doc_id}: gave up after {_WRITE_ATTEMPTS} concurrent updates")
-
-
-def write_merged_all(
-    container: TenantContainer, cache: BucketCache, merges: Sequence[tuple[str, Merge]]
+    merges: Sequence[tuple[Document, Merge]],
+    *suffix: str,
 ) -> None:
-    """`write_merged` for many documents of one partition, such as a batch's latest states:
-    one `write_all` (on Cosmos one request per transactional batch of up to 100, instead of
-    one per document) from the cached documents or, for those not cached, a create. A document
-    that write could not apply (another consumer wrote it first, or it shared a rolled-back
-    batch with one) goes through `write_merged` alone, from a fresh read."""
-    partition = container.partition()
-    writes = []
-    for doc_id, merge in merges:
-        current = cache.get((partition, doc_id, ""))
-        if current is None:
-            writes.append(Write(merge({"id": doc_id})))
-        else:
-            doc = dict(current)
-            etag = doc.pop("_etag")
-            writes.append(Write(merge(doc), etag))
-    for (doc_id, merge), written in zip(merges, container.write_all(writes), strict=True):
-        key = (partition, doc_id, "")
-        if written is None:
-            # The cached copy may hold this merge already (merges update nested parts in place).
-            cache.forget(key)
-            write_merged(container, cache, doc_id, (), {"id": doc_id}, merge)
-        else:
-            cache.put(key, written)
+    """Create or ETag-replace documents of one partition, applying each `merge` (idempotent) to
+    its document as it is; `fresh` (with the `id`) is the document to create when none exists.
+
+    All of them go in one `write_all` (on Cosmos one request per transactional batch of up to
+    100), built from the cached documents. A document missing from the cache is created without
+    reading it first: this process has usually not written it because it is new (the next
+    hour's bucket, a new device's state), so the guess saves a read; when it is wrong, the
+    failed create costs one request more than reading first would have. The writes that were
+    not applied (another consumer came first; or, on Cosmos, their batch was rolled back for
+    another write) are read again together, merged and written again. Raises the store's
+    Unavailable for transient failures (the trigger retries the batch).
+    """
+    partition = container.partition(*suffix)
+    pending = list(merges)
+    current = {fresh["id"]: cache.get((partition, fresh["id"], "")) for fresh, _ in pending}
+    done = False
+    try:
+        for _ in range(_WRITE_ATTEMPTS):
+            writes = []
+            for fresh, merge in pending:
+                doc = current[fresh["id"]]
+                if doc is None:
+                    writes.append(Write(merge(dict(fresh))))
+                else:
+                    doc = dict(doc)
+                    etag = doc.pop("_etag")
+                    writes.append(Write(merge(doc), etag))
+            failed = []
+            for item, written in zip(pending, container.write_all(writes, *suffix), strict=True):
+                if written is None:
+                    failed.append(item)
+                else:
+                    cache.put((partition, item[0]["id"], ""), written)
+            if not failed:
+                done = True
+                return
+            pending = failed
+            current = _read_again(container, [fresh["id"] for fresh, _ in pending], suffix)
+    finally:
+        if not done:
+            # A merge updates nested parts of the document it is given in place, for a cached
+            # document the cached copy: whatever was not written must be read again next time.
+            for fresh, _ in pending:
+                cache.forget((partition, fresh["id"], ""))
+    ids = ", ".join(fresh["id"] for fresh, _ in pending)
+    raise PreconditionFailed(f"{ids}: gave up after {_WRITE_ATTEMPTS} concurrent updates")
+
+
+def _read_again(
+    container: TenantContainer, ids: list[str], suffix: Sequence[str]
+) -> dict[str, Document | None]:
+    """The documents as stored now (None: there is none): a point read for one (the cheapest
+    request), one query for several."""
+    if len(ids) == 1:
+        return {ids[0]: container.read(ids[0], *suffix)}
+    found = {doc["id"]: doc for doc in container.read_many(ids, *suffix)}
+    return {id: found.get(id) for id in ids}
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,63 +260,45 @@ class TimeSeries:
 
         A page of such states is sealed as the query returned them (no read each): the hours go
         to their buckets, then the states without them are written together (`write_all`, one
-        request per 100 on Cosmos). Each page is queried from the start, because the states just
-        written drop out of the query and an offset would skip as many others.
+        request per 100 on Cosmos). Each page is queried from the start: the states written drop
+        out of the query, and one that ingest wrote meanwhile comes back as it is now, to be
+        sealed again (at most `_WRITE_ATTEMPTS` times in one sweep).
         """
         query = Query(range={"openBucket": (None, before)})
-        seen: set[str] = set()
+        attempts: Counter[str] = Counter()
         sealed = 0
         for _ in range(MAX_SWEEP_PAGES):
             page = self._latest.query(query, limit=SWEEP_PAGE)
-            states = [doc for doc in page.items if doc["id"] not in seen]
-            if not states:  # done; or left only states tried once already, which stay as they are
+            states = [doc for doc in page.items if attempts[doc["id"]] < _WRITE_ATTEMPTS]
+            if not states:  # done, or only states that keep changing are left: the next sweep
                 break
-            seen.update(doc["id"] for doc in states)
-            sealed += self._seal_states(states, before, ttl)
+            attempts.update(doc["id"] for doc in states)
+            sealed += self._seal_states(states, ttl)
         return sealed
 
-    def _seal_states(self, states: list[Document], before: str, ttl: int) -> int:
-        sealing = [(state["id"], self._sealed_state(state, ttl)) for state in states]
-        writes = [(device, write) for device, write in sealing if write is not None]
-        written = self._latest.write_all([write for _, write in writes])
+    def _seal_states(self, states: list[Document], ttl: int) -> int:
+        """Seal the states' open hours, then write the states without them; returns how many
+        states were written (the others changed since they were read)."""
+        writes = []
+        for state in states:
+            bucket, hour = open_hour_of(state)
+            if bucket is None or hour is None:
+                continue
+            self.seal(state["id"], bucket, hour, ttl)
+            doc = dict(state)
+            etag = doc.pop("_etag")
+            del doc["openBucket"], doc["open"]
+            writes.append(Write(doc, etag))
         sealed = 0
-        for (device, _), doc in zip(writes, written, strict=True):
-            if doc is None:  # ingest wrote the state meanwhile: look at it again, alone
-                sealed += self._seal_stale(device, before, ttl)
-            else:
-                self._cache.put((self._latest.partition(), device, ""), doc)
+        for written in self._latest.write_all(writes):
+            if written is not None:
+                self._cache.put((self._latest.partition(), written["id"], ""), written)
                 sealed += 1
         return sealed
 
-    def _seal_stale(self, device: str, before: str, ttl: int) -> bool:
-        for _ in range(_WRITE_ATTEMPTS):
-            state = self._latest.read(device)  # not the cache: ingest may have moved on
-            if state is None or state.get("openBucket", before) > before:
-                return False  # gone, or moved on meanwhile
-            write = self._sealed_state(state, ttl)
-            if write is None:
-                return False  # sealed meanwhile
-            [written] = self._latest.write_all([write])
-            if written is not None:
-                self._cache.put((self._latest.partition(), device, ""), written)
-                return True
-        return False
-
-    def _sealed_state(self, state: Document, ttl: int) -> Write | None:
-        """Seal a state's open hour; returns the write of the state without it (None: the
-        state has no open hour)."""
-        bucket, hour = open_hour_of(state)
-        if bucket is None or hour is None:
-            return None
-        self.seal(state["id"], bucket, hour, ttl)
-        doc = dict(state)
-        etag = doc.pop("_etag")
-        del doc["openBucket"], doc["open"]
-        return Write(doc, etag)
-
     def _put(self, device: str, bucket: str, merge: Merge) -> None:
         fresh = {"id": f"{device}|{bucket}", "device": device, "bucket": bucket}
-        write_merged(self._series, self._cache, fresh["id"], (device, bucket[:7]), fresh, merge)
+        write_merged(self._series, self._cache, [(fresh, merge)], device, bucket[:7])
 
     def read(
         self,

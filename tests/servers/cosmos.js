@@ -6,7 +6,7 @@
 //   handshake (~45 ms); `createHttpsServer({ keepAlive: true })` keeps connections (~3 ms).
 // * A read of a missing document crashes inside the package's read handler (it indexes the
 //   undefined document) and answers 500; real Cosmos answers 404, which the adapter maps to None.
-// * Transactional batches: see the patch of the batch handler below.
+// * Transactional batches (partition keys, all or nothing): see the batch handler's patch.
 // * The tests need the actual port (0 = pick a free one) and a server that never outlives them.
 //
 // Protocol with the test harness (tests/support/local_servers.py): prints exactly one line
@@ -41,11 +41,17 @@ readDocument.default = (account, req, res, params) => {
   }
 };
 
-// Patch the batch handler the same way: real Cosmos applies a transactional batch to the
-// partition named in the request's header, and the SDK sends no partition key per operation,
-// but the package's replace, read and delete operations parse one from each operation and fail
-// without it. The patched handler fills it in from the header, then hands the parsed body to the
-// package's handler (which reads the body through `json.default`).
+// Patch the batch handler too, for two differences from real Cosmos:
+// * Real Cosmos applies a transactional batch to the partition named in the request's header,
+//   and the SDK sends no partition key per operation; the package's replace, read and delete
+//   operations parse one from each operation and fail without it. It is filled in here.
+// * Real Cosmos applies a batch all or nothing: if one operation fails, none is applied, the
+//   answer is 207 Multi-Status, and the other operations report 424 Failed Dependency. The
+//   package applies the operations before the failing one. Here every operation is checked
+//   against the stored documents first, and a batch that would fail is answered without
+//   applying any. (A batch touching one document twice is refused: checking it would need the
+//   earlier operations applied.)
+// The package's handler reads the body through `json.default`, so it gets the parsed one.
 const batchDocuments = require("@vercel/cosmosdb-server/lib/handler/batch-documents");
 const json = require("@vercel/cosmosdb-server/lib/json");
 
@@ -53,15 +59,60 @@ const parsedBodies = new WeakMap();
 const readJson = json.default;
 json.default = (req) =>
   parsedBodies.has(req) ? Promise.resolve(parsedBodies.get(req)) : readJson(req);
+
+// The status a batch operation would fail with against the stored documents, or 0.
+function precondition(collection, operation) {
+  const id = operation.operationType === "Create" || operation.operationType === "Upsert"
+    ? operation.resourceBody && operation.resourceBody.id
+    : operation.id;
+  if (!id) return 400;
+  const partition = getPartitionFromHeader.parsePartitionKey(operation.partitionKey, id);
+  const stored = collection.document(id, partition).read();
+  switch (operation.operationType) {
+    case "Create":
+      return stored ? 409 : 0;
+    case "Upsert":
+      return stored && operation.ifMatch && operation.ifMatch !== stored._etag ? 412 : 0;
+    case "Replace":
+    case "Delete":
+      if (!stored) return 404;
+      return operation.ifMatch && operation.ifMatch !== stored._etag ? 412 : 0;
+    case "Read":
+      return stored ? 0 : 404;
+    default:
+      return 400;
+  }
+}
+
+function operationId(operation) {
+  return operation.id ?? (operation.resourceBody && operation.resourceBody.id);
+}
+
 const batchDocumentsUnpatched = batchDocuments.default;
 batchDocuments.default = async (account, req, res, params) => {
   const operations = await readJson(req);
-  if (Array.isArray(operations)) {
+  const collection = account.database(params.dbId).collection(params.collId);
+  if (Array.isArray(operations) && collection.read()) {
     const partitionKey = getPartitionFromHeader.default(req);
     for (const operation of operations) {
       if (operation && typeof operation === "object" && operation.partitionKey === undefined) {
         operation.partitionKey = partitionKey;
       }
+    }
+    const ids = operations.map((operation) => operation && operationId(operation));
+    if (new Set(ids).size !== ids.length) {
+      res.statusCode = 400;
+      return { message: "cosmos.js: a batch touching one document twice is not supported" };
+    }
+    const failing = operations.findIndex(
+      (operation) => !operation || precondition(collection, operation) !== 0
+    );
+    if (failing >= 0) {
+      res.statusCode = 207;
+      return operations.map((operation, index) => ({
+        statusCode: index === failing ? (operation ? precondition(collection, operation) : 400) : 424,
+        requestCharge: 0
+      }));
     }
   }
   parsedBodies.set(req, operations);

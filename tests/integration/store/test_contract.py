@@ -354,23 +354,23 @@ def test_write_all_spans_transactional_batches(devices: Container, unique: str):
     assert devices.count(unique, Query()) == count
 
 
-def test_write_all_reports_writes_it_could_not_apply(devices: Container, unique: str):
-    """A write whose precondition fails comes back None and changes nothing; the others either
-    were written (embedded) or were rolled back with it (Cosmos' transactional batch), and the
+@pytest.mark.parametrize("failure", ["id taken", "stale etag", "document gone"])
+def test_write_all_reports_writes_it_could_not_apply(
+    devices: Container, unique: str, failure: str
+):
+    """A write whose precondition fails comes back None and changes nothing; the other was
+    either written (embedded) or rolled back with it (Cosmos' transactional batch), and its
     result says which."""
-    taken = devices.create(device(unique, "taken", n=0))
-    stale = devices.create(device(unique, "stale", n=0))
-    devices.replace(device(unique, "stale", n=1), etag=stale["_etag"])
-    before = {doc["id"]: doc for doc in devices.read_many(unique, ["taken", "stale"])}
-    writes = [
-        Write(device(unique, "fresh", n=9)),
-        Write(device(unique, "taken", n=9)),  # create of a taken id
-        Write(device(unique, "stale", n=9), etag=stale["_etag"]),  # an outdated ETag
-        Write(device(unique, "gone", n=9), etag=taken["_etag"]),  # replace of nothing
-    ]
-    written = devices.write_all(unique, writes)
-    assert written[1:] == [None, None, None]
-    assert {doc["id"]: doc for doc in devices.read_many(unique, ["taken", "stale"])} == before
+    stale = devices.create(device(unique, "stored", n=0))
+    current = devices.replace(device(unique, "stored", n=1), etag=stale["_etag"])
+    failing = {
+        "id taken": Write(device(unique, "stored", n=9)),
+        "stale etag": Write(device(unique, "stored", n=9), etag=stale["_etag"]),
+        "document gone": Write(device(unique, "gone", n=9), etag=current["_etag"]),
+    }[failure]
+    written = devices.write_all(unique, [Write(device(unique, "fresh", n=9)), failing])
+    assert written[1] is None
+    assert devices.read(unique, "stored") == current
     assert devices.read(unique, "gone") is None
     fresh = devices.read(unique, "fresh")
     if written[0] is None:

@@ -263,3 +263,46 @@ def test_the_sweep_seals_quiet_devices_together_and_lets_one_that_woke_up_go_on(
         bucket = TenantContainer(platform.store.container("series"), TENANT).read(
             f"{dev_eui}|2026-11-22T10", dev_eui, "2026-11")
         assert bucket is not None and list(bucket["up"]) == [str(_ms("10:05"))]
+
+
+def test_states_not_written_are_read_again_together_and_written_again(
+    ingestor, platform, fleet, monkeypatch
+):
+    """Another consumer wrote one device's state: that write fails (and on Cosmos rolls back
+    the batch), so the states not written are read again and written in one more `write_all`."""
+    other = Ingestor(platform.store, platform.keys, platform.bus, platform.tenants)
+    assert ingestor.ingest(TENANT, _fleet_batch(fleet, 1, "10:05")).readings == 9
+    moved = fleet[0]
+    assert _ingest(other, *_fleet_batch([moved], 2, "10:15")) == 3
+    state_writes = _spy_on_state_writes(monkeypatch)
+
+    result = ingestor.ingest(TENANT, _fleet_batch(fleet, 3, "10:25"))
+    assert not result.rejections and result.readings == 9
+    first, again = state_writes
+    assert first == fleet and moved in again and set(again) <= set(fleet)
+    latest = TenantContainer(platform.store.container("latest"), TENANT)
+    for dev_eui in fleet:
+        state = latest.read(dev_eui)
+        assert state is not None
+        minutes = ["05", "15", "25"] if dev_eui == moved else ["05", "25"]
+        assert sorted(state["open"]["up"]) == [str(_ms(f"10:{m}")) for m in minutes]
+        assert state["session"]["last"] == 3
+
+
+def test_a_state_write_that_fails_leaves_no_half_merged_state_in_the_cache(
+    ingestor, platform, monkeypatch
+):
+    """A merge updates the cached state in place; after a failed write the retry must not
+    take that copy for the stored state (it would count the retried readings as stored)."""
+    assert _ingest(ingestor, _uplink(1, "10:05")) == 3
+    real_write_all = TenantContainer.write_all
+
+    def unavailable(self, writes, *suffix):
+        raise Unavailable("Cosmos DB answered 503")
+
+    monkeypatch.setattr(TenantContainer, "write_all", unavailable)
+    with pytest.raises(Unavailable):
+        ingestor.ingest(TENANT, [_uplink(2, "10:15")])
+    monkeypatch.setattr(TenantContainer, "write_all", real_write_all)
+    assert _ingest(ingestor, _uplink(2, "10:15")) == 3  # the trigger's retry
+    assert _times(ingestor) == ["10:05"] * 3 + ["10:15"] * 3
