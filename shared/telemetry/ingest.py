@@ -41,7 +41,7 @@ from shared.telemetry.codecs import CodecError, get_codec
 from shared.telemetry.devices import DeviceCache, DeviceRegistry, aes_key_name, app_s_key_name
 from shared.telemetry.envelope import EnvelopeError, open_envelope
 from shared.telemetry.lorawan import CipherCache, FrmPayloadCipher, full_fcnt
-from shared.telemetry.observations import Observation, Reading, event, normalise
+from shared.telemetry.observations import Observation, Reading, event, iso, normalise
 from shared.telemetry.quarantine import Quarantine
 from shared.telemetry.series import (
     BucketCache,
@@ -74,11 +74,19 @@ class Delivery:
 
 
 def deliver(source: str, raw: bytes, parse: Any, *args: Any) -> Delivery:
-    """Parse `raw` with `parse(raw, *args)`, keeping a parse failure as the delivery's outcome."""
+    """Parse `raw` with `parse(raw, *args)`, keeping a parse failure as the delivery's outcome.
+
+    A parser's own bug is such an outcome too (`internal_error`, replayable once fixed): one
+    message must not fail the batch it came in.
+    """
     try:
         return Delivery(source, raw, parse(raw, *args))
     except MalformedUplink as exc:
         return Delivery(source, raw, exc)
+    except Exception as exc:
+        log.exception("the %s parser failed", source)
+        detail = f"the {source} parser failed: {type(exc).__name__}"
+        return Delivery(source, raw, MalformedUplink("internal_error", detail))
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,7 +371,13 @@ class Ingestor:
         """The uplink's observations; None for an exact redelivery; raises _Rejected."""
         body = uplink.payload
         if uplink.envelope is not None:
+            # Its nonce makes every envelope unique: the same one again is a redelivery (or a
+            # replay), whenever it comes.
             body = orjson.dumps(uplink.envelope, option=orjson.OPT_SORT_KEYS)
+        elif not uplink.lorawan:
+            # Clear readings carry nothing unique: the same values sent again later are a new
+            # message, while a redelivered one keeps its receive time (IoT Hub's enqueued time).
+            body += iso(uplink.received).encode()
         digest = _digest(body)
         try:
             fcnt = self._check_session(uplink, session, digest)

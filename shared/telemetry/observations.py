@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple, TypedDict
 
 import orjson
 
 from shared.bus import CloudEvent, cloud_event
 from shared.store import Document
-from shared.telemetry.codecs import Measurement
+from shared.telemetry.codecs import CodecError, Measurement
 from shared.telemetry.uplinks import Uplink
 
 #: Quantities measured by the device's own (internal) sensors are of the surrounding air;
 #: an external probe measures the medium the device is configured for.
 _AMBIENT = frozenset({"temperature", "humidity", "illuminance", "co2", "pressure"})
+#: How far a device's clock may be ahead of the network's: more is a clock (or a key) gone
+#: wrong, and a reading from the future would stay the device's latest until that time came.
+MAX_CLOCK_AHEAD = timedelta(minutes=10)
 EVENT_TYPE = "no.smartby.observation.v1"
 _new_tuple = tuple.__new__
 
@@ -67,7 +70,10 @@ def normalise(
     tenant: str, device: Mapping[str, Any], uplink: Uplink, measurements: Iterable[Measurement]
 ) -> list[Observation]:
     """Place a codec's measurements: medium from the device's configuration, time from the
-    device's clock when the payload has one, else the network's receive time."""
+    device's clock when the payload has one, else the network's receive time.
+
+    Raises CodecError('out_of_range') for a device time more than MAX_CLOCK_AHEAD ahead.
+    """
     probe_medium = device.get("medium", "air")
     ambient_medium = "indoor" if probe_medium == "indoor" else "air"
     received = uplink.received
@@ -82,8 +88,14 @@ def normalise(
         }
         if time is None:
             instants[received].append(reading)
-        else:
+        elif time <= received + MAX_CLOCK_AHEAD:
             instants.setdefault(time, []).append(reading)
+        else:
+            raise CodecError(
+                "out_of_range",
+                f"device time {iso(time)} is more than {MAX_CLOCK_AHEAD} after the network "
+                f"received it ({iso(received)})",
+            )
     location = device.get("location") or {}
     lat, lon, area = location.get("lat"), location.get("lon"), device.get("area")
     dev_eui, source, fcnt, rssi, snr = (

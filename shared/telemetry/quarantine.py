@@ -1,10 +1,13 @@
 """Quarantine: every message ingest could not accept, kept with its reason for the operator.
 
 A record holds the reason code, a human detail, where the message came from and the original
-message (as text when it is UTF-8, else base64). Message bodies never contain device keys (those
-are write-only in the registry, never part of an uplink), and the detail is written by ingest,
-not copied from the message. Ids are deterministic, so a redelivered bad message is one record;
-records expire with the container's TTL (30 days). A record of a message that was parsed also
+message (as text when it is UTF-8, else base64). Device keys are write-only in the registry, but
+a network server may put session keys into its messages (The Things Stack forwards the AppSKey
+in `uplink_message.app_s_key` when it skips payload crypto): their values are redacted before a
+message is kept. The detail is written by ingest, not copied from the message. Ids are
+deterministic (message, device, receive time, detail), so a redelivered bad message is one
+record, and two devices' identical bodies are two; records expire with the container's TTL
+(30 days). A record of a message that was parsed also
 keeps the uplink's receive time, so that it can be replayed (`shared.telemetry.replay`) exactly
 as it first arrived once its cause is fixed.
 """
@@ -16,6 +19,7 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.store import Query
@@ -63,10 +67,54 @@ class QuarantineRecord(BaseModel):
         return self.message.encode()
 
 
-def record_id(source: str, raw: bytes, detail: str) -> str:
-    """Deterministic: the same message rejected again for the same reason is one record."""
-    key = b"\0".join((source.encode(), detail.encode(), raw))
+#: Fields in which LoRaWAN network servers send session or root keys (The Things Stack's
+#: snake_case, ChirpStack's camelCase); their values never reach a quarantine record.
+KEY_FIELDS = frozenset({
+    "app_s_key", "nwk_s_key", "f_nwk_s_int_key", "s_nwk_s_int_key", "nwk_s_enc_key",
+    "app_key", "nwk_key", "appSKey", "nwkSKey", "fNwkSIntKey", "sNwkSIntKey", "nwkSEncKey",
+    "appKey", "nwkKey",
+})
+REDACTED = "[redacted]"
+_WITHHELD = orjson.dumps({"withheld": "the message names a key field and could not be redacted"})
+
+
+def record_id(
+    source: str, raw: bytes, detail: str, device: str | None, uplink_time: datetime | None
+) -> str:
+    """Deterministic: the same message from the same device, received at the same time and
+    rejected for the same reason, is one record."""
+    parts = (source, detail, device or "", uplink_time.isoformat() if uplink_time else "")
+    key = b"\0".join((*(part.encode() for part in parts), raw))
     return hashlib.blake2b(key, digest_size=16).hexdigest()
+
+
+def without_keys(raw: bytes) -> bytes:
+    """The message with the values of any `KEY_FIELDS` (at any depth) redacted; unchanged when
+    it has none. A message naming a key field that cannot be redacted (not JSON, or nested
+    deeper than orjson reads or writes) is withheld: a placeholder is kept instead."""
+    if not any(name.encode() in raw for name in KEY_FIELDS):
+        return raw
+    try:
+        message = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _WITHHELD
+    found = False
+    stack = [message] if isinstance(message, dict | list) else []
+    while stack:  # iterative: JSON nests deeper than Python's recursion limit
+        node = stack.pop()
+        children = node.items() if isinstance(node, dict) else enumerate(node)
+        for name, value in list(children):
+            if isinstance(node, dict) and name in KEY_FIELDS:
+                node[name] = REDACTED
+                found = True
+            elif isinstance(value, dict | list):
+                stack.append(value)
+    if not found:
+        return raw
+    try:
+        return orjson.dumps(message)
+    except TypeError:  # nested deeper than orjson writes (255 levels)
+        return _WITHHELD
 
 
 class Quarantine:
@@ -84,13 +132,14 @@ class Quarantine:
     ) -> str:
         if reason not in REASONS:
             raise ValueError(f"unknown quarantine reason {reason!r}")
+        raw = without_keys(raw)
         kept = raw[:MAX_KEPT_BYTES]
         try:
             message, encoding = kept.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
             message, encoding = base64.b64encode(kept).decode(), "base64"
         doc: dict[str, Any] = {
-            "id": record_id(source, raw, detail),
+            "id": record_id(source, raw, detail, device, uplink_time),
             "reason": reason,
             "detail": detail[:500],
             "source": source,

@@ -42,6 +42,8 @@ from shared.telemetry.observations import Observation, iso
 _WRITE_ATTEMPTS = 5
 MAX_QUERY_DAYS = 400
 SWEEP_PAGE = 500
+#: Two network servers forward one frame within this long of each other (in practice ~1 s).
+SAME_FRAME_WINDOW_MS = 60_000
 MAX_SWEEP_PAGES = 1_000  # a bound on one tenant's sweep: 500,000 quiet devices
 
 
@@ -70,6 +72,10 @@ def merge_observations(bucket: Document, group: Group) -> int:
     quantities = bucket.setdefault("q", {})
     uplinks = bucket.setdefault("up", {})
     for stamp, o in group:
+        if stamp not in uplinks and o.fcnt is not None and _heard_via_another_network(
+            quantities, uplinks, stamp, o
+        ):
+            continue
         for reading in o.readings:
             series = quantities.get(reading["quantity"])
             if series is None:
@@ -82,6 +88,31 @@ def merge_observations(bucket: Document, group: Group) -> int:
             values[stamp] = reading["value"]
         uplinks[stamp] = {"f": o.fcnt, "r": o.rssi, "s": o.snr, "src": o.source}
     return added
+
+
+def _heard_via_another_network(
+    quantities: Document, uplinks: Document, stamp: str, o: Observation
+) -> bool:
+    """Whether the bucket holds this LoRaWAN frame already, as another network server forwarded
+    it: same FCnt, same values, another source, received within SAME_FRAME_WINDOW_MS.
+
+    Ingest drops a frame it has seen by its FCnt, but two network servers delivering one frame
+    at the same moment can both pass that check before either commits; each stamps the frame
+    with its own receive time, so without this the bucket would hold it twice.
+    """
+    at = int(stamp)
+    for other, uplink in uplinks.items():
+        if (
+            uplink["f"] == o.fcnt
+            and uplink["src"] != o.source
+            and abs(int(other) - at) <= SAME_FRAME_WINDOW_MS
+            and all(
+                quantities.get(r["quantity"], {}).get("v", {}).get(other) == r["value"]
+                for r in o.readings
+            )
+        ):
+            return True
+    return False
 
 
 def merge_bucket(bucket: Document, other: Document) -> Document:

@@ -81,7 +81,10 @@ def parse_time(value: Any, field: str) -> datetime:
         return parsed
     if parsed.tzinfo is None:
         raise MalformedUplink("malformed", f"{field} has no time zone")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: no such time in UTC
+        raise MalformedUplink("malformed", f"{field} is out of range") from None
 
 
 def load_json(raw: bytes) -> dict[str, Any]:

@@ -75,6 +75,22 @@ class QuarantinePage(BaseModel):
     continuation: str | None = None
 
 
+#: What `from` and `to` may be: readings are from 2015 on (older device clocks are rejected),
+#: and the bounds keep date arithmetic far from the ends of Python's calendar.
+QUERY_START = datetime(2000, 1, 1, tzinfo=UTC)
+QUERY_END = datetime(3000, 1, 1, tzinfo=UTC)
+
+
+def _query_time(value: datetime, name: str) -> datetime:
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # a time zone offset past the first or last representable day
+        utc = None
+    if utc is None or not QUERY_START <= utc < QUERY_END:
+        raise InvalidInput(f"`{name}` must be from {QUERY_START:%Y} up to {QUERY_END:%Y}")
+    return utc
+
+
 @router.get("/devices/{dev_eui}/observations", response_model=ObservationPage)
 def observations(
     tenant: TenantReader,
@@ -87,8 +103,8 @@ def observations(
     continuation: Continuation = None,
 ) -> ObservationPage:
     """Readings in time order (default: the last 24 hours), optionally of one quantity."""
-    end = (end or datetime.now(UTC)).astimezone(UTC)
-    start = (start or end - timedelta(days=1)).astimezone(UTC)
+    end = _query_time(end or datetime.now(UTC), "to")
+    start = _query_time(start or end - timedelta(days=1), "from")
     if start > end or end - start > timedelta(days=MAX_QUERY_DAYS):
         raise InvalidInput(f"`from` must be before `to`, at most {MAX_QUERY_DAYS} days apart")
     dev_eui = dev_eui.lower()

@@ -81,3 +81,26 @@ def test_clear_message_from_a_keyed_device_is_rejected(registered):
     registered("ingest_iothub").get_user_function()(events)
     assert platform().ingestor.quarantine("sandefjord").counts() == {"decrypt_failed": 1}
     assert ADMIN_KEY not in str(platform().ingestor.quarantine("sandefjord").list(None, 10, None))
+
+
+def test_the_same_clear_reading_sent_again_later_is_a_new_reading(registered):
+    """Clear JSON has no nonce or counter: what makes a redelivery is its enqueued time."""
+    from functions import platform
+    from shared.telemetry.devices import DeviceUpsert
+    from shared.tenants.model import TenantCreate
+
+    platform().tenants.create(TenantCreate(id="sandefjord", name="s", kommunenummer="3907"))
+    platform().ingestor.registry("sandefjord").put(
+        SENSOR, DeviceUpsert.model_validate({"model": "json", "name": "Havnelageret"}))
+    body = b'{"temperature": 4.5}'
+
+    def sent(enqueued: str) -> D2CMessage:
+        return D2CMessage(SENSOR, body, properties={"tenant": "sandefjord"}, enqueued=enqueued)
+
+    batch = [sent("2026-11-22T10:00:00.000Z"), sent("2026-11-22T10:10:00.000Z")]
+    ingest = registered("ingest_iothub").get_user_function()
+    ingest(trigger_batch(batch))
+    ingest(trigger_batch(batch[1:]))  # redelivered
+    latest = platform().store.container("latest").read("sandefjord", SENSOR)
+    assert latest["values"]["temperature"]["time"] == "2026-11-22T10:10:00Z"
+    assert sorted(latest["open"]["up"]) == ["1795341600000", "1795342200000"]  # 10:00, 10:10

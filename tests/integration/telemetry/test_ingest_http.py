@@ -265,3 +265,138 @@ def test_observations_page_through_with_continuation(client, sandefjord):
         if not token:
             break
     assert seen == sorted(seen) and len(seen) == len(set(seen)) == 5
+
+
+IP_SENSORS = ("0004a30b001c2b3d", "0004a30b001c2b3e")
+
+
+@pytest.fixture
+def ip_sensors(client, sandefjord):
+    for dev_eui in IP_SENSORS:
+        response = client.put(
+            f"/api/tenants/sandefjord/devices/{dev_eui}",
+            json={"model": "json", "name": dev_eui}, headers=auth(sandefjord.keys["tenant-admin"]),
+        )
+        assert response.status_code == 201, response.text
+    return IP_SENSORS
+
+
+def _post_device(client, tenant, dev_eui, body):
+    return client.post(f"/api/tenants/sandefjord/ingest/device/{dev_eui}", json=body,
+                       headers=auth(tenant.keys["ingest"]))
+
+
+def _quarantine(client, tenant):
+    response = client.get("/api/tenants/sandefjord/quarantine",
+                          headers=auth(tenant.keys["tenant-admin"]))
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_a_received_time_outside_the_calendar_is_malformed_not_a_server_error(client, sandefjord):
+    frm = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, 5)
+    message = ttn_uplink(EM300, DEV_ADDR, 5, frm, "0001-01-01T00:00:00+01:00")
+    response = _post_ttn(client, sandefjord, message)
+    assert response.status_code == 400
+    assert response.json()["reason"] == "malformed"
+    assert "received_at is out of range" in response.json()["detail"]
+    assert _quarantine(client, sandefjord)["counts"] == {"malformed": 1}
+
+
+@pytest.mark.parametrize(
+    "window",
+    [{"to": "0001-01-01T00:00:00Z"}, {"from": "0001-01-01T00:00:00+01:00"},
+     {"from": "9999-12-01T00:00:00Z", "to": "9999-12-31T00:00:00Z"}],
+)
+def test_observations_far_outside_any_data_are_invalid_input(client, sandefjord, window):
+    response = client.get(f"/api/tenants/sandefjord/devices/{EM300}/observations",
+                          params=window, headers=auth(sandefjord.keys["read"]))
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "from 2000 up to 3000" in response.json()["detail"]
+
+
+def test_a_device_clock_far_ahead_is_quarantined_and_does_not_become_the_latest(
+    client, sandefjord, ip_sensors
+):
+    sensor = ip_sensors[0]
+    ahead = _post_device(client, sandefjord, sensor,
+                         {"temperature": 4.5, "time": "2099-01-01T00:00:00Z"})
+    assert ahead.status_code == 422
+    assert ahead.json()["reason"] == "decode_failed"
+    assert "device time 2099-01-01T00:00:00Z is more than 0:10:00 after" in ahead.json()["detail"]
+    assert _post_device(client, sandefjord, sensor, {"temperature": 7.0}).status_code == 202
+    latest = client.get("/api/tenants/sandefjord/latest",
+                        headers=auth(sandefjord.keys["read"])).json()["items"]
+    assert [i["values"]["temperature"]["value"] for i in latest if i["device"] == sensor] == [7.0]
+
+
+def test_two_devices_rejected_for_the_same_body_are_two_quarantine_records(
+    client, sandefjord, ip_sensors
+):
+    answers = [_post_device(client, sandefjord, dev, {"temperature": 999}) for dev in ip_sensors]
+    assert [a.status_code for a in answers] == [422, 422]
+    assert answers[0].json()["quarantineId"] != answers[1].json()["quarantineId"]
+    records = _quarantine(client, sandefjord)["items"]
+    assert sorted(r["device"] for r in records) == sorted(ip_sensors)
+
+
+def test_session_keys_a_network_server_forwards_are_not_kept_in_the_quarantine(
+    client, sandefjord
+):
+    """The Things Stack forwards the AppSKey when it skips payload crypto."""
+    unknown = "70b3d57ed0000001"
+    message = ttn_uplink(unknown, DEV_ADDR, 5, encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, 5),
+                         "2026-11-22T10:00:00Z")
+    message["uplink_message"]["app_s_key"] = {"key": APP_S_KEY.upper(), "kek_label": ""}
+    response = _post_ttn(client, sandefjord, message)
+    assert response.json()["reason"] == "unknown_device"
+    listing = client.get("/api/tenants/sandefjord/quarantine",
+                         headers=auth(sandefjord.keys["tenant-admin"])).text
+    assert APP_S_KEY.upper() not in listing and APP_S_KEY not in listing
+    [record] = _quarantine(client, sandefjord)["items"]
+    assert '"app_s_key":"[redacted]"' in record["message"]
+
+
+def test_one_frame_from_two_network_servers_at_once_is_stored_once(
+    client, sandefjord, platform, monkeypatch
+):
+    """TTN and ChirpStack forward the same frame at the same moment: both deliveries pass the
+    frame-counter check before either commits, and each stamps its own receive time."""
+    import threading
+
+    import orjson
+
+    from shared.telemetry.ingest import Ingestor, deliver
+    from shared.telemetry.uplinks import parse_chirpstack, parse_ttn
+
+    frm = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, 20)
+    deliveries = [
+        deliver("ttn", orjson.dumps(ttn_uplink(
+            EM300, DEV_ADDR, 20, frm, "2026-11-22T10:00:00.100Z", f_port=85)), parse_ttn),
+        deliver("chirpstack", orjson.dumps(chirpstack_up(
+            EM300, DEV_ADDR, 20, frm, "2026-11-22T10:00:00.180Z", f_port=85)),
+            parse_chirpstack, "up"),
+    ]
+    both_loaded = threading.Barrier(2)
+    load_states = Ingestor._load_states
+
+    def in_step(self, latest, devices):
+        states = load_states(self, latest, devices)
+        both_loaded.wait(10)
+        return states
+
+    monkeypatch.setattr(Ingestor, "_load_states", in_step)
+    results = []
+    threads = [
+        threading.Thread(target=lambda d=d: results.append(platform.ingestor.ingest(
+            "sandefjord", [d]))) for d in deliveries
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert [r.accepted for r in results] == [1, 1]  # neither saw the other's commit
+    assert sum(r.readings for r in results) == 3
+    items = _observations(client, sandefjord, EM300)
+    assert len(items) == 3 and len({i["time"] for i in items}) == 1

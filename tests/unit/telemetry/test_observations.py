@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from shared.telemetry.codecs import get_codec
+import pytest
+
+from shared.telemetry.codecs import CodecError, get_codec
 from shared.telemetry.observations import event, normalise
 from shared.telemetry.uplinks import Uplink
 
@@ -43,6 +45,19 @@ def test_device_timed_history_becomes_an_observation_per_instant() -> None:
         "2026-11-22T09:00:00Z", [("temperature", -10.0), ("humidity", 61.5)]
     )
     assert event(live)["id"] != event(past)["id"]  # one event per instant, each its own id
+
+
+@pytest.mark.parametrize(("ahead", "accepted"), [(0, True), (600, True), (601, False)])
+def test_a_device_clock_may_run_ten_minutes_ahead_of_the_network(ahead: int, accepted: bool):
+    stamp = int(RECEIVED.timestamp()) + ahead
+    payload = "20ce" + stamp.to_bytes(4, "little").hex() + "9cff7b00"
+    if accepted:
+        [observation] = _decode(payload)
+        assert observation.time == datetime.fromtimestamp(stamp, UTC)
+    else:
+        with pytest.raises(CodecError, match="more than 0:10:00 after the network") as raised:
+            _decode(payload)
+        assert raised.value.reason == "out_of_range"
 
 
 def test_an_uplink_without_measurements_has_no_observation() -> None:

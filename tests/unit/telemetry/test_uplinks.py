@@ -210,3 +210,17 @@ def test_what_cannot_be_parsed_again_as_an_uplink_is_malformed(
     raw: bytes, source: str, device: str | None, received: datetime | None
 ) -> None:
     assert _malformed(reparse, raw, source, device, received).reason == "malformed"
+
+
+def test_a_parser_bug_is_the_delivery_outcome_not_a_crash(caplog):
+    """One message must not fail its batch, even when our parser has a bug."""
+    from shared.telemetry.ingest import deliver
+
+    def broken(raw: bytes) -> None:
+        raise KeyError("rxInfo")
+
+    delivery = deliver("chirpstack", b"{}", broken)
+    assert isinstance(delivery.parsed, MalformedUplink)
+    assert delivery.parsed.reason == "internal_error"
+    assert delivery.parsed.detail == "the chirpstack parser failed: KeyError"
+    assert "the chirpstack parser failed" in caplog.text
