@@ -7,13 +7,17 @@ Columns (header row required; only `devEui`, `model` and `name` are mandatory):
 `tags` are separated by `;`, `params` are `key=value` pairs separated by `;` (numbers are read
 as numbers, e.g. `pmin=0;pmax=1`). Each row is a `PUT` through the API, so the import is
 idempotent and validated exactly as the API validates; a failed row is reported with its line
-number and the rest go on. Keys in the file are sent once over TLS and never printed.
+number and the rest go on. Keys in the file are sent once over TLS and never printed: a report
+names the column that is wrong, never the value in it (in a row missing a field, a key can
+shift into another column).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +28,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from shared.store.tenancy import is_tenant_id
+
 MAX_ROWS = 100_000
 REQUIRED = ("devEui", "model", "name")
+_DEV_EUI = re.compile(r"^[0-9a-fA-F]{16}$")
 COLUMNS = (*REQUIRED, "lat", "lon", "area", "medium", "tags", "params", "appSKey", "aesKey")
 
 
@@ -41,18 +48,27 @@ class Row:
 
 
 def _number(text: str) -> float | int | str:
+    """A number if the text is one (finite: JSON has no NaN or infinity), else the text."""
     for kind in (int, float):
         try:
-            return kind(text)
+            value = kind(text)
         except ValueError:
             continue
+        return value if math.isfinite(value) else text
     return text
+
+
+def _coordinate(record: dict[str, str], column: str) -> float:
+    value = _number(record.get(column) or "")
+    if isinstance(value, str):
+        raise CsvError(f"{column} must be a number (decimal degrees)")
+    return float(value)
 
 
 def _row_body(record: dict[str, str]) -> dict[str, Any]:
     body: dict[str, Any] = {"model": record["model"], "name": record["name"]}
     if record.get("lat") or record.get("lon"):
-        body["location"] = {"lat": float(record["lat"]), "lon": float(record["lon"])}
+        body["location"] = {"lat": _coordinate(record, "lat"), "lon": _coordinate(record, "lon")}
     for column in ("area", "medium", "appSKey", "aesKey"):
         if record.get(column):
             body[column] = record[column]
@@ -63,7 +79,7 @@ def _row_body(record: dict[str, str]) -> dict[str, Any]:
         for pair in record["params"].split(";"):
             key, sep, value = pair.partition("=")
             if not sep:
-                raise CsvError(f"params must be key=value pairs, got {pair!r}")
+                raise CsvError("params must be key=value pairs separated by ;")
             params[key.strip()] = _number(value.strip())
         body["params"] = params
     return body
@@ -79,16 +95,26 @@ def read_rows(text: str) -> Iterator[Row | CsvError]:
     unknown = [c for c in header if c not in COLUMNS]
     if unknown:
         raise CsvError(f"unknown columns {', '.join(unknown)}; known: {', '.join(COLUMNS)}")
-    for count, record in enumerate(reader, start=1):
+    records = enumerate(reader, start=1)
+    while True:
+        try:
+            count, record = next(records)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a field over the csv module's size limit
+            raise CsvError(f"not readable as CSV after line {reader.line_num} ({exc})") from None
         if count > MAX_ROWS:
             raise CsvError(f"more than {MAX_ROWS} rows: split the file")
         line = reader.line_num
         try:
             if not all(record.get(c) for c in REQUIRED):
-                raise CsvError(f"line {line}: devEui, model and name are required")
-            yield Row(line, record["devEui"].strip(), _row_body(record))
-        except (CsvError, ValueError) as exc:
-            yield CsvError(f"line {line}: {exc}" if not str(exc).startswith("line") else str(exc))
+                raise CsvError("devEui, model and name are required")
+            dev_eui = record["devEui"].strip()
+            if not _DEV_EUI.fullmatch(dev_eui):
+                raise CsvError("devEui must be 16 hex digits")
+            yield Row(line, dev_eui, _row_body(record))
+        except CsvError as exc:
+            yield CsvError(f"line {line}: {exc}")
 
 
 def _problem(response: httpx.Response) -> str:
@@ -155,9 +181,16 @@ def register(app: typer.Typer) -> None:
         if not key:
             console.print("a key is needed: --key or SMARTBY_ADMIN_KEY")
             raise typer.Exit(2)
-        text = file.read_text(encoding="utf-8-sig")
         try:
-            total = sum(1 for _ in csv.DictReader(io.StringIO(text)))
+            text = file.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            console.print("✗ the file is not UTF-8 text: save it as CSV UTF-8")
+            raise typer.Exit(2) from None
+        if not is_tenant_id(tenant):
+            console.print(f"✗ not a tenant id: {tenant!r}")
+            raise typer.Exit(2)
+        try:
+            total = sum(1 for _ in read_rows(text))
             rows = read_rows(text)
             with httpx.Client(base_url=api_url, timeout=10,
                               headers={"Authorization": f"Bearer {key}"}) as client, Progress(

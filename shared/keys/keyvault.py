@@ -4,6 +4,12 @@ Where `SMARTBY_TENANT_VAULT_URI_TEMPLATE` is set, each tenant has its own vault 
 municipality holds its own keys; `infra/modules/tenant.bicep` creates it) and a secret is named
 after the key alone. Otherwise the platform vault holds every tenant's keys under the prefix
 `<tenant>--`. Secrets are stored as base64 text, tagged with the tenant.
+
+The vaults have soft delete with purge protection (infra/), so a deleted secret stays
+recoverable for the retention period and its name cannot be set again: writing a key under such
+a name (a device registered again after its deletion) recovers the secret first, then writes the
+new key as its newest version. Deleting waits until the secret is deleted, so that a write
+right after it finds a recoverable secret rather than one still being deleted.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import base64
 import threading
 
-from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.identity import DefaultAzureCredential
 from azure.keyvault.secrets import SecretClient
 
@@ -19,6 +25,8 @@ from shared.keys import KeyStoreError, check_names
 from shared.settings import Settings
 
 _TIMEOUTS = {"connection_timeout": 5, "read_timeout": 10, "retry_total": 3}
+#: Seconds to wait for a soft delete or a recovery, which take seconds in Key Vault.
+_LRO_TIMEOUT = 30
 
 
 class KeyVaultKeyStore:
@@ -60,13 +68,21 @@ class KeyVaultKeyStore:
 
     def put(self, tenant: str, name: str, secret: bytes) -> None:
         client, secret_name = self._locate(tenant, name)
-        try:
+
+        def write() -> None:
             client.set_secret(
                 secret_name,
                 base64.b64encode(secret).decode(),
                 content_type="application/octet-stream;base64",
                 tags={"tenant": tenant},
             )
+
+        try:
+            try:
+                write()
+            except ResourceExistsError:  # deleted, but recoverable: its name is taken until then
+                client.begin_recover_deleted_secret(secret_name).wait(timeout=_LRO_TIMEOUT)
+                write()
         except AzureError as exc:
             raise KeyStoreError(f"cannot write key {name}: {type(exc).__name__}") from exc
 
@@ -83,7 +99,7 @@ class KeyVaultKeyStore:
     def delete(self, tenant: str, name: str) -> None:
         client, secret_name = self._locate(tenant, name)
         try:
-            client.begin_delete_secret(secret_name)
+            client.begin_delete_secret(secret_name).wait(timeout=_LRO_TIMEOUT)
         except ResourceNotFoundError:
             return
         except AzureError as exc:

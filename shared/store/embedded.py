@@ -89,6 +89,10 @@ def _where(query: Query, indexed: tuple[str, ...]) -> tuple[str, list[Any]]:
     return "".join(f" AND {c}" for c in clauses), params
 
 
+#: SQLite's OFFSET is a signed 64-bit integer; a token beyond it was not one of ours.
+_MAX_OFFSET = 2**63 - 1
+
+
 def _encode_offset(offset: int) -> str:
     return base64.urlsafe_b64encode(str(offset).encode()).decode()
 
@@ -100,7 +104,7 @@ def _decode_offset(token: str | None) -> int:
         offset = int(base64.urlsafe_b64decode(token.encode()).decode())
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest("invalid continuation token") from exc
-    if offset < 0:
+    if not 0 <= offset <= _MAX_OFFSET:
         raise InvalidRequest("invalid continuation token")
     return offset
 

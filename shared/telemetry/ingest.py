@@ -35,10 +35,18 @@ import orjson
 from shared.bus import OBSERVATIONS, EventBus
 from shared.errors import NotFound
 from shared.keys import KeyStore, TenantKeys
-from shared.store import Document, DocumentStore
+from shared.store import Document, DocumentStore, PreconditionFailed
+from shared.store import NotFound as StoreNotFound
 from shared.store.tenancy import TenantContainer
 from shared.telemetry.codecs import CodecError, get_codec
-from shared.telemetry.devices import DeviceCache, DeviceRegistry, aes_key_name, app_s_key_name
+from shared.telemetry.devices import (
+    DeviceCache,
+    DevicePublic,
+    DeviceRegistry,
+    DeviceUpsert,
+    aes_key_name,
+    app_s_key_name,
+)
 from shared.telemetry.envelope import EnvelopeError, open_envelope
 from shared.telemetry.lorawan import CipherCache, FrmPayloadCipher, full_fcnt
 from shared.telemetry.observations import Observation, Reading, event, iso, normalise
@@ -48,6 +56,7 @@ from shared.telemetry.series import (
     OpenHourUpdate,
     TimeSeries,
     bucket_of,
+    open_hour_of,
     write_merged,
 )
 from shared.telemetry.uplinks import Ignored, MalformedUplink, Uplink
@@ -62,6 +71,8 @@ _TENANT_TTL_S = 60.0
 #: The sweep seals an open hour once its device has been quiet for the whole hour after it.
 QUIET_AFTER = timedelta(hours=2)
 MAX_TENANT_PAGES = 100
+_REWRITE_ATTEMPTS = 5
+_KEY_FIELDS = frozenset({"app_s_key", "aes_key"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,16 +459,72 @@ class Ingestor:
             raise _Rejected("decrypt_failed", "this device must send an encrypted envelope")
         return uplink.payload
 
+    def put_device(
+        self, tenant: str, dev_eui: str, data: DeviceUpsert
+    ) -> tuple[DevicePublic, bool]:
+        """Register or update a device (`DeviceRegistry.put`). An update also reaches the
+        device's latest state, which repeats its name, area and place for `/latest`."""
+        device, created = self.registry(tenant).put(dev_eui, data)
+        if not created:
+            described = _described(
+                {"id": device.dev_eui, **data.model_dump(mode="json", exclude=_KEY_FIELDS)}
+            )
+            self._rewrite_state(tenant, device.dev_eui, lambda doc: doc.update(described))
+        return device, created
+
+    def delete_device(self, tenant: str, dev_eui: str) -> None:
+        """Remove a device: its latest state (its open hour sealed first, so the hour stays in
+        its history until the retention ends), then its registration and keys."""
+        dev_eui = dev_eui.lower()
+        registry = self.registry(tenant)
+        registry.get(dev_eui)  # NotFound first; each step after it may be retried on failure
+        latest = TenantContainer(self._store.container("latest"), tenant)
+        state = latest.read(dev_eui)
+        bucket, hour = open_hour_of(state)
+        if bucket is not None and hour is not None:
+            self.series(tenant).seal(dev_eui, bucket, hour, self._retention_days(tenant) * 86400)
+        latest.delete(dev_eui)
+        self._buckets.forget((latest.partition(), dev_eui, ""))
+        registry.delete(dev_eui)
+
     def reset_session(self, tenant: str, dev_eui: str) -> None:
         """Forget a device's LoRaWAN session (after an ABP device's counters were reset)."""
-        latest = TenantContainer(self._store.container("latest"), tenant)
-        self._buckets.forget((latest.partition(), dev_eui, ""))
-        doc = latest.read(dev_eui)
-        if doc is None:
+        if not self._rewrite_state(tenant, dev_eui, lambda doc: doc.update(session=None)):
             raise NotFound(f"device {dev_eui} has no session")
-        etag = doc.pop("_etag")
-        doc["session"] = None
-        latest.replace(doc, etag=etag)
+
+    def _rewrite_state(self, tenant: str, dev_eui: str, change: Any) -> bool:
+        """Apply `change(doc)` to a device's latest state as stored (not as cached: another
+        instance may have written it), ETag-guarded; False when it has none."""
+        latest = TenantContainer(self._store.container("latest"), tenant)
+        key = (latest.partition(), dev_eui, "")
+        for _ in range(_REWRITE_ATTEMPTS):
+            self._buckets.forget(key)
+            doc = latest.read(dev_eui)
+            if doc is None:
+                return False
+            etag = doc.pop("_etag")
+            change(doc)
+            try:
+                self._buckets.put(key, latest.replace(doc, etag=etag))
+            except PreconditionFailed:
+                continue  # ingest wrote it meanwhile
+            except StoreNotFound:
+                return False
+            return True
+        raise PreconditionFailed(f"{dev_eui}: its state kept changing")
+
+
+def _described(device: Mapping[str, Any]) -> dict[str, Any]:
+    """What a latest-state document repeats of its device's registration (what `/latest`
+    shows, and filters by area)."""
+    return {
+        "device": device["id"],
+        "name": device.get("name"),
+        "model": device.get("model"),
+        "area": device.get("area"),
+        "medium": device.get("medium"),
+        "location": device.get("location"),
+    }
 
 
 class _StateMerge:
@@ -507,15 +574,7 @@ class _StateMerge:
             if previous is None or previous["time"] <= value["time"]:
                 stored_values[quantity] = value
         times = [v["time"] for v in stored_values.values()]
-        doc.update(
-            device=device["id"],
-            name=device.get("name"),
-            model=device.get("model"),
-            area=device.get("area"),
-            medium=device.get("medium"),
-            location=device.get("location"),
-            time=max(times) if times else None,
-        )
+        doc.update(_described(device), time=max(times) if times else None)
         if self._open_hour is not None:
             self.new = self._open_hour.merge_into(doc)
         return doc

@@ -440,5 +440,6 @@ def _decode_cursor(token: str | None) -> tuple[datetime, str] | None:
     try:
         stamp, quantity = base64.urlsafe_b64decode(token.encode()).decode().split("|", 1)
         return datetime.fromtimestamp(int(stamp) / 1000, UTC), quantity
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, OverflowError, OSError) as exc:
+        # OverflowError and OSError: a number no date has (not a token this module made)
         raise ValueError("invalid continuation token") from exc

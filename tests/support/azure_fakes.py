@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError, ServiceRequestError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError, ServiceRequestError
 from azure.eventhub import EventDataBatch
 from azure.eventhub.exceptions import OperationTimeoutError
 from azure.keyvault.secrets import KeyVaultSecret
@@ -63,17 +63,34 @@ class EventHubsNamespace:
         return FakeProducerClient
 
 
+class _Done:
+    """A long-running operation that has finished (what `LROPoller.wait` needs)."""
+
+    def wait(self, timeout: float | None = None) -> None:
+        return None
+
+
 class FakeSecretClient:
-    """One vault's secrets; `unreachable` makes every call fail as a network error does."""
+    """One vault's secrets, with Key Vault's soft delete (the vaults have purge protection): a
+    deleted secret is recoverable, and its name cannot be set until it is recovered.
+    `unreachable` makes every call fail as a network error does."""
 
     vaults: dict[str, dict[str, str]] = {}
+    deleted: dict[str, dict[str, str]] = {}
 
     def __init__(self, vault_url: str, credential: Any, **kwargs: Any) -> None:
         assert kwargs.get("connection_timeout") and kwargs.get("read_timeout"), "unbounded"
         self.vault_url = vault_url
         self.secrets = FakeSecretClient.vaults.setdefault(vault_url, {})
+        self.recoverable = FakeSecretClient.deleted.setdefault(vault_url, {})
 
     def set_secret(self, name: str, value: str, **kwargs: Any) -> KeyVaultSecret:
+        if name in self.recoverable:
+            raise ResourceExistsError(
+                f"(Conflict) Secret {name} is currently in a deleted but recoverable state, and "
+                "its name cannot be reused; in this state, the secret can only be recovered or "
+                "purged."
+            )
         self.secrets[name] = value
         return KeyVaultSecret(SecretProperties(vault_id=f"{self.vault_url}secrets/{name}"), value)
 
@@ -85,7 +102,14 @@ class FakeSecretClient:
         return KeyVaultSecret(SecretProperties(vault_id=f"{self.vault_url}secrets/{name}"),
                               self.secrets[name])
 
-    def begin_delete_secret(self, name: str) -> None:
+    def begin_delete_secret(self, name: str) -> _Done:
         if name not in self.secrets:
             raise ResourceNotFoundError(f"A secret with (name/id) {name} was not found")
-        del self.secrets[name]
+        self.recoverable[name] = self.secrets.pop(name)
+        return _Done()
+
+    def begin_recover_deleted_secret(self, name: str) -> _Done:
+        if name not in self.recoverable:
+            raise ResourceNotFoundError(f"A deleted secret with (name/id) {name} was not found")
+        self.secrets[name] = self.recoverable.pop(name)
+        return _Done()

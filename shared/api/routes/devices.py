@@ -25,7 +25,7 @@ def put_device(
     response: Response,
 ) -> DevicePublic:
     """Register or update a device; 201 when created. `appSKey`/`aesKey` go to the key store."""
-    device, created = platform.ingestor.registry(tenant).put(dev_eui, body)
+    device, created = platform.ingestor.put_device(tenant, dev_eui, body)
     if created:
         response.status_code = status.HTTP_201_CREATED
     return device
@@ -52,8 +52,9 @@ def get_device(tenant: TenantReader, dev_eui: DevEuiPath, platform: PlatformDep)
 
 @router.delete("/{dev_eui}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_device(tenant: TenantAdmin, dev_eui: DevEuiPath, platform: PlatformDep) -> Response:
-    """Remove a device and its keys; its stored readings expire with the retention."""
-    platform.ingestor.registry(tenant).delete(dev_eui)
+    """Remove a device, its keys and its latest state; its stored readings expire with the
+    retention."""
+    platform.ingestor.delete_device(tenant, dev_eui)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

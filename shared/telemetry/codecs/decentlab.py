@@ -103,7 +103,7 @@ def _ds18_temperature(words: Sequence[int], config: Mapping[str, Any]) -> list[M
     return [PROBE_TEMPERATURE((words[0] - 32768) / 16)]
 
 
-def _pressure_range(config: Mapping[str, Any]) -> tuple[float, float]:
+def pressure_range(config: Mapping[str, Any]) -> tuple[float, float]:
     pmin, pmax = config.get("pmin"), config.get("pmax")
     if is_number(pmin) and is_number(pmax) and pmin < pmax:
         return float(pmin), float(pmax)
@@ -127,7 +127,7 @@ def _pressure_spec(pmin: float, pmax: float) -> Spec:
 def _pr26_pressure_and_temperature(
     words: Sequence[int], config: Mapping[str, Any]
 ) -> list[Measurement]:
-    pmin, pmax = _pressure_range(config)
+    pmin, pmax = pressure_range(config)
     bar = (words[0] - 16384) / 32768 * (pmax - pmin) + pmin
     spec = _pressure_spec(pmin, pmax)
     return [spec(bar * PASCAL_PER_BAR), LIQUID_TEMPERATURE((words[1] - 384) * 0.003125 - 50)]

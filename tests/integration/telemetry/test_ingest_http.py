@@ -400,3 +400,104 @@ def test_one_frame_from_two_network_servers_at_once_is_stored_once(
     assert sum(r.readings for r in results) == 3
     items = _observations(client, sandefjord, EM300)
     assert len(items) == 3 and len({i["time"] for i in items}) == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "token"),
+    [
+        (f"devices/{EM300}/observations", b"99999999999999999999|temperature"),  # no such date
+        (f"devices/{EM300}/observations", b"9" * 400 + b"|temperature"),
+        ("devices", b"99999999999999999999"),  # past SQLite's 64-bit OFFSET
+        ("latest", b"-1"),
+        ("quarantine", b"not a token"),
+    ],
+)
+def test_a_continuation_token_that_is_not_ours_is_refused(
+    client, sandefjord, platform, path, token
+):
+    import base64
+
+    from shared.store.embedded import EmbeddedStore
+
+    continuation = base64.urlsafe_b64encode(token).decode()
+    response = client.get(f"/api/tenants/sandefjord/{path}", params={"continuation": continuation},
+                          headers=auth(sandefjord.keys["tenant-admin"]))
+    # Observation cursors are Smartby's own; store tokens are the store's, and the local Cosmos
+    # server ignores one it cannot read (real Cosmos refuses it, as the embedded store does).
+    if "observations" in path:
+        assert response.status_code == 422, response.text
+    elif isinstance(platform.store, EmbeddedStore):
+        assert response.status_code == 400, response.text
+    else:
+        assert response.status_code in (200, 400), response.text
+    assert response.headers["content-type"].startswith(
+        "application/problem+json" if response.status_code >= 400 else "application/json"
+    )
+
+
+def _latest_devices(client, tenant, **params):
+    response = client.get("/api/tenants/sandefjord/latest", params=params,
+                          headers=auth(tenant.keys["read"]))
+    assert response.status_code == 200, response.text
+    return [item["device"] for item in response.json()["items"]]
+
+
+def test_a_moved_device_is_listed_in_its_new_area(client, sandefjord):
+    frm = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, 1)
+    assert _post_ttn(client, sandefjord, ttn_uplink(
+        EM300, DEV_ADDR, 1, frm, "2026-11-22T10:00:00Z")).status_code == 202
+    assert _latest_devices(client, sandefjord, area="sentrum") == [EM300]
+    moved = client.put(
+        f"/api/tenants/sandefjord/devices/{EM300}",
+        json={"model": "milesight-em300-th", "name": "Stadion", "area": "stadion"},
+        headers=auth(sandefjord.keys["tenant-admin"]),
+    )
+    assert moved.status_code == 200, moved.text
+    assert _latest_devices(client, sandefjord, area="sentrum") == []
+    assert _latest_devices(client, sandefjord, area="stadion") == [EM300]
+    # Ingest goes on from the updated state, and keeps the new description.
+    frm = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, 2)
+    assert _post_ttn(client, sandefjord, ttn_uplink(
+        EM300, DEV_ADDR, 2, frm, "2026-11-22T10:10:00Z")).json()["readings"] == 3
+    [item] = client.get("/api/tenants/sandefjord/latest", params={"area": "stadion"},
+                        headers=auth(sandefjord.keys["read"])).json()["items"]
+    assert (item["name"], item["location"]) == ("Stadion", None)
+
+
+def test_a_deleted_device_leaves_the_latest_list_and_keeps_its_history(
+    client, sandefjord, platform
+):
+    frm = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, 1)
+    assert _post_ttn(client, sandefjord, ttn_uplink(
+        EM300, DEV_ADDR, 1, frm, "2026-11-22T10:00:00Z")).status_code == 202
+    admin = auth(sandefjord.keys["tenant-admin"])
+    assert client.delete(f"/api/tenants/sandefjord/devices/{EM300}",
+                         headers=admin).status_code == 204
+    assert EM300 not in _latest_devices(client, sandefjord)
+    assert platform.keys.get("sandefjord", f"device-{EM300}-appskey") is None
+    # Its open hour went to its hourly document, which expires with the retention.
+    bucket = platform.store.container("series").read(
+        f"sandefjord|{EM300}|2026-11", f"{EM300}|2026-11-22T10")
+    assert bucket is not None and len(bucket["up"]) == 1
+    assert client.delete(f"/api/tenants/sandefjord/devices/{EM300}",
+                         headers=admin).status_code == 404
+
+
+def test_a_delete_that_fails_at_the_key_store_can_be_retried(
+    client, sandefjord, platform, monkeypatch
+):
+    from shared.keys import KeyStoreError
+
+    admin = auth(sandefjord.keys["tenant-admin"])
+    real_delete = type(platform.keys).delete
+
+    def unavailable(self, tenant, name):
+        raise KeyStoreError("Key Vault timed out")
+
+    monkeypatch.setattr(type(platform.keys), "delete", unavailable)
+    failed = client.delete(f"/api/tenants/sandefjord/devices/{EM300}", headers=admin)
+    assert failed.status_code == 503
+    monkeypatch.setattr(type(platform.keys), "delete", real_delete)
+    assert client.delete(f"/api/tenants/sandefjord/devices/{EM300}",
+                         headers=admin).status_code == 204
+    assert platform.keys.get("sandefjord", f"device-{EM300}-appskey") is None

@@ -12,6 +12,7 @@ from tests.support.azure_fakes import FakeSecretClient
 @pytest.fixture(autouse=True)
 def vaults(monkeypatch):
     FakeSecretClient.vaults = {}
+    FakeSecretClient.deleted = {}
     monkeypatch.setattr(keyvault_module, "SecretClient", FakeSecretClient)
     return FakeSecretClient.vaults
 
@@ -55,3 +56,14 @@ def test_names_that_could_escape_the_tenant_are_refused():
     for tenant, name in (("sandefjord", "../x"), ("Sandefjord", "k"), ("a--b", "k")):
         with pytest.raises(ValueError):
             store.put(tenant, name, b"k")
+
+
+def test_a_key_written_again_after_its_deletion_recovers_the_soft_deleted_secret(vaults):
+    """Purge protection keeps a deleted secret recoverable, and its name taken, for 90 days: a
+    device deleted and registered again must still get its new key."""
+    store = keyvault_module.KeyVaultKeyStore(object(), vault_uri="https://kv-x.vault.azure.net/")
+    store.put("sandefjord", "device-a-appskey", b"1" * 16)
+    store.delete("sandefjord", "device-a-appskey")
+    assert store.get("sandefjord", "device-a-appskey") is None
+    store.put("sandefjord", "device-a-appskey", b"2" * 16)
+    assert store.get("sandefjord", "device-a-appskey") == b"2" * 16
