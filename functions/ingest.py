@@ -5,6 +5,9 @@ retries the batch (idempotent ingest makes the retry safe).
 IoT Hub stamps each message with the device's twin tag `tenant` (message enrichment, see
 infra/) as the application property `tenant`; the device id is the IoT Hub-authenticated
 `iothub-connection-device-id`, which must be the device's EUI-64 as registered in Smartby.
+A message's receive time is IoT Hub's `iothub-enqueuedtime`, not the Event Hub's enqueued
+time: routing delivers at least once, and each copy it sends again is enqueued anew, while
+ingest knows a clear message's copies by their receive time.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import azure.functions as func
 from functions import platform
 from shared import logs
 from shared.telemetry.ingest import Delivery, deliver
-from shared.telemetry.uplinks import parse_device_body
+from shared.telemetry.uplinks import MalformedUplink, parse_device_body, parse_time
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -30,8 +33,9 @@ def routed_deliveries(events: Sequence[func.EventHubEvent]) -> list[tuple[str | 
     properties = metadata.get("PropertiesArray") or [{}] * len(events)
     routed = []
     for event, props in zip(events, properties, strict=True):
-        device = (event.iothub_metadata or {}).get("connection-device-id", "")
-        received = event.enqueued_time or datetime.now(UTC)
+        hub = event.iothub_metadata or {}
+        device = hub.get("connection-device-id", "")
+        received = _hub_time(hub.get("enqueuedtime")) or event.enqueued_time or datetime.now(UTC)
         if received.tzinfo is None:
             received = received.replace(tzinfo=UTC)
         tenant = props.get("tenant") if isinstance(props, dict) else None
@@ -40,6 +44,14 @@ def routed_deliveries(events: Sequence[func.EventHubEvent]) -> list[tuple[str | 
             deliver("iothub", event.get_body(), parse_device_body, device, received, "iothub"),
         ))
     return routed
+
+
+def _hub_time(value: object) -> datetime | None:
+    """IoT Hub's enqueued time (RFC 3339 text, 7 fractional digits), None if unreadable."""
+    try:
+        return parse_time(value, "iothub-enqueuedtime")
+    except MalformedUplink:
+        return None
 
 
 @bp.function_name("ingest_iothub")

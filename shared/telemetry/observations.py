@@ -64,6 +64,11 @@ class Observation(NamedTuple):
     fcnt: int | None
     rssi: float | None
     snr: float | None
+    #: What makes this observation this one, for its event id: the message (tenant, device,
+    #: FCnt, payload) and the instant. The instant is the device's time, or for a LoRaWAN
+    #: frame timed by the network just "rx": two network servers forwarding one frame stamp it
+    #: with two receive times, and it must stay one event.
+    key: bytes
 
 
 def normalise(
@@ -72,6 +77,8 @@ def normalise(
     """Place a codec's measurements: medium from the device's configuration, time from the
     device's clock when the payload has one, else the network's receive time.
 
+    The observations are in time order: a payload with history yields its oldest first, so
+    its events reach consumers (which take the newest as current) in the order they happened.
     Raises CodecError('out_of_range') for a device time more than MAX_CLOCK_AHEAD ahead.
     """
     probe_medium = device.get("medium", "air")
@@ -101,16 +108,21 @@ def normalise(
     dev_eui, source, fcnt, rssi, snr = (
         uplink.dev_eui, uplink.source, uplink.fcnt, uplink.rssi, uplink.snr
     )
-    # In field order through tuple.__new__: the NamedTuple's own __new__ is a Python call.
-    return [
-        _new_tuple(
+    message = f"{tenant}/{dev_eui}/{fcnt}/".encode() + uplink.payload + b"/"
+    network_timed = b"rx" if uplink.lorawan else None
+    observations = []
+    for time, readings in sorted(instants.items()):
+        if not readings:
+            continue
+        epoch_ms = int(time.timestamp() * 1000)
+        instant = network_timed if time is received and network_timed else b"%d" % epoch_ms
+        # In field order through tuple.__new__: the NamedTuple's own __new__ is a Python call.
+        observations.append(_new_tuple(
             Observation,
-            (tenant, dev_eui, time, int(time.timestamp() * 1000), iso(time), readings,
-             area, lat, lon, source, fcnt, rssi, snr),
-        )
-        for time, readings in instants.items()
-        if readings
-    ]
+            (tenant, dev_eui, time, epoch_ms, iso(time), readings, area, lat, lon, source, fcnt,
+             rssi, snr, message + instant),
+        ))
+    return observations
 
 
 def iso(time: datetime) -> str:
@@ -121,8 +133,10 @@ def iso(time: datetime) -> str:
 def event(observation: Observation) -> CloudEvent:
     """The CloudEvent of one observation, partitioned by tenant/device (order per device).
 
-    The id is a hash of tenant/device/epoch ms: a redelivered uplink yields the same id, so
-    consumers dedupe. The readings are shared with the observation, not copied.
+    The id is a hash of the observation's `key` (message and instant): a redelivered uplink,
+    or one frame from two network servers, yields the same id, so consumers dedupe; two
+    messages with the same device time do not. The readings are shared with the observation,
+    not copied.
     """
     o = observation
     partition_key = f"{o.tenant}/{o.device}"
@@ -136,9 +150,8 @@ def event(observation: Observation) -> CloudEvent:
         "provenance": {"source": o.source, "fCnt": o.fcnt, "rssi": o.rssi, "snr": o.snr},
         "readings": o.readings,
     }
-    key = f"{partition_key}/{o.epoch_ms}".encode()
     return cloud_event(
-        id=hashlib.blake2b(key, digest_size=16).hexdigest(),
+        id=hashlib.blake2b(o.key, digest_size=16).hexdigest(),
         source=f"/tenants/{o.tenant}/devices/{o.device}",
         type=EVENT_TYPE,
         subject=o.device,

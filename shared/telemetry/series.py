@@ -360,8 +360,9 @@ class TimeSeries:
     def _buckets(
         self, device: str, start: datetime, end: datetime, after: tuple[datetime, str] | None
     ) -> Iterator[Document]:
-        """The device's buckets overlapping [start or the cursor, end], in time order, with its
-        open hour (the newest) last."""
+        """The device's buckets overlapping [start or the cursor, end], in time order, its open
+        hour among them (usually the newest, but a late device-timed reading can open an hour
+        older than one the sweep sealed)."""
         first = max(start, after[0]) if after else start
         low, high = bucket_of(first), bucket_of(end)
         open_bucket, open_hour = open_hour_of(self._latest.read(device))
@@ -376,6 +377,9 @@ class TimeSeries:
                     query, device, month_of(month), limit=50, continuation=token
                 )
                 for doc in page.items:
+                    if open_hour is not None and open_bucket < doc["bucket"]:
+                        yield {"bucket": open_bucket, **open_hour}
+                        open_hour = None
                     if open_hour is not None and doc["bucket"] == open_bucket:
                         # Sealed by a batch whose state commit did not happen (it is retried).
                         doc, open_hour = merge_bucket(doc, open_hour), None

@@ -22,8 +22,11 @@ from azure.functions.eventhub import EventHubTriggerConverter
 class D2CMessage:
     device_id: str
     body: bytes
-    enqueued: str = "2026-11-22T10:00:00.1234567Z"
+    enqueued: str = "2026-11-22T10:00:00.1234567Z"  # by IoT Hub (`iothub-enqueuedtime`)
     properties: dict[str, Any] = field(default_factory=dict)
+    #: By the Event Hub the message was routed to: later, and new for every copy that routing
+    #: (at least once) delivers. Default: the same as `enqueued`.
+    routed: str | None = None
 
 
 def trigger_batch(messages: list[D2CMessage]) -> list[func.EventHubEvent]:
@@ -38,8 +41,8 @@ def trigger_batch(messages: list[D2CMessage]) -> list[func.EventHubEvent]:
             "iothub-message-source": "Telemetry",
             "x-opt-sequence-number": number,
             "x-opt-offset": str(4096 * number),
-            "x-opt-enqueued-time": message.enqueued,
-            "EnqueuedTimeUtc": message.enqueued,
+            "x-opt-enqueued-time": message.routed or message.enqueued,
+            "EnqueuedTimeUtc": message.routed or message.enqueued,
             "SequenceNumber": number,
             "Offset": str(4096 * number),
             "PartitionKey": None,

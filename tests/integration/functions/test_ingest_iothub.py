@@ -104,3 +104,25 @@ def test_the_same_clear_reading_sent_again_later_is_a_new_reading(registered):
     latest = platform().store.container("latest").read("sandefjord", SENSOR)
     assert latest["values"]["temperature"]["time"] == "2026-11-22T10:10:00Z"
     assert sorted(latest["open"]["up"]) == ["1795341600000", "1795342200000"]  # 10:00, 10:10
+
+
+def test_a_copy_that_routing_delivers_again_is_known_by_iot_hubs_enqueued_time(registered):
+    """IoT Hub routing is at least once, and each copy is enqueued anew in the Event Hub."""
+    from functions import platform
+    from shared.telemetry.devices import DeviceUpsert
+    from shared.tenants.model import TenantCreate
+
+    platform().tenants.create(TenantCreate(id="sandefjord", name="s", kommunenummer="3907"))
+    platform().ingestor.registry("sandefjord").put(
+        SENSOR, DeviceUpsert.model_validate({"model": "json", "name": "Havnelageret"}))
+    copies = [
+        D2CMessage(SENSOR, b'{"temperature": -3.5}', properties={"tenant": "sandefjord"},
+                   enqueued="2026-11-22T10:00:00.1000000Z", routed=routed)
+        for routed in ("2026-11-22T10:00:00.1500000Z", "2026-11-22T10:00:02.7300000Z")
+    ]
+    ingest = registered("ingest_iothub").get_user_function()
+    ingest(trigger_batch(copies))
+    latest = platform().store.container("latest").read("sandefjord", SENSOR)
+    assert latest["values"]["temperature"]["time"] == "2026-11-22T10:00:00.100000Z"
+    assert list(latest["open"]["up"]) == ["1795341600100"]
+    assert platform().bus.published("observations") == 1

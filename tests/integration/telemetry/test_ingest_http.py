@@ -400,6 +400,9 @@ def test_one_frame_from_two_network_servers_at_once_is_stored_once(
     assert sum(r.readings for r in results) == 3
     items = _observations(client, sandefjord, EM300)
     assert len(items) == 3 and len({i["time"] for i in items}) == 1
+    # Both were published (neither knew of the other), as one event id consumers dedupe by.
+    events = platform.bus.recent("observations")
+    assert len(events) == 2 and len({e["id"] for e in events}) == 1
 
 
 @pytest.mark.parametrize(

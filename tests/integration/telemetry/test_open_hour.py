@@ -306,3 +306,25 @@ def test_a_state_write_that_fails_leaves_no_half_merged_state_in_the_cache(
     monkeypatch.setattr(TenantContainer, "write_all", real_write_all)
     assert _ingest(ingestor, _uplink(2, "10:15")) == 3  # the trigger's retry
     assert _times(ingestor) == ["10:05"] * 3 + ["10:15"] * 3
+
+
+def test_paging_finds_an_open_hour_older_than_a_sealed_one(ingestor, platform):
+    """A late device-timed reading opens an hour older than the hours the sweep sealed."""
+    _ingest(ingestor, _uplink(1, "10:05"))
+    _ingest(ingestor, _uplink(2, "11:05"))
+    assert ingestor.seal_quiet_hours(_at("13:30")) == 1  # hour 11
+    history = (_ms("09:50") // 1000).to_bytes(4, "little").hex()
+    frm = encrypt(bytes.fromhex("20ce" + history + "9cff7b00"), KEY, DEV_ADDR, 3)
+    late = deliver("ttn", orjson.dumps(ttn_uplink(
+        EM300, DEV_ADDR, 3, frm, "2026-11-22T13:40:00Z")), parse_ttn)
+    assert _ingest(ingestor, late) == 2
+    assert _open_hour(platform)["bucket"] == "2026-11-22T09"
+
+    series, pages, token = ingestor.series(TENANT), [], None
+    for _ in range(20):
+        page, token = series.read(EM300, _at("00:00"), _at("23:59"), quantity="temperature",
+                                  limit=1, continuation=token)
+        pages.append([f"{r.time:%H:%M}" for r in page])
+        if token is None:
+            break
+    assert pages == [["09:50"], ["10:05"], ["11:05"]]

@@ -37,7 +37,7 @@ def test_an_uplink_is_one_observation_at_the_network_receive_time() -> None:
 def test_device_timed_history_becomes_an_observation_per_instant() -> None:
     # A live battery record, then a history record stamped 2026-11-22T09:00:00Z by the device.
     history = int(datetime(2026, 11, 22, 9, tzinfo=UTC).timestamp()).to_bytes(4, "little")
-    live, past = _decode("01755c" + "20ce" + history.hex() + "9cff7b00")
+    past, live = _decode("01755c" + "20ce" + history.hex() + "9cff7b00")  # in time order
     assert (live.iso_time, [r["quantity"] for r in live.readings]) == (
         "2026-11-22T10:00:00Z", ["battery"]
     )
@@ -69,3 +69,32 @@ def test_the_event_id_is_the_same_for_a_redelivery() -> None:
     [again] = _decode("01755c03679cff04687b")
     assert event(first)["id"] == event(again)["id"]
     assert event(first)["source"] == "/tenants/sandefjord/devices/24e124136b502217"
+
+
+def _json_observations(body: bytes, source: str = "http", received: datetime = RECEIVED):
+    uplink = Uplink(source, "0004a30b001c2b3d", received, body, False, None, None, None, None,
+                    None)
+    measurements = get_codec("json").decode(body, 0, {})
+    return normalise("sandefjord", {"id": "0004a30b001c2b3d", "medium": "air"}, uplink,
+                     measurements)
+
+
+def test_two_messages_with_the_same_device_time_are_two_events() -> None:
+    [temperature] = _json_observations(b'{"temperature": 4, "time": "2026-11-22T09:00:00Z"}')
+    [humidity] = _json_observations(b'{"humidity": 80, "time": "2026-11-22T09:00:00Z"}')
+    assert temperature.time == humidity.time
+    assert event(temperature)["id"] != event(humidity)["id"]
+
+
+def test_one_frame_from_two_network_servers_is_one_event() -> None:
+    """Each network server stamps the frame with its own receive time."""
+    payload = bytes.fromhex("01755c03679cff04687b")
+    measurements = get_codec("milesight-em300-th").decode(payload, 85, {})
+    [via_ttn] = normalise("sandefjord", DEVICE, UPLINK._replace(payload=payload), measurements)
+    later = UPLINK._replace(source="chirpstack", payload=payload,
+                            received=RECEIVED.replace(microsecond=80_000))
+    [via_chirpstack] = normalise("sandefjord", DEVICE, later, measurements)
+    assert via_ttn.time != via_chirpstack.time
+    assert event(via_ttn)["id"] == event(via_chirpstack)["id"]
+    assert event(via_ttn)["id"] != event(normalise(
+        "sandefjord", DEVICE, UPLINK._replace(payload=payload, fcnt=10), measurements)[0])["id"]
