@@ -52,10 +52,12 @@ from shared.telemetry.lorawan import CipherCache, FrmPayloadCipher, full_fcnt
 from shared.telemetry.observations import Observation, Reading, event, iso, normalise
 from shared.telemetry.quarantine import Quarantine
 from shared.telemetry.series import (
+    MAX_HOUR_READINGS,
     BucketCache,
     OpenHourUpdate,
     TimeSeries,
     bucket_of,
+    hour_sizes,
     open_hour_of,
     write_merged,
 )
@@ -135,6 +137,8 @@ class _Session:
 
     `origin` is the stored session it was loaded from: when the document still holds that very
     object at commit, nobody else wrote it meanwhile and this session simply replaces it.
+    `hours` counts the readings of each hour known so far (the open hour's, then this batch's),
+    to hold the device to `MAX_HOUR_READINGS`.
     """
 
     dev_addr: int | None = None
@@ -142,13 +146,33 @@ class _Session:
     seen: dict[str, str] = field(default_factory=dict)
     origin: Mapping[str, Any] | None = None
     changed: bool = False
+    hours: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, doc: Document | None) -> _Session:
         state = (doc or {}).get("session")
         if not state:
-            return cls()
-        return cls(state.get("devAddr"), state.get("last"), dict(state.get("seen", {})), state)
+            return cls(hours=hour_sizes(doc))
+        seen = dict(state.get("seen", {}))
+        return cls(state.get("devAddr"), state.get("last"), seen, state, hours=hour_sizes(doc))
+
+    def count(self, observations: Sequence[Observation]) -> None:
+        """Add the observations' readings to their hours; raises _Rejected('too_large') when
+        one would exceed MAX_HOUR_READINGS (and then counts nothing)."""
+        added: dict[str, int] = {}
+        for o in observations:
+            bucket = o.iso_time[:13]  # as series.bucket_of
+            added[bucket] = added.get(bucket, 0) + len(o.readings)
+        hours = self.hours
+        for bucket, readings in added.items():
+            if hours.get(bucket, 0) + readings > MAX_HOUR_READINGS:
+                raise _Rejected(
+                    "too_large",
+                    f"the device sent more than {MAX_HOUR_READINGS} readings for the hour "
+                    f"{bucket}:00Z, more than one hour's document holds; it must send less often",
+                )
+        for bucket, readings in added.items():
+            hours[bucket] = hours.get(bucket, 0) + readings
 
     def dump(self) -> dict[str, Any]:
         """The session with the `FCNT_WINDOW` most recently seen entries (insertion order)."""
@@ -402,6 +426,7 @@ class Ingestor:
             if device.get("hasAppSKey") or device.get("hasAesKey"):
                 hint = " (the payload was decrypted with the device's key: is the key right?)"
             raise _Rejected("decode_failed", f"{exc.reason}: {exc}{hint}") from exc
+        session.count(observations)
         session.seen[digest if fcnt is None else str(fcnt)] = digest
         session.changed = True
         if fcnt is not None:

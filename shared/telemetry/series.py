@@ -42,6 +42,10 @@ from shared.telemetry.observations import Observation, iso
 _WRITE_ATTEMPTS = 5
 MAX_QUERY_DAYS = 400
 SWEEP_PAGE = 500
+#: Readings one device may store per hour. An hour is one document (the open hour in the
+#: device's state, then its bucket), and Cosmos DB refuses items over 2 MB: at ~90 bytes per
+#: reading at worst (one reading per uplink), this keeps an hour under 1 MB.
+MAX_HOUR_READINGS = 10_000
 #: Two network servers forward one frame within this long of each other (in practice ~1 s).
 SAME_FRAME_WINDOW_MS = 60_000
 MAX_SWEEP_PAGES = 1_000  # a bound on one tenant's sweep: 500,000 quiet devices
@@ -133,6 +137,14 @@ def open_hour_of(state: Document | None) -> tuple[str | None, Document | None]:
     if not state or not state.get("open"):
         return None, None
     return state["openBucket"], state["open"]
+
+
+def hour_sizes(state: Document | None) -> dict[str, int]:
+    """The readings in a latest-state document's open hour, by bucket (none: empty)."""
+    bucket, hour = open_hour_of(state)
+    if bucket is None or hour is None:
+        return {}
+    return {bucket: sum(len(series["v"]) for series in hour.get("q", {}).values())}
 
 
 def month_of(time: datetime) -> str:

@@ -504,3 +504,27 @@ def test_a_delete_that_fails_at_the_key_store_can_be_retried(
     assert client.delete(f"/api/tenants/sandefjord/devices/{EM300}",
                          headers=admin).status_code == 204
     assert platform.keys.get("sandefjord", f"device-{EM300}-appskey") is None
+
+
+def test_a_device_sending_more_than_an_hours_document_holds_is_quarantined(
+    client, sandefjord, ip_sensors, monkeypatch
+):
+    """An hour of a device's readings is one document, and Cosmos caps documents at 2 MB: a
+    device over the hourly limit is refused (413, quarantined), not left to fail the batches of
+    every device behind it."""
+    from shared.telemetry import ingest
+
+    monkeypatch.setattr(ingest, "MAX_HOUR_READINGS", 5)
+    sensor = ip_sensors[0]
+
+    def send(clock: str):
+        body = {"temperature": 4.5, "humidity": 80, "time": f"2026-11-22T{clock}:00Z"}
+        return _post_device(client, sandefjord, sensor, body)
+
+    assert [send(c).status_code for c in ("10:00", "10:01")] == [202, 202]
+    refused = send("10:02")  # 6 readings in hour 10
+    assert refused.status_code == 413
+    assert refused.json()["reason"] == "too_large"
+    assert "more than 5 readings for the hour 2026-11-22T10:00Z" in refused.json()["detail"]
+    assert send("11:00").status_code == 202  # a new hour, a new document
+    assert _quarantine(client, sandefjord)["counts"] == {"too_large": 1}
