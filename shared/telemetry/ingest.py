@@ -24,7 +24,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
@@ -517,7 +517,9 @@ class Ingestor:
         if not self._rewrite_state(tenant, dev_eui, lambda doc: doc.update(session=None)):
             raise NotFound(f"device {dev_eui} has no session")
 
-    def _rewrite_state(self, tenant: str, dev_eui: str, change: Any) -> bool:
+    def _rewrite_state(
+        self, tenant: str, dev_eui: str, change: Callable[[Document], object]
+    ) -> bool:
         """Apply `change(doc)` to a device's latest state as stored (not as cached: another
         instance may have written it), ETag-guarded; False when it has none."""
         latest = TenantContainer(self._store.container("latest"), tenant)
