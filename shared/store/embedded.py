@@ -89,24 +89,42 @@ def _where(query: Query, indexed: tuple[str, ...]) -> tuple[str, list[Any]]:
     return "".join(f" AND {c}" for c in clauses), params
 
 
-#: SQLite's OFFSET is a signed 64-bit integer; a token beyond it was not one of ours.
-_MAX_OFFSET = 2**63 - 1
+def _encode_position(row: tuple[Any, ...]) -> str:
+    """A continuation token: the last row's sort key (its order field's value, pk, id)."""
+    return base64.urlsafe_b64encode(orjson.dumps(list(row))).decode()
 
 
-def _encode_offset(offset: int) -> str:
-    return base64.urlsafe_b64encode(str(offset).encode()).decode()
-
-
-def _decode_offset(token: str | None) -> int:
-    if not token:
-        return 0
+def _decode_position(token: str, ordered: bool) -> list[Any]:
     try:
-        offset = int(base64.urlsafe_b64decode(token.encode()).decode())
-    except (ValueError, UnicodeDecodeError) as exc:
+        position = orjson.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, orjson.JSONDecodeError) as exc:
         raise InvalidRequest("invalid continuation token") from exc
-    if not 0 <= offset <= _MAX_OFFSET:
+    size = 3 if ordered else 2
+    if (
+        not isinstance(position, list)
+        or len(position) != size
+        or not all(isinstance(part, str) for part in position[-2:])
+        or (ordered and not isinstance(position[0], str | int | float | None))
+    ):
         raise InvalidRequest("invalid continuation token")
-    return offset
+    return position
+
+
+def _after(order: str | None, descending: bool, position: list[Any]) -> tuple[str, list[Any]]:
+    """The SQL for "after this sort key" in `ORDER BY order [DESC], pk, id`, where SQLite puts
+    NULLs first ascending and last descending. Paging by key, not by offset: a document written
+    or deleted between two pages neither repeats nor hides another."""
+    key = "(pk, id) > (?, ?)"
+    if order is None:
+        return key, position
+    value, *last = position
+    if value is None:
+        if descending:
+            return f"({order} IS NULL AND {key})", last
+        return f"({order} IS NOT NULL OR {key})", last
+    beyond = "<" if descending else ">"
+    nulls_after = f" OR {order} IS NULL" if descending else ""
+    return f"({order} {beyond} ? OR ({order} = ? AND {key}){nulls_after})", [value, value, *last]
 
 
 class EmbeddedContainer:
@@ -249,22 +267,25 @@ class EmbeddedContainer:
         self, partition: str | None, query: Query, limit: int, continuation: str | None
     ) -> Page:
         check_query(self.spec, query, limit)
-        offset = _decode_offset(continuation)
         where, params = _where(query, self.index_fields)
         scope = "pk = ? AND " if partition is not None else ""
-        order = "pk, id"
-        if query.order_by:
-            direction = "DESC" if query.descending else "ASC"
-            order = f"{_field(query.order_by, self.index_fields)} {direction}, id"
+        field = _field(query.order_by, self.index_fields) if query.order_by else None
+        direction = "DESC" if query.descending else "ASC"
+        order = f"{field} {direction}, pk, id" if field else "pk, id"
+        if continuation:
+            position = _decode_position(continuation, field is not None)
+            after, after_params = _after(field, query.descending, position)
+            where, params = f"{where} AND {after}", [*params, *after_params]
         rows = self._store.fetchall(
-            f"SELECT body, etag FROM {self._table} WHERE {scope}{self._live()}{where} "
-            f"ORDER BY {order} LIMIT ? OFFSET ?",
-            [*([partition] if partition is not None else []), time.time(), *params,
-             limit + 1, offset],
+            f"SELECT body, etag, {field or 'NULL'}, pk, id FROM {self._table} "
+            f"WHERE {scope}{self._live()}{where} ORDER BY {order} LIMIT ?",
+            [*([partition] if partition is not None else []), time.time(), *params, limit + 1],
         )
-        items = [self._row(*row) for row in rows[:limit]]
-        more = len(rows) > limit
-        return Page(items, _encode_offset(offset + limit) if more else None)
+        items = [self._row(body, etag) for body, etag, *_ in rows[:limit]]
+        if len(rows) <= limit:
+            return Page(items, None)
+        last = rows[limit - 1][2:]
+        return Page(items, _encode_position(last if field else last[1:]))
 
     def query(
         self, partition: str, query: Query, *, limit: int = 100, continuation: str | None = None

@@ -282,6 +282,36 @@ def test_paging_returns_every_item_exactly_once(
         assert found == sorted(found)
 
 
+@pytest.mark.parametrize("descending", [False, True])
+def test_paging_by_a_field_with_ties_and_nulls_returns_every_item_once_in_order(
+    devices: Container, unique: str, descending: bool
+):
+    areas = ["b", None, "a", "b", None, "c", "a", "b"]
+    for n, area in enumerate(areas):
+        devices.create(device(unique, f"d{n}", area=area))
+
+    def fetch(**page: Any) -> Page:
+        return devices.query(unique, Query(order_by="area", descending=descending), **page)
+
+    found = [doc for page in all_pages(fetch, limit=1) for doc in page.items]
+    assert sorted(ids(found)) == sorted(f"d{n}" for n in range(len(areas)))
+    order = [doc.get("area") for doc in found]
+    present = [area for area in order if area is not None]
+    assert present == sorted(present, reverse=descending)
+    nulls = [n for n, area in enumerate(order) if area is None]
+    assert nulls == ([6, 7] if descending else [0, 1])  # SQL and Cosmos: nulls sort lowest
+
+
+def test_a_delete_between_pages_hides_no_other_item(devices: Container, unique: str):
+    fill(devices, unique, 6)
+    first = devices.query(unique, Query(order_by="id"), limit=2)
+    assert ids(first.items) == ["d00", "d01"] and first.continuation
+    devices.delete(unique, "d00")
+    following = devices.query(unique, Query(order_by="id"), limit=10,
+                              continuation=first.continuation)
+    assert ids(following.items) == ["d02", "d03", "d04", "d05"]
+
+
 def test_count(devices: Container, unique: str):
     fill(devices, unique, 7)
     devices.create(device(f"{unique}-other", "d00", area="a0"))
