@@ -40,6 +40,7 @@ def create_app(platform: Platform) -> FastAPI:
     )
     app.state.platform = platform
     problems.install(app)
+    app.openapi = lambda: app.openapi_schema or _documented(app)  # type: ignore[method-assign]
     app.include_router(health.router)
     app.include_router(tenants.router)
     app.include_router(devices.router)
@@ -53,3 +54,9 @@ def create_app(platform: Platform) -> FastAPI:
     app.add_middleware(BodyGuardMiddleware, max_bytes=platform.settings.max_body_bytes)
     app.add_middleware(CorrelationMiddleware)
     return app
+
+
+def _documented(app: FastAPI) -> dict:
+    """FastAPI's OpenAPI document, with the errors as the API answers them; built once."""
+    app.openapi_schema = problems.document(FastAPI.openapi(app))
+    return app.openapi_schema

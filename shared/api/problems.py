@@ -108,3 +108,76 @@ def install(app: FastAPI) -> None:
         log.warning("dependency unavailable: %s", type(exc).__name__)
         return problem(503, "A backing service is unavailable; retry later.",
                        instance=request.url.path, headers={"Retry-After": "5"})
+
+
+_PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "correlationId": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "Schema violations (422): where, what, of which kind; never the value.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "loc": {"type": "array", "items": {"type": "string"}},
+                    "msg": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+        "reason": {"type": "string", "description": "Ingest: the quarantine reason code."},
+        "quarantineId": {"type": "string", "description": "Ingest: the quarantine record."},
+    },
+    "additionalProperties": True,
+}
+_PROBLEM_REF = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+#: The errors every operation of a kind can answer, beyond those it declares itself.
+_COMMON = {
+    "secured": {401: "No valid API key", 403: "The key may not do this (tenant or scope)"},
+    "path": {404: "No such resource"},
+    "body": {413: "The body is too large", 415: "The body is not JSON"},
+    "input": {422: "The request does not match the schema"},
+    "paged": {400: "The continuation token is not one this listing issued"},
+    "any": {503: "A backing service is down"},
+}
+
+
+def document(spec: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document as the API answers: every error is `application/problem+json`
+    (FastAPI would list 422 as its own `HTTPValidationError` JSON), and the errors every
+    secured, addressed or body-carrying operation can answer are listed."""
+    spec.setdefault("components", {}).setdefault("schemas", {})["Problem"] = _PROBLEM_SCHEMA
+    for schema in ("HTTPValidationError", "ValidationError"):
+        spec["components"]["schemas"].pop(schema, None)
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            parameters = operation.get("parameters", ())
+            kinds = ["any"]
+            kinds += ["secured"] if operation.get("security") else []
+            kinds += ["path"] if any(p.get("in") == "path" for p in parameters) else []
+            kinds += ["body"] if "requestBody" in operation else []
+            kinds += ["input"] if parameters or "requestBody" in operation else []
+            kinds += ["paged"] if any(p.get("name") == "continuation" for p in parameters) else []
+            responses = operation.setdefault("responses", {})
+            for kind in kinds:
+                for status, description in _COMMON[kind].items():
+                    responses.setdefault(str(status), {"description": description})
+            for status, response in responses.items():
+                if status.isdigit() and int(status) >= 400 and not _own_body(response):
+                    response["content"] = _PROBLEM_REF
+    return spec
+
+
+def _own_body(response: dict[str, Any]) -> bool:
+    """A declared error body other than FastAPI's validation error (e.g. health's report)."""
+    content = response.get("content") or {}
+    schema = content.get("application/json", {}).get("schema", {})
+    return bool(content) and schema.get("$ref") != "#/components/schemas/HTTPValidationError"

@@ -25,7 +25,8 @@ class TenantList(BaseModel):
     continuation: str | None = Field(None, description="Pass as `continuation` for the next page.")
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=TenantPublic)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=TenantPublic,
+             responses={409: {"description": "A tenant with this id exists"}})
 def create_tenant(body: TenantCreate, platform: PlatformDep, _: AdminOnly) -> TenantPublic:
     """Onboard a municipality (platform admin)."""
     return platform.tenants.create(body)

@@ -9,10 +9,17 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from shared.api import create_app
 from shared.bootstrap import build_platform
 from tests.conftest import ADMIN_KEY, make_settings
+
+_CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 @pytest.fixture(scope="module")
@@ -45,5 +52,7 @@ def _fuzz(operation) -> None:
             content_type = response.headers.get("content-type")
             assert content_type and "application/problem+json" in content_type[0], (
                 operation.label, response.status_code, response.headers)
+        # Documented status, content type and body schema, for successes and errors alike.
+        case.validate_response(response, checks=_CONFORMANCE)
 
     answers_within_contract()
