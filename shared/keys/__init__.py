@@ -9,11 +9,10 @@ document store. Adapters: `local` (SQLite encrypted at rest with a master key) a
 from __future__ import annotations
 
 import re
-import threading
-import time
 from typing import Protocol
 
 from shared.store.tenancy import is_tenant_id
+from shared.ttl import TtlCache
 
 KEY_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 
@@ -45,34 +44,28 @@ class CachedKeyStore:
     for IP devices that send in clear).
     """
 
+    _ABSENT = b""  # a cached miss (no key is empty)
+
     def __init__(self, inner: KeyStore, ttl: float = 300.0, max_entries: int = 100_000) -> None:
         self._inner = inner
-        self._ttl = ttl
-        self._max = max_entries
-        self._cache: dict[tuple[str, str], tuple[float, bytes | None]] = {}
-        self._lock = threading.Lock()
+        self._cache: TtlCache[tuple[str, str], bytes] = TtlCache(ttl, max_entries)
 
     def put(self, tenant: str, name: str, secret: bytes) -> None:
         self._inner.put(tenant, name, secret)
-        with self._lock:
-            self._cache.pop((tenant, name), None)
+        self._cache.forget((tenant, name))
 
     def get(self, tenant: str, name: str) -> bytes | None:
-        now = time.monotonic()
         hit = self._cache.get((tenant, name))
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        if hit is not None:
+            return hit or None
+        generation = self._cache.generation()
         value = self._inner.get(tenant, name)
-        with self._lock:
-            if len(self._cache) >= self._max:
-                self._cache.clear()
-            self._cache[(tenant, name)] = (now + self._ttl, value)
+        self._cache.put((tenant, name), value or self._ABSENT, generation)
         return value
 
     def delete(self, tenant: str, name: str) -> None:
         self._inner.delete(tenant, name)
-        with self._lock:
-            self._cache.pop((tenant, name), None)
+        self._cache.forget((tenant, name))
 
     def ping(self) -> None:
         self._inner.ping()

@@ -543,7 +543,7 @@ class Simulator:
         payload = encoder(device.conditions(now), device.params)
         base = f"/api/tenants/{self.tenant}/ingest"
         if encoder.fport is None:
-            envelope = seal_envelope(payload, device.key, self.tenant, device.dev_eui)
+            envelope = seal_envelope(payload, device.key, self.tenant, device.dev_eui, fcnt)
             return f"{base}/device/{device.dev_eui}", envelope, {}
         gateway = self._gateways["chirpstack" if device.network == "chirpstack" else "ttn"]
         up = device.uplink(payload, encoder.fport, fcnt, now, gateway, self.application)

@@ -8,8 +8,6 @@ under `device-<devEui>-appskey` / `-aeskey` and the document only records that a
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -21,9 +19,9 @@ from shared.errors import InvalidInput, NotFound
 from shared.keys import TenantKeys
 from shared.store import Document, Query
 from shared.store.tenancy import TenantContainer
-from shared.telemetry.codecs import MODELS, CodecError
-from shared.telemetry.codecs.decentlab import pressure_range
+from shared.telemetry.codecs import MODELS, CodecError, check_config
 from shared.tenants.model import Strict
+from shared.ttl import TtlCache
 
 Area = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", examples=["goksjo"])]
 
@@ -40,6 +38,16 @@ class Location(Strict):
     lon: float = Field(ge=-180, le=180)
 
 
+#: A variant parameter: JSON's exact numbers (an int beyond 2**53 is no number a JSON reader
+#: can keep, and the store's serialiser refuses it) or short text.
+ParamValue = (
+    bool
+    | Annotated[int, Field(ge=-(2**53), le=2**53)]
+    | Annotated[float, Field(allow_inf_nan=False)]
+    | Annotated[str, Field(max_length=200)]
+)
+
+
 class DeviceUpsert(Strict):
     model: str = Field(description="Codec id: " + ", ".join(f"`{m}`" for m in MODELS) + ".")
     name: str = Field(min_length=1, max_length=100)
@@ -48,7 +56,7 @@ class DeviceUpsert(Strict):
     medium: Annotated[Medium, Field(strict=False)] = Medium.AIR
     params: dict[
         Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")],
-        float | int | str | bool | list[Annotated[str, Field(max_length=40)]],
+        ParamValue | list[Annotated[str, Field(max_length=40)]],
     ] = Field(
         default_factory=dict,
         max_length=20,
@@ -121,17 +129,19 @@ class DeviceRegistry:
         if data.model not in MODELS:
             # Not echoed: in a CSV row that lost a field, the model column can hold a key.
             raise InvalidInput(f"unknown model; known: {', '.join(MODELS)}")
-        if data.model == "decentlab-dl-pr26":
-            try:
-                pressure_range(data.params)  # what its codec will need, checked now
-            except CodecError as exc:
-                raise InvalidInput(str(exc)) from None
+        try:
+            check_config(data.model, data.params)  # what its codec will need, checked now
+        except CodecError as exc:
+            raise InvalidInput(str(exc)) from None
         existing = self._devices.read(dev_eui)
         now = datetime.now(UTC).isoformat()
-        if data.app_s_key:
-            self._keys.put(app_s_key_name(dev_eui), bytes.fromhex(data.app_s_key))
-        if data.aes_key:
-            self._keys.put(aes_key_name(dev_eui), bytes.fromhex(data.aes_key))
+        keys = {
+            app_s_key_name(dev_eui): data.app_s_key,
+            aes_key_name(dev_eui): data.aes_key,
+        }
+        written = [name for name, key in keys.items() if key]
+        for name in written:
+            self._keys.put(name, bytes.fromhex(keys[name]))
         doc = data.model_dump(mode="json", exclude={"app_s_key", "aes_key"}) | {
             "id": dev_eui,
             "devEui": dev_eui,
@@ -140,7 +150,13 @@ class DeviceRegistry:
             "created": existing["created"] if existing else now,
             "updated": now,
         }
-        self._devices.upsert(doc)
+        try:
+            self._devices.upsert(doc)
+        except BaseException:
+            if existing is None:  # no device holds these keys: leave none behind
+                for name in written:
+                    self._keys.delete(name)
+            raise
         if self._cache:
             self._cache.forget(self.tenant, dev_eui)
         return DevicePublic.model_validate(doc), existing is None
@@ -182,11 +198,12 @@ class DeviceRegistry:
             elif hit is not DeviceCache.ABSENT:
                 found[dev_eui] = hit
         if missing:
+            generation = self._cache.generation() if self._cache else 0
             docs = {d["id"]: d for d in self._devices.read_many(missing)}
             for dev_eui in missing:
                 doc = docs.get(dev_eui)
                 if self._cache:
-                    self._cache.put(self.tenant, dev_eui, doc)
+                    self._cache.put(self.tenant, dev_eui, doc, generation)
                 if doc is not None:
                     found[dev_eui] = doc
         return found
@@ -202,24 +219,17 @@ class DeviceCache:
     ABSENT: Any = object()
 
     def __init__(self, ttl: float = 60.0, max_entries: int = 200_000) -> None:
-        self._ttl = ttl
-        self._max = max_entries
-        self._entries: dict[tuple[str, str], tuple[float, Any]] = {}
-        self._lock = threading.Lock()
+        self._entries: TtlCache[tuple[str, str], Any] = TtlCache(ttl, max_entries)
 
     def get(self, tenant: str, dev_eui: str) -> Any:
-        entry = self._entries.get((tenant, dev_eui))
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1]
+        return self._entries.get((tenant, dev_eui))
 
-    def put(self, tenant: str, dev_eui: str, doc: Document | None) -> None:
-        with self._lock:
-            if len(self._entries) >= self._max:
-                self._entries.clear()
-            value = self.ABSENT if doc is None else doc
-            self._entries[(tenant, dev_eui)] = (time.monotonic() + self._ttl, value)
+    def generation(self) -> int:
+        return self._entries.generation()
+
+    def put(self, tenant: str, dev_eui: str, doc: Document | None, generation: int) -> None:
+        """Cache what the registry held when `generation()` returned `generation`."""
+        self._entries.put((tenant, dev_eui), self.ABSENT if doc is None else doc, generation)
 
     def forget(self, tenant: str, dev_eui: str) -> None:
-        with self._lock:
-            self._entries.pop((tenant, dev_eui), None)
+        self._entries.forget((tenant, dev_eui))

@@ -30,8 +30,6 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
-import orjson
-
 from shared.bus import OBSERVATIONS, EventBus
 from shared.errors import NotFound
 from shared.keys import KeyStore, TenantKeys
@@ -48,7 +46,7 @@ from shared.telemetry.devices import (
     app_s_key_name,
 )
 from shared.telemetry.envelope import EnvelopeError, open_envelope
-from shared.telemetry.lorawan import CipherCache, FrmPayloadCipher, full_fcnt
+from shared.telemetry.lorawan import CipherCache, FrmPayloadCipher
 from shared.telemetry.observations import Observation, Reading, event, iso, normalise
 from shared.telemetry.quarantine import Quarantine
 from shared.telemetry.series import (
@@ -406,9 +404,9 @@ class Ingestor:
         """The uplink's observations; None for an exact redelivery; raises _Rejected."""
         body = uplink.payload
         if uplink.envelope is not None:
-            # Its nonce makes every envelope unique: the same one again is a redelivery (or a
-            # replay), whenever it comes.
-            body = orjson.dumps(uplink.envelope, option=orjson.OPT_SORT_KEYS)
+            # Its `seq` is the frame counter; the sealed bytes tell a redelivery (the same
+            # again) from a replayed counter (other bytes), however the JSON was written.
+            body = uplink.envelope.iv + uplink.envelope.ct
         elif not uplink.lorawan:
             # Clear readings carry nothing unique: the same values sent again later are a new
             # message, while a redelivered one keeps its receive time (IoT Hub's enqueued time).
@@ -423,7 +421,7 @@ class Ingestor:
             observations = decode_uplink(keys.tenant, device, uplink, payload)
         except CodecError as exc:
             hint = ""
-            if device.get("hasAppSKey") or device.get("hasAesKey"):
+            if uplink.envelope is not None or (uplink.lorawan and device.get("hasAppSKey")):
                 hint = " (the payload was decrypted with the device's key: is the key right?)"
             raise _Rejected("decode_failed", f"{exc.reason}: {exc}{hint}") from exc
         session.count(observations)
@@ -443,7 +441,7 @@ class Ingestor:
         if uplink.dev_addr is not None and uplink.dev_addr != session.dev_addr:
             session.dev_addr, session.last, session.seen = uplink.dev_addr, None, {}  # rejoined
             session.changed = True
-        fcnt = full_fcnt(uplink.fcnt, session.last)
+        fcnt = uplink.fcnt
         seen = session.seen.get(str(fcnt))
         if seen == digest:
             raise _Duplicate
@@ -461,6 +459,16 @@ class Ingestor:
 
     def _plaintext(self, keys: TenantKeys, device: Document, uplink: Uplink, fcnt: int) -> bytes:
         dev_eui, tenant = uplink.dev_eui, keys.tenant
+        # A device with a key is only heard through its key: a clear message for it, by any
+        # route, is forged or misrouted (the route's ingest key is not the device's key).
+        if device.get("hasAppSKey") and not uplink.lorawan:
+            raise _Rejected(
+                "decrypt_failed",
+                "this device sends LoRaWAN uplinks encrypted with its AppSKey, through a "
+                "network server",
+            )
+        if device.get("hasAesKey") and uplink.envelope is None:
+            raise _Rejected("decrypt_failed", "this device must send an encrypted envelope")
         if uplink.lorawan:
             if not device.get("hasAppSKey"):
                 return uplink.payload  # the network server decrypted it
@@ -480,8 +488,6 @@ class Ingestor:
                 return open_envelope(uplink.envelope, key, tenant, dev_eui)
             except EnvelopeError as exc:
                 raise _Rejected("decrypt_failed", f"{exc.reason}: {exc}") from exc
-        if device.get("hasAesKey"):
-            raise _Rejected("decrypt_failed", "this device must send an encrypted envelope")
         return uplink.payload
 
     def put_device(

@@ -6,8 +6,11 @@ The payload is XORed with a keystream S = AES-128(key, A1) | AES-128(key, A2) | 
 
 with Dir 0 for uplink and 1 for downlink, and key the AppSKey (FPort > 0) or the NwkSKey
 (FPort 0); choosing the key is the caller's business. Encryption and decryption are the same
-operation. The network server sends only the 16 low bits of FCnt; ``full_fcnt`` rebuilds the
-32-bit counter the keystream needs from the device's last known counter.
+operation. The frame carries only the 16 low bits of FCnt; the network server rebuilds the 32-bit
+counter the keystream needs, and The Things Stack (`f_cnt`) and ChirpStack (`fCnt`) forward that
+full counter. Ingest takes it as it comes: guessing a rollover from 16 bits would misread a
+device reset (or the console's simulated uplink, FCnt 0) as a counter far ahead, and make every
+real frame after it look regressed.
 """
 
 from __future__ import annotations
@@ -26,8 +29,6 @@ _MAX_BLOCKS = 255  # the block counter i is a single octet
 # Ai without its final counter octet: 0x01, 4 zero octets, Dir, DevAddr, FCnt, 0x00.
 _A_BLOCK_PREFIX = struct.Struct("<B4xBIIx")
 _COUNTERS = tuple(bytes((i,)) for i in range(_MAX_BLOCKS + 1))
-_U32 = 0xFFFFFFFF
-_FCNT16 = 0x10000
 
 
 class FrmPayloadCipher:
@@ -70,28 +71,6 @@ class FrmPayloadCipher:
         return mixed.to_bytes(size, "big")
 
     encrypt = decrypt
-
-
-def full_fcnt(fcnt_wire: int, last_full: int | None) -> int:
-    """Rebuild the 32-bit FCnt from its 16 transmitted bits and the device's last full FCnt.
-
-    Picks the 32-bit counter with these low 16 bits that lies nearest to ``last_full``. That
-    covers a 16-bit rollover (last 0x1FFFE, wire 0x0003 -> 0x20003) and also a late redelivery
-    of an older frame (last 1000, wire 998 -> 998), which an at-least-once pipeline must decode
-    with the counter it was encrypted with. A value above 0xFFFF is already a full counter
-    (network servers such as TTN v3 and ChirpStack forward the full FCnt).
-    """
-    if not 0 <= fcnt_wire <= _U32:
-        raise ValueError(f"FCnt {fcnt_wire} is not an unsigned 32-bit value")
-    if fcnt_wire >= _FCNT16 or last_full is None:
-        return fcnt_wire
-    if not 0 <= last_full <= _U32:
-        raise ValueError(f"last FCnt {last_full} is not an unsigned 32-bit value")
-    base = (last_full & ~0xFFFF) | fcnt_wire
-    if abs(base - last_full) < _FCNT16 // 2:
-        return base  # the usual case, and the nearest: no need to weigh the neighbours
-    candidates = (c for c in (base - _FCNT16, base, base + _FCNT16) if 0 <= c <= _U32)
-    return min(candidates, key=lambda c: abs(c - last_full))
 
 
 CipherT = TypeVar("CipherT")

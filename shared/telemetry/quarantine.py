@@ -6,15 +6,16 @@ a network server may put session keys into its messages (The Things Stack forwar
 in `uplink_message.app_s_key` when it skips payload crypto): their values are redacted before a
 message is kept. The detail is written by ingest, not copied from the message. Ids are
 deterministic (message, device, receive time, detail), so a redelivered bad message is one
-record, and two devices' identical bodies are two; records expire with the container's TTL
-(30 days). A record of a message that was parsed also
-keeps the uplink's receive time, so that it can be replayed (`shared.telemetry.replay`) exactly
-as it first arrived once its cause is fixed.
+record (kept as first received: it keeps its place in a listing being paged), and two devices'
+identical bodies are two; records expire with the container's TTL (30 days). A record of a
+message that was parsed also keeps the uplink's receive time, so that it can be replayed
+(`shared.telemetry.replay`) exactly as it first arrived once its cause is fixed.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.store import Query
+from shared.store import Conflict, Query
 from shared.store.tenancy import TenantContainer
 
 MAX_KEPT_BYTES = 64 * 1024
@@ -150,7 +151,9 @@ class Quarantine:
             "truncated": len(raw) > MAX_KEPT_BYTES,
             "uplinkTime": uplink_time.isoformat() if uplink_time else None,
         }
-        self._records.upsert(doc)
+        # The same message again: the record keeps its first `received`, so its place.
+        with contextlib.suppress(Conflict):
+            self._records.create(doc)
         return doc["id"]
 
     def get(self, record_id: str) -> QuarantineRecord | None:

@@ -16,13 +16,14 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, NamedTuple, TypeVar
 
 import msgspec
 import orjson
+
+from shared.telemetry.envelope import Envelope, EnvelopeError, parse_envelope
 
 MAX_FRM_PAYLOAD = 256  # LoRaWAN's largest FRMPayload is 242 bytes
 MAX_DEVICE_BODY = 16 * 1024
@@ -55,7 +56,7 @@ class Uplink(NamedTuple):
     rssi: float | None = None
     snr: float | None = None
     gateways: int = 0
-    envelope: Mapping[str, Any] | None = None  # IP devices' AES-GCM envelope, opened by ingest
+    envelope: Envelope | None = None  # IP devices' AES-GCM envelope, opened by ingest
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +156,14 @@ def _network_uplink(
     fcnt: int,
     dev_addr: int | None,
     gateways: list[_Gateway],
-) -> Uplink:
-    """A LoRaWAN uplink a network server forwarded, with its best gateway's signal."""
+) -> Uplink | Ignored:
+    """A LoRaWAN uplink a network server forwarded, with its best gateway's signal.
+
+    A frame without application data (FPort 0 carries only MAC commands; an empty frame only
+    keeps the session alive) has nothing to decode: it is ignored, not quarantined.
+    """
+    if fport == 0 or not payload:
+        return Ignored(source, "no_application_payload")
     rssi, snr, heard = _best_signal(gateways)
     return Uplink(source, dev_eui, received, payload, True, fport, fcnt, dev_addr, rssi, snr, heard)
 
@@ -185,6 +192,7 @@ class _TtnMessage(msgspec.Struct):
     end_device_ids: _TtnDeviceIds
     uplink_message: _TtnUplinkMessage | None = None
     received_at: Any = None
+    simulated: bool = False  # the console's "Simulate uplink": not a reading from the field
 
 
 class _ChirpStackDeviceInfo(msgspec.Struct, rename="camel"):
@@ -212,6 +220,8 @@ def _decode(decoder: msgspec.json.Decoder[T], raw: bytes) -> T:
         raise MalformedUplink("malformed", str(exc)) from exc
     except msgspec.DecodeError as exc:
         raise MalformedUplink("malformed", f"not JSON: {exc}") from exc
+    except RecursionError:
+        raise MalformedUplink("malformed", "the JSON is nested too deeply") from None
 
 
 #: TTS webhook messages that are not uplinks; accepted and explicitly ignored.
@@ -237,6 +247,8 @@ def parse_ttn(raw: bytes) -> Uplink | Ignored:
             if kind in present:
                 return Ignored("ttn", kind)
         raise MalformedUplink("malformed", "no uplink_message in the webhook message")
+    if message.simulated:
+        return Ignored("ttn", "simulated")
     return _network_uplink(
         "ttn",
         _dev_eui(ids.dev_eui),
@@ -253,8 +265,10 @@ CHIRPSTACK_EVENTS = ("up", "join", "status", "ack", "txack", "log", "location", 
 
 
 def parse_chirpstack(raw: bytes, event: str) -> Uplink | Ignored:
+    """An `up` event's uplink; the other events are ignored, and so are event types a newer
+    ChirpStack may add (unknown ones are not parsed at all)."""
     if event not in CHIRPSTACK_EVENTS:
-        raise MalformedUplink("malformed", f"unknown ChirpStack event {event!r}")
+        return Ignored("chirpstack", "unknown_event")
     message = _decode(_CHIRPSTACK, raw)
     dev_eui = _dev_eui(message.device_info.dev_eui)
     if event != "up":
@@ -272,20 +286,25 @@ def parse_chirpstack(raw: bytes, event: str) -> Uplink | Ignored:
 
 
 def parse_device_body(raw: bytes, dev_eui: str, received: datetime, source: str) -> Uplink:
-    """An IP device's message: an AES-GCM envelope (`{"v":1,"alg":"A256GCM",...}`) or clear JSON."""
+    """An IP device's message: an AES-GCM envelope (`{"v":1,"alg":"A256GCM",...}`), whose
+    `seq` is the uplink's frame counter, or clear JSON."""
     if len(raw) > MAX_DEVICE_BODY:
         raise MalformedUplink("too_large", f"device messages are at most {MAX_DEVICE_BODY} bytes")
     envelope = None
     if raw[:1] == b"{" and b'"alg"' in raw:
         candidate = load_json(raw)
         if "alg" in candidate and "ct" in candidate:
-            envelope = candidate
+            try:
+                envelope = parse_envelope(candidate)
+            except EnvelopeError as exc:
+                raise MalformedUplink("malformed", f"bad envelope: {exc}") from None
     return Uplink(
         source=source,
         dev_eui=_dev_eui(dev_eui),
         received=received,
         payload=b"" if envelope else raw,
         lorawan=False,
+        fcnt=envelope.seq if envelope else None,
         envelope=envelope,
     )
 

@@ -7,7 +7,7 @@ reason and the quarantine record. A redelivered uplink is answered 202 with `dup
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
@@ -17,7 +17,12 @@ from starlette.responses import Response
 from shared.api.deps import PlatformDep, TenantIngest
 from shared.api.problems import problem
 from shared.telemetry.ingest import Delivery, IngestResult, deliver
-from shared.telemetry.uplinks import parse_chirpstack, parse_device_body, parse_ttn
+from shared.telemetry.uplinks import (
+    CHIRPSTACK_EVENTS,
+    parse_chirpstack,
+    parse_device_body,
+    parse_ttn,
+)
 
 router = APIRouter(prefix="/api/tenants/{tenant}/ingest", tags=["ingest"])
 
@@ -72,8 +77,15 @@ async def ingest_chirpstack(
     request: Request,
     platform: PlatformDep,
     event: Annotated[
-        Literal["up", "join", "status", "ack", "txack", "log", "location", "integration"],
-        Query(description="ChirpStack's event type; only `up` carries readings."),
+        str,
+        Query(
+            max_length=32,
+            description=(
+                "ChirpStack's event type: " + ", ".join(f"`{e}`" for e in CHIRPSTACK_EVENTS)
+                + ". Only `up` carries readings; the others, and types a newer ChirpStack may "
+                "add, are accepted and ignored."
+            ),
+        ),
     ],
 ):
     """ChirpStack v4 HTTP integration (`?event=up`; the other events are accepted and ignored)."""

@@ -38,8 +38,8 @@ class CodecError(ValueError):
     ``str(error)`` is a human explanation. Reasons in use:
 
     too_short, bad_length, unknown_record, unsupported_mode, unsupported_port, bad_version,
-    out_of_range, missing_config, unknown_model; for JSON payloads also bad_json, bad_value,
-    bad_time, unknown_quantity, unit_mismatch, too_large, empty.
+    out_of_range, missing_config, bad_config, unknown_model; for JSON payloads also bad_json,
+    bad_value, bad_time, unknown_quantity, unit_mismatch, too_large, empty.
     """
 
     def __init__(self, reason: str, message: str) -> None:
@@ -66,6 +66,16 @@ class Codec(Protocol):
     def decode(self, payload: bytes, fport: int, config: Mapping[str, Any]) -> list[Measurement]:
         """Decode one decrypted payload; raise CodecError when it cannot be trusted."""
         ...
+
+
+def check_config(model: str, config: Mapping[str, Any]) -> None:
+    """Raise CodecError when ``config`` is not one the model's codec can decode with, so a
+    device is refused at registration rather than quarantining every uplink. A codec that
+    reads configuration checks it in its own ``check_config(config)``; the others take any.
+    """
+    checker = getattr(get_codec(model), "check_config", None)
+    if checker is not None:
+        checker(config)
 
 
 # (model id, module in this package, name of the codec object in that module)

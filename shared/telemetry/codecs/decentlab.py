@@ -55,6 +55,12 @@ class Sensor:
 class DecentlabCodec:
     model: str
     sensors: tuple[Sensor, ...]
+    #: Checks the device configuration the sensors' conversions read (raises CodecError).
+    config: Callable[[Mapping[str, Any]], object] | None = None
+
+    def check_config(self, config: Mapping[str, Any]) -> None:
+        if self.config is not None:
+            self.config(config)
 
     def decode(self, payload: bytes, fport: int, config: Mapping[str, Any]) -> list[Measurement]:
         expect_port(fport, 1)
@@ -135,5 +141,7 @@ def _pr26_pressure_and_temperature(
 
 DL_DS18 = DecentlabCodec("decentlab-dl-ds18", (Sensor(1, _ds18_temperature), Sensor(1, _battery)))
 DL_PR26 = DecentlabCodec(
-    "decentlab-dl-pr26", (Sensor(2, _pr26_pressure_and_temperature), Sensor(1, _battery))
+    "decentlab-dl-pr26",
+    (Sensor(2, _pr26_pressure_and_temperature), Sensor(1, _battery)),
+    pressure_range,
 )

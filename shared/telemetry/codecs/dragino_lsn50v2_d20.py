@@ -40,13 +40,30 @@ from shared.telemetry.codecs.quantities import (
     TEMPERATURE,
 )
 
+WIRED_INPUTS = frozenset({ANALOG_VOLTAGE.quantity, DOOR_OPEN.quantity, DIGITAL_INPUT.quantity})
+
 #: The whole mode-0 frame in one unpack: battery, probe, ADC, flags, then bytes 7-8 as int16
 #: (SHT temperature, or lux when 9-10 are zero) and 9-10 as u16 (SHT humidity).
 _FRAME = struct.Struct(">HhHBhH")
 
 
+def wired_inputs(config: Mapping[str, Any]) -> frozenset[str]:
+    """The pins the device configuration says are wired (none unless listed)."""
+    wired = config.get("wired_inputs", [])
+    if not isinstance(wired, list) or not all(isinstance(w, str) for w in wired) or not (
+        WIRED_INPUTS.issuperset(wired)
+    ):
+        raise CodecError(
+            "bad_config", f"wired_inputs must be a list of {', '.join(sorted(WIRED_INPUTS))}"
+        )
+    return frozenset(wired)
+
+
 class DraginoLsn50v2D20:
     model = "dragino-lsn50v2-d20"
+
+    def check_config(self, config: Mapping[str, Any]) -> None:
+        wired_inputs(config)
 
     def decode(self, payload: bytes, fport: int, config: Mapping[str, Any]) -> list[Measurement]:
         expect_port(fport, 2)
@@ -57,9 +74,8 @@ class DraginoLsn50v2D20:
             raise CodecError("unsupported_mode", f"working mode {mode} (only mode 0 is decoded)")
 
         measurements = [BATTERY_VOLTAGE(battery / 1000), PROBE_TEMPERATURE(probe / 10)]
-        wired = config.get("wired_inputs")
+        wired = wired_inputs(config)
         if wired:
-            wired = frozenset(wired)
             if ANALOG_VOLTAGE.quantity in wired:
                 measurements.append(ANALOG_VOLTAGE(adc / 1000))
             if DOOR_OPEN.quantity in wired:

@@ -107,7 +107,10 @@ def device_time(unix_seconds: float) -> datetime:
 
 def checked_time(moment: datetime) -> datetime:
     """A tz-aware device time in UTC, or CodecError('out_of_range') if the clock was unset."""
-    moment = moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00: past the calendar in UTC
+        raise CodecError("out_of_range", "device time is outside the calendar in UTC") from None
     if moment < EARLIEST_DEVICE_TIME:
         raise CodecError("out_of_range", f"device time {moment.isoformat()} is before 2015")
     return moment

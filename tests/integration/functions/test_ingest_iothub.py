@@ -39,7 +39,7 @@ def test_batch_is_routed_by_the_tenant_enrichment(registered):
 
     _setup(platform())
     sealed = seal_envelope(b'{"temperature": -3.5, "humidity": 88}', AES_KEY, "sandefjord",
-                           SENSOR)
+                           SENSOR, 1)
     events = trigger_batch([
         D2CMessage(SENSOR, orjson.dumps(sealed), properties={"tenant": "sandefjord"}),
         D2CMessage(SENSOR, orjson.dumps(sealed), properties={"tenant": "sandefjord"}),
@@ -65,7 +65,7 @@ def test_envelope_sealed_for_another_tenant_is_rejected(registered):
     from functions import platform
 
     _setup(platform())
-    sealed = seal_envelope(b'{"temperature": 1.0}', AES_KEY, "drammen", SENSOR)
+    sealed = seal_envelope(b'{"temperature": 1.0}', AES_KEY, "drammen", SENSOR, 1)
     events = trigger_batch([D2CMessage(SENSOR, orjson.dumps(sealed),
                                        properties={"tenant": "sandefjord"})])
     registered("ingest_iothub").get_user_function()(events)

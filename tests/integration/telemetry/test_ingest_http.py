@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from shared.telemetry.envelope import seal_envelope
 from tests.conftest import auth
 from tests.support.uplinks import chirpstack_up, encrypt, ttn_uplink
 
@@ -16,6 +17,7 @@ DEV_ADDR = "260B1A2C"
 EM300_PAYLOAD = bytes.fromhex("01755c03679cff04687b")
 # Dragino LHT65: BatV 3.0 V, SHT 21.5 °C, 55.5 %RH, DS18B20 probe 4.25 °C.
 LHT65_PAYLOAD = bytes.fromhex("cbb8086602b701" + "01a9" + "7fff")
+JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture
@@ -528,3 +530,180 @@ def test_a_device_sending_more_than_an_hours_document_holds_is_quarantined(
     assert "more than 5 readings for the hour 2026-11-22T10:00Z" in refused.json()["detail"]
     assert send("11:00").status_code == 202  # a new hour, a new document
     assert _quarantine(client, sandefjord)["counts"] == {"too_large": 1}
+
+
+AES_SENSOR = "0004a30b001c2b40"
+AES_KEY = bytes(range(32))
+
+
+@pytest.fixture
+def aes_sensor(client, sandefjord):
+    response = client.put(
+        f"/api/tenants/sandefjord/devices/{AES_SENSOR}",
+        json={"model": "json", "name": "Pumpestasjon", "aesKey": AES_KEY.hex()},
+        headers=auth(sandefjord.keys["tenant-admin"]),
+    )
+    assert response.status_code == 201, response.text
+    return AES_SENSOR
+
+
+def _sealed(reading: bytes, seq: int) -> dict:
+    return seal_envelope(reading, AES_KEY, "sandefjord", AES_SENSOR, seq)
+
+
+def test_a_keyed_device_is_heard_only_through_its_key(client, sandefjord, aes_sensor):
+    """The ingest key is the network server's, not the devices': with it alone, no one can
+    pass off clear readings as a keyed device's, by any route."""
+    clear_em300 = _post_device(client, sandefjord, EM300, {"temperature": 20.0})
+    assert clear_em300.status_code == 422
+    assert clear_em300.json()["reason"] == "decrypt_failed"
+    assert "AppSKey" in clear_em300.json()["detail"]
+    clear_lorawan = ttn_uplink(aes_sensor, DEV_ADDR, 3, b'{"temperature": 12.5}',
+                               "2026-11-22T10:00:00Z", f_port=1)
+    for response in (
+        _post_ttn(client, sandefjord, clear_lorawan),
+        client.post("/api/tenants/sandefjord/ingest/chirpstack", params={"event": "up"},
+                    json=chirpstack_up(aes_sensor, DEV_ADDR, 3, b'{"temperature": 12.5}',
+                                       "2026-11-22T10:00:00Z", f_port=1),
+                    headers=auth(sandefjord.keys["ingest"])),
+    ):
+        assert response.status_code == 422, response.text
+        assert response.json()["reason"] == "decrypt_failed"
+    assert _observations(client, sandefjord, EM300) == []
+    assert _observations(client, sandefjord, aes_sensor) == []
+
+
+def test_an_envelope_opens_once(client, sandefjord, aes_sensor):
+    captured = _sealed(b'{"temperature": -25.0}', 100)
+    assert _post_device(client, sandefjord, aes_sensor, captured).json()["accepted"] == 1
+    assert _post_device(client, sandefjord, aes_sensor, captured).json()["duplicates"] == 1
+    # The same sealed bytes written another way are the same message.
+    reordered = dict(reversed(list(captured.items())))
+    assert _post_device(client, sandefjord, aes_sensor, reordered).json()["duplicates"] == 1
+    # A member the format does not have cannot make it look new.
+    padded = _post_device(client, sandefjord, aes_sensor, {**captured, "x": 1})
+    assert padded.status_code == 400
+    # Nor can time: after the device's window has moved on, the old counter is refused.
+    for seq in range(101, 101 + 70):
+        fresh = _sealed(b'{"temperature": 4.0}', seq)
+        assert _post_device(client, sandefjord, aes_sensor, fresh).status_code == 202
+    late = _post_device(client, sandefjord, aes_sensor, captured)
+    assert late.status_code == 409
+    assert late.json()["reason"] == "fcnt_regressed"
+    # And a new seal under a counter already used is a replay, not a new reading.
+    reused = _post_device(client, sandefjord, aes_sensor, _sealed(b'{"temperature": 9.0}', 170))
+    assert reused.json()["reason"] == "fcnt_replayed"
+    values = [i["value"] for i in _observations(client, sandefjord, aes_sensor)]
+    assert values.count(-25.0) == 1 and 9.0 not in values
+
+
+def test_a_device_reset_above_half_the_16_bit_range_is_a_regression_not_a_rollover(
+    client, sandefjord
+):
+    """Network servers forward the full 32-bit FCnt; taking 1 after 40000 for 65537 would
+    decrypt with a counter the device never used."""
+    for fcnt in (40000, 1):
+        frm = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, fcnt)
+        response = _post_ttn(client, sandefjord,
+                             ttn_uplink(EM300, DEV_ADDR, fcnt, frm, "2026-11-22T10:00:00Z"))
+    assert response.status_code == 409
+    assert response.json()["reason"] == "fcnt_regressed"
+    assert "DELETE its session" in response.json()["detail"]
+
+
+def test_a_simulated_uplink_from_the_console_changes_nothing(client, sandefjord):
+    def uplink(fcnt: int, clock: str) -> dict:
+        return ttn_uplink(LHT65, DEV_ADDR, fcnt, LHT65_PAYLOAD, f"2026-11-22T{clock}Z", f_port=2)
+
+    assert _post_ttn(client, sandefjord, uplink(40000, "10:00:00")).status_code == 202
+    simulated = uplink(0, "10:05:00")
+    simulated["simulated"] = True
+    assert _post_ttn(client, sandefjord, simulated).json() == {
+        "accepted": 0, "duplicates": 0, "ignored": 1, "readings": 0,
+    }
+    assert _post_ttn(client, sandefjord, uplink(40001, "10:10:00")).json()["accepted"] == 1
+    assert len({i["time"] for i in _observations(client, sandefjord, LHT65)}) == 2
+
+
+def test_a_frame_without_application_data_is_ignored_not_quarantined(client, sandefjord):
+    message = ttn_uplink(EM300, DEV_ADDR, 5, b"", "2026-11-22T10:00:00Z")
+    del message["uplink_message"]["frm_payload"], message["uplink_message"]["f_port"]
+    assert _post_ttn(client, sandefjord, message).json()["ignored"] == 1
+    assert _quarantine(client, sandefjord)["counts"] == {}
+
+
+def test_an_event_type_a_newer_chirpstack_adds_is_accepted_and_ignored(client, sandefjord):
+    response = client.post("/api/tenants/sandefjord/ingest/chirpstack",
+                           params={"event": "uplink-v5"}, content=b'{"new": "shape"}',
+                           headers=auth(sandefjord.keys["ingest"]) | JSON)
+    assert response.status_code == 202
+    assert response.json()["ignored"] == 1
+
+
+def test_json_nested_past_the_parsers_depth_is_malformed(client, sandefjord):
+    body = b'{"end_device_ids":{},"x":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    response = client.post("/api/tenants/sandefjord/ingest/ttn", content=body,
+                           headers=auth(sandefjord.keys["ingest"]) | JSON)
+    assert response.status_code == 400
+    assert response.json()["reason"] == "malformed"
+
+
+def test_a_bad_message_delivered_again_keeps_its_place_in_the_quarantine_listing(
+    client, sandefjord
+):
+    """A listing pages newest first; a redelivered record that moved to the front would be
+    missed by a client paging past it."""
+    bad = [ttn_uplink(EM300, DEV_ADDR, 70 + n, b"\x01", f"2026-11-22T0{n}:00:00Z")
+           for n in range(3)]
+    ids = [_post_ttn(client, sandefjord, message).json()["quarantineId"] for message in bad]
+    admin = auth(sandefjord.keys["tenant-admin"])
+    listing = "/api/tenants/sandefjord/quarantine"
+    first = client.get(listing, params={"limit": 2}, headers=admin).json()
+    assert _post_ttn(client, sandefjord, bad[0]).json()["quarantineId"] == ids[0]  # again
+    rest = client.get(listing, params={"limit": 2, "continuation": first["continuation"]},
+                      headers=admin).json()
+    seen = [r["id"] for r in first["items"] + rest["items"]]
+    assert sorted(seen) == sorted(ids)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        b'{"a": 1e400}',  # JSON has no infinity
+        b'{"a": NaN}',
+        b'{"wired_inputs": "door_open"}',  # a text, where the codec reads a list
+    ],
+)
+def test_params_a_device_cannot_keep_are_refused_and_leave_no_key_behind(
+    client, sandefjord, platform, params
+):
+    body = (b'{"model": "dragino-lsn50v2-d20", "name": "Pumpehus", "appSKey": "'
+            + APP_S_KEY.encode() + b'", "params": ' + params + b"}")
+    response = client.put("/api/tenants/sandefjord/devices/0004a30b001a2b3c", content=body,
+                          headers=auth(sandefjord.keys["tenant-admin"]) | JSON)
+    assert response.status_code == 422, response.text
+    assert platform.keys.get("sandefjord", "device-0004a30b001a2b3c-appskey") is None
+
+
+def test_an_integer_past_64_bits_in_params_is_kept_as_a_number(client, sandefjord):
+    body = b'{"model": "json", "name": "x", "params": {"a": 1000000000000000000000000000000}}'
+    response = client.put("/api/tenants/sandefjord/devices/0004a30b001a2b3c", content=body,
+                          headers=auth(sandefjord.keys["tenant-admin"]) | JSON)
+    assert response.status_code == 201, response.text  # not a 500 from the store's serialiser
+    assert response.json()["params"] == {"a": 1e30}
+
+
+def test_a_failed_registration_takes_back_the_keys_it_wrote(client, sandefjord, platform,
+                                                              monkeypatch):
+    from shared.store import Unavailable
+    from shared.store.tenancy import TenantContainer
+
+    def down(self, doc, *suffix):
+        raise Unavailable("the store is down")
+
+    monkeypatch.setattr(TenantContainer, "upsert", down)
+    response = client.put("/api/tenants/sandefjord/devices/0004a30b001a2b3c",
+                          json={"model": "json", "name": "x", "appSKey": APP_S_KEY},
+                          headers=auth(sandefjord.keys["tenant-admin"]))
+    assert response.status_code == 503
+    assert platform.keys.get("sandefjord", "device-0004a30b001a2b3c-appskey") is None

@@ -20,7 +20,7 @@ from shared.simulator.fleet import (
     make_fleet,
 )
 from shared.telemetry.codecs import get_codec
-from shared.telemetry.envelope import open_envelope
+from shared.telemetry.envelope import open_envelope, parse_envelope
 from shared.telemetry.lorawan import FrmPayloadCipher
 from tests.unit.simulator.conftest import ADMIN_KEY, FakeApi, b64, dev_eui_of, fcnt_of
 
@@ -152,7 +152,9 @@ def test_posted_payloads_decrypt_and_decode_with_the_real_codecs(api: FakeApi) -
         device = fleet[dev_eui_of(request)]
         body = orjson.loads(request.content)
         if device.network == "ip":
-            payload, fport = open_envelope(body, device.key, "sandefjord", device.dev_eui), 0
+            payload, fport = open_envelope(
+                parse_envelope(body), device.key, "sandefjord", device.dev_eui
+            ), 0
         else:
             if device.network == "ttn":
                 message = body["uplink_message"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.telemetry.codecs import CodecError, Measurement, get_codec
+from shared.telemetry.codecs import CodecError, Measurement, check_config, get_codec
 
 DS18 = get_codec("decentlab-dl-ds18")
 PR26 = get_codec("decentlab-dl-pr26")
@@ -72,6 +72,10 @@ def test_pr26_without_a_valid_pressure_range_is_missing_config(config: dict[str,
     with pytest.raises(CodecError) as caught:
         PR26.decode(payload, 1, config)
     assert caught.value.reason == "missing_config"
+    with pytest.raises(CodecError) as caught:  # and so is registering the device
+        check_config("decentlab-dl-pr26", config)
+    assert caught.value.reason == "missing_config"
+    check_config("decentlab-dl-ds18", config)  # which DS18 does not read
 
 
 @pytest.mark.parametrize(

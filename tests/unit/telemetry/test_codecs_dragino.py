@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.telemetry.codecs import CodecError, Measurement, get_codec
+from shared.telemetry.codecs import CodecError, Measurement, check_config, get_codec
 
 LHT65 = get_codec("dragino-lht65")
 LSN50 = get_codec("dragino-lsn50v2-d20")
@@ -133,6 +133,21 @@ def test_lsn50_reports_wired_inputs_only_when_configured() -> None:
         Measurement("door_open", 1.0, "/"),
         Measurement("digital_input", 0.0, "/"),
     ]
+
+
+@pytest.mark.parametrize(
+    "wired",
+    [True, 1, "door_open", ["door_open", "garage"], [1], {"door_open": True}],
+)
+def test_lsn50_refuses_wired_inputs_it_cannot_read(wired: object) -> None:
+    """A text is no list (its letters would match no pin), and an unknown pin is a typo:
+    both are refused, at registration and (for a device registered before) on decode."""
+    with pytest.raises(CodecError) as refused:
+        check_config("dragino-lsn50v2-d20", {"wired_inputs": wired})
+    assert refused.value.reason == "bad_config"
+    with pytest.raises(CodecError) as refused:
+        lsn50("0B54 0000 0000 00 00FC 0205", wired_inputs=wired)
+    assert refused.value.reason == "bad_config"
 
 
 def test_lsn50_reads_closed_door_and_high_digital_input() -> None:

@@ -116,6 +116,9 @@ def test_json_rejects_documents_that_are_not_an_object_or_senml_list(document: o
         ({"temperature": 4.2, "time": "yesterday"}, "bad_time"),
         ({"temperature": 4.2, "time": 1795000000}, "bad_time"),
         ({"temperature": 4.2, "time": "2001-01-01T00:00:00Z"}, "out_of_range"),  # unset clock
+        # Readable, but past the calendar once in UTC (datetime's OverflowError).
+        ({"temperature": 4.2, "time": "9999-12-31T23:59:59-01:00"}, "out_of_range"),
+        ({"temperature": 4.2, "time": "0001-01-01T00:30:00+01:00"}, "out_of_range"),
         ([{"n": "temperature", "v": 4.2, "t": -60}], "bad_time"),  # SenML relative time
         ([{"n": "temperature", "v": 4.2, "t": "now"}], "bad_time"),
     ],

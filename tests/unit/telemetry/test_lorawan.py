@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.telemetry.lorawan import CipherCache, FrmPayloadCipher, full_fcnt
+from shared.telemetry.lorawan import CipherCache, FrmPayloadCipher
 
 # anthonykirby/lora-packet __tests__/decrypt_test.ts and README: AppSKey, DevAddr 49BE7DF1
 LORA_PACKET_APPSKEY = bytes.fromhex("ec925802ae430ca77fd3dd73cb2cc588")
@@ -86,28 +86,6 @@ def test_rejects_inputs_outside_the_block_format(payload: bytes, dev_addr: int, 
         FrmPayloadCipher(bytes(16)).decrypt(payload, dev_addr, fcnt)
 
 
-@pytest.mark.parametrize(
-    ("wire", "last", "expected"),
-    [
-        (5, None, 5),  # first frame of a session
-        (70_000, 3, 70_000),  # already a full counter
-        (1001, 1000, 1001),  # next frame
-        (1000, 1000, 1000),  # redelivery of the same frame
-        (998, 1000, 998),  # late redelivery of an older frame
-        (0x0003, 0xFFFE, 0x10003),  # 16-bit rollover
-        (0x0003, 0x1FFFE, 0x20003),  # second rollover
-        (0xFFFE, 0x10002, 0xFFFE),  # older frame from before the rollover
-        (0x2000, 0x31000, 0x32000),  # gap within the same epoch
-    ],
-)
-def test_full_fcnt_rebuilds_the_32_bit_counter(wire: int, last: int | None, expected: int) -> None:
-    assert full_fcnt(wire, last) == expected
-
-
-@pytest.mark.parametrize(("wire", "last"), [(-1, None), (2**32, None), (1, -5), (1, 2**32)])
-def test_full_fcnt_rejects_values_outside_32_bits(wire: int, last: int | None) -> None:
-    with pytest.raises(ValueError):
-        full_fcnt(wire, last)
 
 
 class CountingFactory:

@@ -63,13 +63,31 @@ def test_a_ttn_uplink_becomes_an_uplink() -> None:
 
 
 def test_ttn_omits_zero_fields_and_may_time_only_the_message() -> None:
-    message = _ttn(uplink_message__f_cnt=None, uplink_message__frm_payload=None,
+    message = _ttn(uplink_message__f_cnt=None, uplink_message__rx_metadata=None,
                    uplink_message__received_at=None, received_at="2026-11-22T12:00:00+02:00")
-    del message["uplink_message"]["f_port"]
     uplink = parse_ttn(orjson.dumps(message))
     assert isinstance(uplink, Uplink)
-    assert (uplink.fport, uplink.fcnt, uplink.payload) == (0, 0, b"")
+    assert (uplink.fport, uplink.fcnt, uplink.payload, uplink.gateways) == (85, 0, PAYLOAD, 0)
     assert uplink.received == datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"uplink_message__f_port": None, "uplink_message__frm_payload": None},  # empty frame
+        {"uplink_message__f_port": None},  # FPort 0: MAC commands only
+        {"uplink_message__frm_payload": None},
+    ],
+)
+def test_ttn_frames_without_application_data_are_ignored(changes: dict[str, Any]) -> None:
+    assert parse_ttn(orjson.dumps(_ttn(**changes))) == Ignored("ttn", "no_application_payload")
+
+
+def test_the_consoles_simulated_uplinks_are_ignored() -> None:
+    # The Things Stack's "Simulate uplink" posts the webhook with `"simulated": true`; it is
+    # a test of the integration, not a reading, and its FCnt is usually 0.
+    message = _ttn(uplink_message__f_cnt=None, simulated=True)
+    assert parse_ttn(orjson.dumps(message)) == Ignored("ttn", "simulated")
 
 
 def test_gateways_without_rssi_do_not_count_as_the_best_and_snr_defaults_to_zero() -> None:
@@ -148,19 +166,31 @@ def test_a_chirpstack_up_event_becomes_an_uplink() -> None:
 
 
 def test_chirpstack_omits_defaults() -> None:
-    event = chirpstack_up(DEV_EUI, "260b1a2c", 0, b"", "2026-11-22T10:00:00Z")
-    for omitted in ("fPort", "data", "rxInfo"):
-        event.pop(omitted)
+    event = chirpstack_up(DEV_EUI, "260b1a2c", 0, PAYLOAD, "2026-11-22T10:00:00Z")
+    for omitted in ("fCnt", "rxInfo"):
+        event.pop(omitted, None)
     uplink = parse_chirpstack(orjson.dumps(event), "up")
     assert isinstance(uplink, Uplink)
-    assert (uplink.fport, uplink.fcnt, uplink.payload, uplink.gateways) == (0, 0, b"", 0)
+    assert (uplink.fport, uplink.fcnt, uplink.payload, uplink.gateways) == (2, 0, PAYLOAD, 0)
+
+
+@pytest.mark.parametrize("omitted", [("fPort", "data"), ("fPort",), ("data",)])
+def test_chirpstack_frames_without_application_data_are_ignored(omitted: tuple[str, ...]) -> None:
+    event = chirpstack_up(DEV_EUI, "260b1a2c", 4, PAYLOAD, "2026-11-22T10:00:00Z")
+    for name in omitted:
+        event.pop(name)
+    ignored = Ignored("chirpstack", "no_application_payload")
+    assert parse_chirpstack(orjson.dumps(event), "up") == ignored
 
 
 def test_other_chirpstack_events_are_ignored_but_must_name_a_device() -> None:
     join = {"deviceInfo": {"devEui": DEV_EUI.lower()}, "devAddr": "260b1a2c"}
     assert parse_chirpstack(orjson.dumps(join), "join") == Ignored("chirpstack", "join")
     assert _malformed(parse_chirpstack, b'{"deviceInfo": {}}', "status").reason == "malformed"
-    assert "unknown ChirpStack event" in _malformed(parse_chirpstack, b"{}", "bogus").detail
+
+
+def test_event_types_a_newer_chirpstack_adds_are_ignored_unread() -> None:
+    assert parse_chirpstack(b"not even JSON", "uplink-v5") == Ignored("chirpstack", "unknown_event")
 
 
 @pytest.mark.parametrize(
