@@ -30,10 +30,10 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
-from shared.bus import OBSERVATIONS, EventBus
+from shared.bus import OBSERVATIONS, BusError, EventBus
 from shared.errors import NotFound
-from shared.keys import KeyStore, TenantKeys
-from shared.store import Document, DocumentStore, PreconditionFailed
+from shared.keys import KeyStore, KeyStoreError, TenantKeys
+from shared.store import Document, DocumentStore, PreconditionFailed, StoreError
 from shared.store import NotFound as StoreNotFound
 from shared.store.tenancy import TenantContainer
 from shared.telemetry.codecs import CodecError, get_codec
@@ -67,6 +67,7 @@ log = logging.getLogger(__name__)
 
 #: How many recent FCnts a device's session remembers; an older, unseen FCnt is a regression.
 FCNT_WINDOW = 64
+_SESSION_REASONS = frozenset({"fcnt_replayed", "fcnt_regressed"})
 _TENANT_TTL_S = 60.0
 #: The sweep seals an open hour once its device has been quiet for the whole hour after it.
 QUIET_AFTER = timedelta(hours=2)
@@ -118,6 +119,21 @@ class IngestResult:
     rejections: list[Rejection] = field(default_factory=list)
 
 
+@dataclass
+class _Outcome:
+    """What became of one device's frames in a batch."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    observations: list[Observation] = field(default_factory=list)
+    rejected: list[tuple[Delivery, _Rejected]] = field(default_factory=list)
+
+    @property
+    def doubts_session(self) -> bool:
+        """Refused for the session: right, or the session as this process knows it is stale."""
+        return any(exc.reason in _SESSION_REASONS for _, exc in self.rejected)
+
+
 class _Duplicate(Exception):
     """An exact redelivery of an uplink already accepted: nothing to do."""
 
@@ -133,26 +149,33 @@ class _Rejected(Exception):
 class _Session:
     """A device's LoRaWAN session as ingest tracks it, loaded from its latest-state document.
 
-    `origin` is the stored session it was loaded from: when the document still holds that very
-    object at commit, nobody else wrote it meanwhile and this session simply replaces it.
-    `hours` counts the readings of each hour known so far (the open hour's, then this batch's),
-    to hold the device to `MAX_HOUR_READINGS`.
+    `loaded_from` is that document's ETag (None: there was none): when the document still has
+    it at commit, nobody else wrote it meanwhile and this session simply replaces the stored
+    one. `epoch` counts the session's resets (`Ingestor.reset_session`): a reset made after the
+    load wins over what this batch saw. `hours` counts the readings of each hour known so far
+    (the open hour's, then this batch's), to hold the device to `MAX_HOUR_READINGS`.
     """
 
     dev_addr: int | None = None
     last: int | None = None
     seen: dict[str, str] = field(default_factory=dict)
-    origin: Mapping[str, Any] | None = None
+    loaded_from: str | None = None
+    epoch: int = 0
     changed: bool = False
     hours: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, doc: Document | None) -> _Session:
-        state = (doc or {}).get("session")
-        if not state:
-            return cls(hours=hour_sizes(doc))
-        seen = dict(state.get("seen", {}))
-        return cls(state.get("devAddr"), state.get("last"), seen, state, hours=hour_sizes(doc))
+        doc = doc or {}
+        state = doc.get("session") or {}
+        return cls(
+            state.get("devAddr"),
+            state.get("last"),
+            dict(state.get("seen", {})),
+            doc.get("_etag"),
+            doc.get("sessionEpoch", 0),
+            hours=hour_sizes(doc),
+        )
 
     def count(self, observations: Sequence[Observation]) -> None:
         """Add the observations' readings to their hours; raises _Rejected('too_large') when
@@ -322,35 +345,36 @@ class Ingestor:
 
         devices = self.registry(tenant).lookup(u.dev_eui for _, u in uplinks)
         latest = TenantContainer(self._store.container("latest"), tenant)
-        states = self._load_states(latest, devices)
+        states, from_cache = self._load_states(latest, devices)
         sessions = {dev: _Session.load(states.get(dev)) for dev in devices}
         keys = TenantKeys(self._keys, tenant)
         accepted: dict[str, list[Observation]] = {}
 
+        frames_of: dict[str, list[tuple[Delivery, Uplink]]] = {}
         for delivery, uplink in sorted(uplinks, key=lambda d: (d[1].dev_eui, d[1].fcnt or 0)):
-            device = devices.get(uplink.dev_eui)
+            frames_of.setdefault(uplink.dev_eui, []).append((delivery, uplink))
+        for dev_eui, frames in frames_of.items():
+            device = devices.get(dev_eui)
             if device is None:
-                reject(
-                    delivery,
-                    "unknown_device",
-                    f"device {uplink.dev_eui} is not registered in {tenant}",
-                    uplink.dev_eui,
-                )
+                for delivery, _ in frames:
+                    detail = f"device {dev_eui} is not registered in {tenant}"
+                    reject(delivery, "unknown_device", detail, dev_eui)
                 continue
-            try:
-                observations = self._accept(keys, device, uplink, sessions[uplink.dev_eui])
-            except _Rejected as exc:
-                reject(delivery, exc.reason, exc.detail, uplink.dev_eui)
-                continue
-            except Exception as exc:  # a bug must not lose the message or fail the batch
-                log.exception("ingest failed for %s", uplink.dev_eui)
-                reject(delivery, "internal_error", type(exc).__name__, uplink.dev_eui)
-                continue
-            if observations is None:
-                result.duplicates += 1
-                continue
-            result.accepted += 1
-            accepted.setdefault(uplink.dev_eui, []).extend(observations)
+            outcome = self._accept_frames(keys, device, frames, sessions[dev_eui])
+            if outcome.doubts_session and dev_eui in from_cache:
+                # Refused by a session only this process remembers: another instance may have
+                # reset it, or deleted and registered the device again. Ask the store.
+                stored = latest.read(dev_eui)
+                if (stored or {}).get("_etag") != states[dev_eui].get("_etag"):
+                    self._remember_state(latest, dev_eui, stored, states)
+                    sessions[dev_eui] = _Session.load(stored)
+                    outcome = self._accept_frames(keys, device, frames, sessions[dev_eui])
+            for delivery, rejected in outcome.rejected:
+                reject(delivery, rejected.reason, rejected.detail, dev_eui)
+            result.duplicates += outcome.duplicates
+            if outcome.observations:
+                result.accepted += outcome.accepted
+                accepted[dev_eui] = outcome.observations
 
         observations = [o for group in accepted.values() for o in group]
         series = self.series(tenant)
@@ -381,7 +405,8 @@ class Ingestor:
 
     def _load_states(
         self, latest: TenantContainer, devices: dict[str, Document]
-    ) -> dict[str, Document]:
+    ) -> tuple[dict[str, Document], set[str]]:
+        """The devices' latest states, and which of them came from this process's cache."""
         states: dict[str, Document] = {}
         missing = []
         partition = latest.partition()
@@ -391,12 +416,56 @@ class Ingestor:
                 missing.append(dev_eui)
             else:
                 states[dev_eui] = cached
+        from_cache = set(states)
         if missing:
             for doc in latest.read_many(missing):
-                # Cached as if written here, so committing the state replaces it without a read.
-                self._buckets.put((partition, doc["id"], ""), doc)
-                states[doc["id"]] = doc
-        return states
+                self._remember_state(latest, doc["id"], doc, states)
+        return states, from_cache
+
+    def _remember_state(
+        self,
+        latest: TenantContainer,
+        dev_eui: str,
+        doc: Document | None,
+        states: dict[str, Document],
+    ) -> None:
+        """A state as read from the store, cached as if written here (so committing it
+        replaces it without a read); None: the device has none."""
+        key = (latest.partition(), dev_eui, "")
+        if doc is None:
+            states.pop(dev_eui, None)
+            self._buckets.forget(key)
+        else:
+            states[dev_eui] = doc
+            self._buckets.put(key, doc)
+
+    def _accept_frames(
+        self,
+        keys: TenantKeys,
+        device: Document,
+        frames: Sequence[tuple[Delivery, Uplink]],
+        session: _Session,
+    ) -> _Outcome:
+        """One device's frames of a batch, in FCnt order, through its session."""
+        outcome = _Outcome()
+        for delivery, uplink in frames:
+            try:
+                observations = self._accept(keys, device, uplink, session)
+            except _Rejected as exc:
+                outcome.rejected.append((delivery, exc))
+                continue
+            except (KeyStoreError, StoreError, BusError):
+                raise  # transient: the batch is retried
+            except Exception as exc:  # a bug must not lose the message or fail the batch
+                log.exception("ingest failed for %s", uplink.dev_eui)
+                outcome.rejected.append((delivery, _Rejected("internal_error", type(exc).__name__)))
+                continue
+            if observations is None:
+                outcome.duplicates += 1
+            else:
+                outcome.accepted += 1
+                outcome.observations.extend(observations)
+        return outcome
 
     def _accept(
         self, keys: TenantKeys, device: Document, uplink: Uplink, session: _Session
@@ -520,7 +589,10 @@ class Ingestor:
 
     def reset_session(self, tenant: str, dev_eui: str) -> None:
         """Forget a device's LoRaWAN session (after an ABP device's counters were reset)."""
-        if not self._rewrite_state(tenant, dev_eui, lambda doc: doc.update(session=None)):
+        def reset(doc: Document) -> None:
+            doc.update(session=None, sessionEpoch=doc.get("sessionEpoch", 0) + 1)
+
+        if not self._rewrite_state(tenant, dev_eui, reset):
             raise NotFound(f"device {dev_eui} has no session")
 
     def _rewrite_state(
@@ -585,15 +657,21 @@ class _StateMerge:
             for quantity, (o, r) in newest.items()
         }
         self._device = device
-        self._origin = session.origin
+        self._loaded_from = session.loaded_from
+        self._epoch = session.epoch
         self._ours = session.dump()
         self._open_hour = open_hour
         self.new = 0
 
-    def __call__(self, doc: Document) -> Document:
+    def __call__(self, doc: Document) -> Document | None:
         ours, device = self._ours, self._device
+        if self._loaded_from is not None and "_etag" not in doc:
+            return None  # deleted meanwhile, with its device: not to be brought back
         stored = doc.get("session")
-        if stored and stored is not self._origin and stored.get("devAddr") == ours["devAddr"]:
+        written_meanwhile = doc.get("_etag") != self._loaded_from
+        if doc.get("sessionEpoch", 0) != self._epoch:
+            merged = stored  # reset meanwhile: the reset wins over what this batch saw
+        elif written_meanwhile and stored and stored.get("devAddr") == ours["devAddr"]:
             # Written by another consumer since we loaded it: keep what both have seen.
             seen = stored.get("seen", {}) | ours["seen"]
             lasts = [n for n in (stored.get("last"), ours["last"]) if n is not None]

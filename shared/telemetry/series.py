@@ -29,17 +29,22 @@ buckets are one partition, so a query for a day or a week is a single-partition 
 from __future__ import annotations
 
 import base64
+import random
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+import orjson
 
 from shared.lru import Lru
 from shared.store import Document, PreconditionFailed, Query, Write
 from shared.store.tenancy import TenantContainer
 from shared.telemetry.observations import Observation, iso
 
-_WRITE_ATTEMPTS = 5
+_WRITE_ATTEMPTS = 6
+_BACKOFF_S = 0.005  # the first retry waits up to 10 ms, the last up to 160 ms
 MAX_QUERY_DAYS = 400
 SWEEP_PAGE = 500
 #: Readings one device may store per hour. An hour is one document (the open hour in the
@@ -159,8 +164,9 @@ class BucketCache(Lru[tuple[str, str, str], Document]):
         super().__init__(max_entries)
 
 
-#: Applies a batch's changes to a document (idempotent: applying it twice changes nothing more).
-Merge = Callable[[Document], Document]
+#: Applies a batch's changes to a document (idempotent: applying it twice changes nothing more);
+#: None when the document must not be written after all (see `write_merged`).
+Merge = Callable[[Document], Document | None]
 
 
 def write_merged(
@@ -172,47 +178,46 @@ def write_merged(
     """Create or ETag-replace documents of one partition, applying each `merge` (idempotent) to
     its document as it is; `fresh` (with the `id`) is the document to create when none exists.
 
+    A merge is given a private copy of the document with its `_etag` (none: the document is to
+    be created), so it can tell whether the document is still the one its batch was planned
+    on, and it may change the copy in place: cached documents are shared with other threads.
+    A merge that returns None writes nothing (e.g. a state whose device was deleted meanwhile).
+
     All of them go in one `write_all` (on Cosmos one request per transactional batch of up to
     100), built from the cached documents. A document missing from the cache is created without
     reading it first: this process has usually not written it because it is new (the next
     hour's bucket, a new device's state), so the guess saves a read; when it is wrong, the
     failed create costs one request more than reading first would have. The writes that were
     not applied (another consumer came first; or, on Cosmos, their batch was rolled back for
-    another write) are read again together, merged and written again. Raises the store's
-    Unavailable for transient failures (the trigger retries the batch).
+    another write) are read again together, merged and written again, after a short random
+    pause so that two consumers contending for one document do not collide again at once.
+    Raises the store's Unavailable for transient failures (the trigger retries the batch).
     """
     partition = container.partition(*suffix)
     pending = list(merges)
     current = {fresh["id"]: cache.get((partition, fresh["id"], "")) for fresh, _ in pending}
-    done = False
-    try:
-        for _ in range(_WRITE_ATTEMPTS):
-            writes = []
-            for fresh, merge in pending:
-                doc = current[fresh["id"]]
-                if doc is None:
-                    writes.append(Write(merge(dict(fresh))))
-                else:
-                    doc = dict(doc)
-                    etag = doc.pop("_etag")
-                    writes.append(Write(merge(doc), etag))
-            failed = []
-            for item, written in zip(pending, container.write_all(writes, *suffix), strict=True):
-                if written is None:
-                    failed.append(item)
-                else:
-                    cache.put((partition, item[0]["id"], ""), written)
-            if not failed:
-                done = True
-                return
-            pending = failed
-            current = _read_again(container, [fresh["id"] for fresh, _ in pending], suffix)
-    finally:
-        if not done:
-            # A merge updates nested parts of the document it is given in place, for a cached
-            # document the cached copy: whatever was not written must be read again next time.
-            for fresh, _ in pending:
-                cache.forget((partition, fresh["id"], ""))
+    for attempt in range(_WRITE_ATTEMPTS):
+        if attempt:
+            time.sleep(random.uniform(0, _BACKOFF_S * 2**attempt))  # noqa: S311 - jitter
+        writing = []
+        for fresh, merge in pending:
+            stored = current[fresh["id"]]
+            merged = merge(dict(fresh) if stored is None else orjson.loads(orjson.dumps(stored)))
+            if merged is not None:
+                writing.append(((fresh, merge), Write(merged, merged.pop("_etag", None))))
+        if not writing:
+            return
+        results = container.write_all([write for _, write in writing], *suffix)
+        failed = []
+        for (item, _), written in zip(writing, results, strict=True):
+            if written is None:
+                failed.append(item)
+            else:
+                cache.put((partition, item[0]["id"], ""), written)
+        if not failed:
+            return
+        pending = failed
+        current = _read_again(container, [fresh["id"] for fresh, _ in pending], suffix)
     ids = ", ".join(fresh["id"] for fresh, _ in pending)
     raise PreconditionFailed(f"{ids}: gave up after {_WRITE_ATTEMPTS} concurrent updates")
 
@@ -271,7 +276,8 @@ class TimeSeries:
                 new += self.write(device, bucket, group, ttl)
         if current is not None and current != target:
             self.seal(device, current, open_hour, ttl)
-        update = OpenHourUpdate(self, device, target, groups.get(target, []), open_hour, ttl)
+        planned_on = state.get("_etag") if state else None
+        update = OpenHourUpdate(self, device, target, groups.get(target, []), planned_on, ttl)
         return update, new
 
     def write(self, device: str, bucket: str, group: Group, ttl: int) -> int:
@@ -412,20 +418,21 @@ class OpenHourUpdate:
     device: str
     bucket: str
     group: Group
-    planned: Document | None  # the open hour append saw in the state it was given
+    planned_on: str | None  # the ETag of the state append was given (None: it had none)
     ttl: int
 
     def merge_into(self, state: Document) -> int:
-        """Merge the readings into the open hour of `state`, the device's latest-state document
-        being written; returns how many were new.
+        """Merge the readings into the open hour of `state` (a private copy of the device's
+        latest-state document, with its `_etag`, being written); returns how many were new.
 
-        Another open hour than `planned` in `state` means another consumer wrote the state
-        meanwhile: of the two hours the older is sealed, the newer stays open.
+        Another ETag than `planned_on` means another consumer wrote the state meanwhile, and
+        its open hour may be one append did not see: of the two hours the older is sealed, the
+        newer stays open.
         """
         if not self.group:
             return 0
         bucket, hour = open_hour_of(state)
-        if bucket is not None and hour is not self.planned:
+        if bucket is not None and state.get("_etag") != self.planned_on:
             if bucket > self.bucket:
                 return self.series.write(self.device, self.bucket, self.group, self.ttl)
             if bucket < self.bucket:

@@ -1,0 +1,168 @@
+"""Two Functions hosts (or two request threads) on one device: nothing lost, nothing revived.
+
+Each host keeps its own caches of device states; the store's ETags are the only truth they
+share. A second host is built as the platform builds one: same store, vault and bus.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from shared.keys import CachedKeyStore, KeyStoreError
+from shared.store import Query
+from shared.store.tenancy import TenantContainer
+from shared.telemetry.devices import DeviceUpsert
+from shared.telemetry.ingest import Delivery, Ingestor, deliver
+from shared.telemetry.uplinks import parse_ttn
+from shared.tenants.model import TenantCreate
+from tests.support.uplinks import encrypt, ttn_uplink
+
+TENANT = "sandefjord"
+EM300 = "24e124136b502217"
+KEY = "2b7e151628aed2a6abf7158809cf4f3c"
+PAYLOAD = bytes.fromhex("01755c03679cff04687b")  # 3 readings
+DEV_ADDR = "260B1A2C"
+
+
+def up(fcnt: int, minute: int, hour: int = 10, payload: bytes = PAYLOAD) -> Delivery:
+    frm = encrypt(payload, KEY, DEV_ADDR, fcnt)
+    message = ttn_uplink(EM300, DEV_ADDR, fcnt, frm, f"2026-11-22T{hour:02d}:{minute:02d}:00Z")
+    return deliver("ttn", orjson.dumps(message), parse_ttn)
+
+
+def register(host: Ingestor) -> None:
+    host.registry(TENANT).put(EM300, DeviceUpsert.model_validate(
+        {"model": "milesight-em300-th", "name": "Skolegården", "appSKey": KEY}))
+
+
+@pytest.fixture
+def host_a(platform) -> Ingestor:
+    platform.tenants.create(TenantCreate(id=TENANT, name="Sandefjord", kommunenummer="3907"))
+    register(platform.ingestor)
+    return platform.ingestor
+
+
+@pytest.fixture
+def host_b(platform, host_a) -> Ingestor:
+    return Ingestor(platform.store, CachedKeyStore(platform.keys._inner), platform.bus,
+                    platform.tenants)
+
+
+def stored_times(host: Ingestor) -> list[str]:
+    day = datetime(2026, 11, 22, tzinfo=UTC), datetime(2026, 11, 23, tzinfo=UTC)
+    readings, _ = host.series(TENANT).read(EM300, *day, None, 10_000, None)
+    return sorted(reading.time.strftime("%H:%M") for reading in readings)
+
+
+def state(platform):
+    return TenantContainer(platform.store.container("latest"), TENANT).read(EM300)
+
+
+def test_a_session_reset_on_another_host_reaches_the_ingesting_host(host_a, host_b):
+    assert host_a.ingest(TENANT, [up(f, f % 60, 10 + f // 60) for f in range(1, 101)]).accepted
+    host_b.reset_session(TENANT, EM300)  # the operator's DELETE .../session, served by B
+    restarted = host_a.ingest(TENANT, [up(1, 30, 14), up(2, 40, 14)])
+    assert [r.reason for r in restarted.rejections] == []
+    assert restarted.accepted == 2
+
+
+def test_a_reset_while_a_batch_loads_the_state_is_not_undone(host_a, platform, monkeypatch):
+    host_a.ingest(TENANT, [up(f, f % 60, 10 + f // 60) for f in range(1, 101)])
+    latest = platform.store.container("latest")
+    host_a._buckets.forget((f"{TENANT}", EM300, ""))  # e.g. evicted: the next batch reads it
+    real_read_many = latest.read_many
+
+    def read_many(partition, ids):
+        docs = real_read_many(partition, ids)
+        monkeypatch.setattr(latest, "read_many", real_read_many)
+        host_a.reset_session(TENANT, EM300)  # an HTTP thread resets it right after the read
+        return docs
+
+    monkeypatch.setattr(latest, "read_many", read_many)
+    host_a.ingest(TENANT, [up(101, 50, 11)])
+    assert state(platform)["session"] is None  # the reset stands
+    assert host_a.ingest(TENANT, [up(1, 0, 14)]).rejections == []
+
+
+def test_a_device_deleted_on_another_host_is_not_revived_and_its_successor_starts_clean(
+    host_a, host_b, platform
+):
+    host_a.ingest(TENANT, [up(f, f, 10) for f in range(1, 51)])
+    host_b.delete_device(TENANT, EM300)
+    host_a.ingest(TENANT, [up(51, 0, 11)])  # A still knows the device (its cache, up to 60 s)
+    assert state(platform) is None
+    # Registered again, its counter from 1 (a key rotated on B reaches A's key cache within
+    # its five minutes; the session must not wait at all).
+    register(host_b)
+    successor = bytes.fromhex("01755a03679cff04687b")  # its own readings (battery 90 %)
+    replaced = host_a.ingest(TENANT, [up(1, 0, 12, successor), up(2, 1, 12, successor)])
+    assert [r.reason for r in replaced.rejections] == []
+    assert replaced.accepted == 2
+
+
+def test_a_reading_committed_while_another_request_opens_the_next_hour_is_kept(
+    host_a, platform
+):
+    """One host, two request threads: FCnt 6 opens hour 11 (sealing hour 10) and waits in
+    publish while FCnt 5 (10:59) is committed into hour 10; FCnt 6's commit must seal that."""
+    host_a.ingest(TENANT, [up(f, 50 + f, 10) for f in range(1, 5)])
+    parked, release = threading.Event(), threading.Event()
+
+    def slow_consumer(events):
+        if any(e["time"].startswith("2026-11-22T11") for e in events):
+            parked.set()
+            release.wait(10)
+
+    platform.bus.subscribe("observations", slow_consumer)
+    opening = threading.Thread(target=host_a.ingest, args=(TENANT, [up(6, 0, 11)]))
+    opening.start()
+    assert parked.wait(10)
+    host_a.ingest(TENANT, [up(5, 59, 10)])
+    release.set()
+    opening.join()
+    assert stored_times(host_a) == sorted(
+        [f"10:{m}" for m in (51, 52, 53, 54, 59)] * 3 + ["11:00"] * 3
+    )
+
+
+def test_two_hosts_on_overlapping_batches_at_once_store_every_reading_once(
+    host_a, host_b, platform
+):
+    frames = [up(f, (f * 7) % 60, 8 + f // 9) for f in range(1, 61)]  # ~7 frames an hour
+
+    def run(host: Ingestor, step: int, errors: list[BaseException]) -> None:
+        try:
+            for start in range(0, len(frames), step):  # each batch repeats the last frame
+                host.ingest(TENANT, frames[max(0, start - 1) : start + step])
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    errors: list[BaseException] = []
+    threads = [threading.Thread(target=run, args=(h, s, errors))
+               for h, s in ((host_a, 5), (host_b, 7))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(stored_times(host_a)) == 60 * 3
+    assert state(platform)["session"]["last"] == 60
+    quarantine = TenantContainer(platform.store.container("quarantine"), TENANT)
+    assert quarantine.query(Query()).items == []
+
+
+def test_a_key_store_outage_fails_the_batch_for_a_retry_rather_than_quarantining(
+    host_a, platform, monkeypatch
+):
+    def down(tenant, name):
+        raise KeyStoreError("Key Vault: ServiceResponseError")
+
+    monkeypatch.setattr(platform.keys, "get", down)
+    with pytest.raises(KeyStoreError):
+        host_a.ingest(TENANT, [up(1, 1)])
+    monkeypatch.undo()
+    assert host_a.ingest(TENANT, [up(1, 1)]).accepted == 1
