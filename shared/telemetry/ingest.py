@@ -7,13 +7,18 @@ For one tenant's batch of deliveries:
 2. per uplink, in FCnt order: drop exact redeliveries (same FCnt, same payload) as duplicates,
    quarantine replays (same FCnt, other payload) and regressions; decrypt with the device's own
    key (LoRaWAN AppSKey, or the AES-GCM envelope key); decode with the model's codec; normalise;
-3. merge the readings of past hours into the time series (idempotent), publish the observations
-   as CloudEvents with deterministic ids, and only then commit each device's latest state: its
-   session, its newest values and the readings of its newest hour (see `series`), in one write.
-   The tenant's states share a partition, so on Cosmos up to 100 of them share one request.
+3. merge the readings of past hours into the time series (idempotent), then commit each
+   device's latest state: its session, its newest values and the readings of its newest hour
+   (see `series`), in one write. The tenant's states share a partition, so on Cosmos up to 100
+   of them share one request;
+4. publish the observations as CloudEvents with deterministic ids.
 
-Committing the state last makes a crash anywhere safe: the redelivered batch is reprocessed,
-the series merge stores nothing twice and consumers dedupe the republished events by id.
+The state commit also puts the batch's frames in the session's outbox (`pending`): a crash or
+a bus failure after it leaves them there, and their redelivery, though a duplicate, publishes
+them again; a frame this process published leaves the outbox with the device's next commit.
+A crash before the commit is safe too: the redelivered batch is reprocessed and the series
+merge stores nothing twice. A device refused for its session is checked against the stored
+state first (another host may have reset the session or deleted the device).
 A bad message never fails the batch: it becomes a quarantine record with its reason. Transient
 store or bus failures propagate, so the trigger retries the whole batch.
 """
@@ -33,6 +38,7 @@ from typing import Any
 from shared.bus import OBSERVATIONS, BusError, EventBus
 from shared.errors import NotFound
 from shared.keys import KeyStore, KeyStoreError, TenantKeys
+from shared.lru import Lru
 from shared.store import Document, DocumentStore, PreconditionFailed, StoreError
 from shared.store import NotFound as StoreNotFound
 from shared.store.tenancy import TenantContainer
@@ -68,6 +74,7 @@ log = logging.getLogger(__name__)
 #: How many recent FCnts a device's session remembers; an older, unseen FCnt is a regression.
 FCNT_WINDOW = 64
 _SESSION_REASONS = frozenset({"fcnt_replayed", "fcnt_regressed"})
+_PUBLISHED_ENTRIES = 200_000
 _TENANT_TTL_S = 60.0
 #: The sweep seals an open hour once its device has been quiet for the whole hour after it.
 QUIET_AFTER = timedelta(hours=2)
@@ -126,12 +133,22 @@ class _Outcome:
     accepted: int = 0
     duplicates: int = 0
     observations: list[Observation] = field(default_factory=list)
+    #: Of redelivered frames still in the outbox: published again, not stored again.
+    republished: list[Observation] = field(default_factory=list)
     rejected: list[tuple[Delivery, _Rejected]] = field(default_factory=list)
 
     @property
     def doubts_session(self) -> bool:
         """Refused for the session: right, or the session as this process knows it is stale."""
         return any(exc.reason in _SESSION_REASONS for _, exc in self.rejected)
+
+
+@dataclass(frozen=True, slots=True)
+class _Redelivered:
+    """A frame already accepted; `unpublished` are its observations when its events may not
+    have been published (it is in its session's outbox)."""
+
+    unpublished: list[Observation]
 
 
 class _Duplicate(Exception):
@@ -161,11 +178,18 @@ class _Session:
     seen: dict[str, str] = field(default_factory=dict)
     loaded_from: str | None = None
     epoch: int = 0
+    #: The outbox: frames whose events were committed with the state and may not have been
+    #: published (a redelivery of one publishes it again), then the frames this batch accepts.
+    unpublished: list[str] = field(default_factory=list)
+    accepted: list[str] = field(default_factory=list)
+    republished: list[str] = field(default_factory=list)  # redelivered from the outbox
     changed: bool = False
     hours: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, doc: Document | None) -> _Session:
+    def load(cls, doc: Document | None, published: Callable[[str], bool]) -> _Session:
+        """The session in a state document; `published(key)` tells the frames this process
+        knows it published, which leave the outbox."""
         doc = doc or {}
         state = doc.get("session") or {}
         return cls(
@@ -174,6 +198,7 @@ class _Session:
             dict(state.get("seen", {})),
             doc.get("_etag"),
             doc.get("sessionEpoch", 0),
+            [key for key in state.get("pending", ()) if not published(key)],
             hours=hour_sizes(doc),
         )
 
@@ -196,11 +221,18 @@ class _Session:
             hours[bucket] = hours.get(bucket, 0) + readings
 
     def dump(self) -> dict[str, Any]:
-        """The session with the `FCNT_WINDOW` most recently seen entries (insertion order)."""
+        """The session with the `FCNT_WINDOW` most recently seen entries (insertion order), and
+        as many of the outbox's."""
         seen = self.seen
         for stale in list(islice(seen, max(0, len(seen) - FCNT_WINDOW))):
             del seen[stale]
-        return {"devAddr": self.dev_addr, "last": self.last, "seen": seen}
+        pending = [key for key in self.unpublished if key not in self.accepted] + self.accepted
+        return {
+            "devAddr": self.dev_addr,
+            "last": self.last,
+            "seen": seen,
+            "pending": pending[-FCNT_WINDOW:],
+        }
 
 
 def _digest(payload: bytes) -> str:
@@ -236,6 +268,8 @@ class Ingestor:
         self._device_cache = devices or DeviceCache()
         self._buckets = buckets or BucketCache()
         self._lora = CipherCache(FrmPayloadCipher)
+        #: Frames whose events this process published: they leave their session's outbox.
+        self._published: Lru[tuple[str, str, str], bool] = Lru(_PUBLISHED_ENTRIES)
         self._retention: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
 
@@ -346,9 +380,13 @@ class Ingestor:
         devices = self.registry(tenant).lookup(u.dev_eui for _, u in uplinks)
         latest = TenantContainer(self._store.container("latest"), tenant)
         states, from_cache = self._load_states(latest, devices)
-        sessions = {dev: _Session.load(states.get(dev)) for dev in devices}
+        def published(dev_eui: str) -> Callable[[str], bool]:
+            return lambda key: self._published.get((tenant, dev_eui, key)) is not None
+
+        sessions = {dev: _Session.load(states.get(dev), published(dev)) for dev in devices}
         keys = TenantKeys(self._keys, tenant)
         accepted: dict[str, list[Observation]] = {}
+        republished: list[Observation] = []
 
         frames_of: dict[str, list[tuple[Delivery, Uplink]]] = {}
         for delivery, uplink in sorted(uplinks, key=lambda d: (d[1].dev_eui, d[1].fcnt or 0)):
@@ -367,11 +405,12 @@ class Ingestor:
                 stored = latest.read(dev_eui)
                 if (stored or {}).get("_etag") != states[dev_eui].get("_etag"):
                     self._remember_state(latest, dev_eui, stored, states)
-                    sessions[dev_eui] = _Session.load(stored)
+                    sessions[dev_eui] = _Session.load(stored, published(dev_eui))
                     outcome = self._accept_frames(keys, device, frames, sessions[dev_eui])
             for delivery, rejected in outcome.rejected:
                 reject(delivery, rejected.reason, rejected.detail, dev_eui)
             result.duplicates += outcome.duplicates
+            republished.extend(outcome.republished)
             if outcome.observations:
                 result.accepted += outcome.accepted
                 accepted[dev_eui] = outcome.observations
@@ -383,12 +422,10 @@ class Ingestor:
         if observations:
             with self._store.batch():
                 for dev_eui, device_observations in accepted.items():
-                    if device_observations:
-                        open_hours[dev_eui], new = series.append(
-                            dev_eui, device_observations, states.get(dev_eui), ttl
-                        )
-                        result.readings += new
-            self._bus.publish(OBSERVATIONS, [event(o) for o in observations])
+                    open_hours[dev_eui], new = series.append(
+                        dev_eui, device_observations, states.get(dev_eui), ttl
+                    )
+                    result.readings += new
         # Only devices with something accepted: duplicates and rejections change no state.
         merges = {
             dev_eui: _StateMerge(
@@ -400,6 +437,14 @@ class Ingestor:
         with self._store.batch():
             write_merged(latest, self._buckets, [({"id": dev}, m) for dev, m in merges.items()])
         result.readings += sum(merge.new for merge in merges.values())
+        # Published once stored: the state commit put these frames in its outbox, so if
+        # publishing fails, the trigger's retry finds them there and publishes them again.
+        outgoing = sorted(republished, key=lambda o: o.epoch_ms) + observations
+        if outgoing:
+            self._bus.publish(OBSERVATIONS, [event(o) for o in outgoing])
+            for dev_eui, session in sessions.items():
+                for key in (*session.republished, *session.accepted):
+                    self._published.put((tenant, dev_eui, key), True)
         result.observations = observations
         return result
 
@@ -460,8 +505,9 @@ class Ingestor:
                 log.exception("ingest failed for %s", uplink.dev_eui)
                 outcome.rejected.append((delivery, _Rejected("internal_error", type(exc).__name__)))
                 continue
-            if observations is None:
+            if isinstance(observations, _Redelivered):
                 outcome.duplicates += 1
+                outcome.republished.extend(observations.unpublished)
             else:
                 outcome.accepted += 1
                 outcome.observations.extend(observations)
@@ -469,8 +515,9 @@ class Ingestor:
 
     def _accept(
         self, keys: TenantKeys, device: Document, uplink: Uplink, session: _Session
-    ) -> list[Observation] | None:
-        """The uplink's observations; None for an exact redelivery; raises _Rejected."""
+    ) -> list[Observation] | _Redelivered:
+        """The uplink's observations, or for an exact redelivery those of them still to be
+        published (if its frame is in the outbox); raises _Rejected."""
         body = uplink.payload
         if uplink.envelope is not None:
             # Its `seq` is the frame counter; the sealed bytes tell a redelivery (the same
@@ -481,10 +528,20 @@ class Ingestor:
             # message, while a redelivered one keeps its receive time (IoT Hub's enqueued time).
             body += iso(uplink.received).encode()
         digest = _digest(body)
+        key = digest if uplink.fcnt is None else str(uplink.fcnt)
         try:
             fcnt = self._check_session(uplink, session, digest)
         except _Duplicate:
-            return None
+            if key not in session.unpublished:
+                return _Redelivered([])
+            try:
+                payload = self._plaintext(keys, device, uplink, uplink.fcnt or 0)
+                again = decode_uplink(keys.tenant, device, uplink, payload)
+                session.republished.append(key)
+                return _Redelivered(again)
+            except (_Rejected, CodecError) as exc:  # its device changed since: stored, not sent
+                log.warning("cannot publish redelivered %s again: %s", uplink.dev_eui, exc)
+                return _Redelivered([])
         payload = self._plaintext(keys, device, uplink, fcnt or 0)
         try:
             observations = decode_uplink(keys.tenant, device, uplink, payload)
@@ -494,7 +551,8 @@ class Ingestor:
                 hint = " (the payload was decrypted with the device's key: is the key right?)"
             raise _Rejected("decode_failed", f"{exc.reason}: {exc}{hint}") from exc
         session.count(observations)
-        session.seen[digest if fcnt is None else str(fcnt)] = digest
+        session.seen[key] = digest
+        session.accepted.append(key)
         session.changed = True
         if fcnt is not None:
             session.last = fcnt if session.last is None else max(session.last, fcnt)
@@ -675,7 +733,10 @@ class _StateMerge:
             # Written by another consumer since we loaded it: keep what both have seen.
             seen = stored.get("seen", {}) | ours["seen"]
             lasts = [n for n in (stored.get("last"), ours["last"]) if n is not None]
-            merged = _Session(ours["devAddr"], max(lasts, default=None), seen).dump()
+            outbox = list(dict.fromkeys([*stored.get("pending", ()), *ours["pending"]]))
+            merged = _Session(
+                ours["devAddr"], max(lasts, default=None), seen, unpublished=outbox
+            ).dump()
         else:
             merged = ours
         doc["session"] = merged

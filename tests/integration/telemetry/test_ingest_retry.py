@@ -46,22 +46,64 @@ def test_a_batch_retried_after_the_bus_failed_stores_and_publishes_each_reading_
     monkeypatch.setattr(platform.bus, "publish", failing)
     with pytest.raises(BusError):
         ingestor.ingest("sandefjord", batch)
+    # Stored before publishing: the readings are there, and their frames in the outbox.
+    assert len(_stored(ingestor)) == 15
 
     monkeypatch.setattr(platform.bus, "publish", real_publish)
     retried = ingestor.ingest("sandefjord", batch)
-    assert retried.accepted == 5  # the session was not committed, so the retry redoes the work
-    # The hour's readings are committed with the session, in the state write after publishing:
-    # the failed attempt stored none of them, and the retry stores each once.
-    assert retried.readings == 15
-
+    assert (retried.accepted, retried.duplicates, retried.readings) == (0, 5, 0)
     events = platform.bus.recent("observations")
     assert len(events) == 5 == len({e["id"] for e in events})
     assert sum(len(e["data"]["readings"]) for e in events) == 15
-    again = ingestor.ingest("sandefjord", batch)
+
+    again = ingestor.ingest("sandefjord", batch)  # published now: a redelivery is only that
     assert (again.accepted, again.duplicates) == (0, 5)
+    assert len(platform.bus.recent("observations")) == 5
+    assert len(_stored(ingestor)) == 15
+
+
+def test_an_event_is_published_once_its_readings_can_be_read(ingestor, platform):
+    readable = []
+
+    def consumer(events):
+        readable.extend(len(_stored(ingestor)) for _ in events)
+
+    platform.bus.subscribe("observations", consumer)
+    ingestor.ingest("sandefjord", _batch(1))
+    assert readable == [3]
+
+
+def test_a_host_that_stops_between_storing_and_publishing_leaves_the_events_to_its_successor(
+    ingestor, platform, monkeypatch
+):
+    """The state was committed, then the host died before publishing: another host (its own
+    memory of what was published) gets the redelivered batch and publishes from the outbox."""
+    from shared.keys import CachedKeyStore
+    from shared.telemetry.ingest import Ingestor
+
+    def crash(topic, events):
+        raise SystemExit("the host was recycled")
+
+    monkeypatch.setattr(platform.bus, "publish", crash)
+    with pytest.raises(SystemExit):
+        ingestor.ingest("sandefjord", _batch(3))
+    monkeypatch.undo()
+    successor = Ingestor(platform.store, CachedKeyStore(platform.keys._inner), platform.bus,
+                         platform.tenants)
+    redelivered = successor.ingest("sandefjord", _batch(3))
+    assert (redelivered.accepted, redelivered.duplicates) == (0, 3)
+    assert len({e["id"] for e in platform.bus.recent("observations")}) == 3
+    newer = successor.ingest("sandefjord", _batch(4)[3:])  # the outbox moves on
+    assert newer.accepted == 1
+    assert platform.store.container("latest").read("sandefjord", EM300)["session"]["pending"] == [
+        "4"
+    ]
+
+
+def _stored(ingestor):
     readings, _ = ingestor.series("sandefjord").read(
         EM300, *_day(), quantity=None, limit=1000, continuation=None)
-    assert len(readings) == 15
+    return readings
 
 
 def _day():
