@@ -170,6 +170,9 @@ _SDM_ATTRIBUTES: Mapping[str, tuple[str, float]] = {
     "illuminance": ("illuminance", 1.0),
     "pressure": ("atmosphericPressure", 0.01),  # SDM: hPa
 }
+#: Quantities whose SDM attribute only an air entity has: a pressure probe in water (DL-PR26)
+#: measures the water column, not the atmosphere.
+_AIR_ONLY = frozenset({"pressure"})
 
 
 def smart_data_model(tenant: str, latest: Document) -> dict[str, Any]:
@@ -195,6 +198,8 @@ def smart_data_model(tenant: str, latest: Document) -> dict[str, Any]:
         mapping = _SDM_ATTRIBUTES.get(quantity)
         if mapping is None or water != (reading.get("medium") == "water"):
             continue  # e.g. a lake probe's enclosure air temperature is not the water's
+        if water and quantity in _AIR_ONLY:
+            continue
         attribute, factor = mapping
         entity[attribute] = round(reading["value"] * factor, 4)
     return entity

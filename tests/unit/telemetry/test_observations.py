@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from shared.telemetry.codecs import CodecError, get_codec
-from shared.telemetry.observations import event, normalise
+from shared.telemetry.observations import event, normalise, smart_data_model
 from shared.telemetry.uplinks import Uplink
 
 RECEIVED = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -98,3 +98,19 @@ def test_one_frame_from_two_network_servers_is_one_event() -> None:
     assert event(via_ttn)["id"] == event(via_chirpstack)["id"]
     assert event(via_ttn)["id"] != event(normalise(
         "sandefjord", DEVICE, UPLINK._replace(payload=payload, fcnt=10), measurements)[0])["id"]
+
+
+def test_a_water_pressure_probe_is_not_the_atmospheric_pressure_of_the_sdm_view() -> None:
+    """DL-PR26 measures the water column: WaterQualityObserved has no attribute for it, and
+    it must not pass for a weather station's atmosphericPressure."""
+    water = {"device": "70b3d57050011a2b", "medium": "water", "values": {
+        "pressure": {"value": 14709.975, "unit": "Pa", "medium": "water"},
+        "liquid_temperature": {"value": 4.2, "unit": "Cel", "medium": "water"},
+    }}
+    entity = smart_data_model("drammen", water)
+    assert entity["type"] == "WaterQualityObserved"
+    assert entity["temperature"] == 4.2 and "atmosphericPressure" not in entity
+    air = {"device": "a81758fffe0312ab", "medium": "air", "values": {
+        "pressure": {"value": 101_325.0, "unit": "Pa", "medium": "air"},
+    }}
+    assert smart_data_model("drammen", air)["atmosphericPressure"] == 1013.25
