@@ -81,3 +81,16 @@ def test_the_registered_functions_are_exactly_these(function_app):
         }
         found[name] = (trigger["type"], trigger.get("connection"), settings)
     assert found == EXPECTED_FUNCTIONS
+
+
+def test_the_host_retries_a_failed_ingest_batch_until_the_store_is_back():
+    """Ingest raises only for an unavailable store, key store or bus (bad messages are
+    quarantined); with a bounded retry the Event Hubs trigger would checkpoint past the batch
+    and lose it, so the retry is unbounded, backing off to a few minutes."""
+    from pathlib import Path
+
+    host = json.loads((Path(__file__).parents[3] / "host.json").read_text())
+    retry = host["retry"]
+    assert retry["strategy"] == "exponentialBackoff"
+    assert retry["maxRetryCount"] == -1
+    assert retry["maximumInterval"] == "00:05:00"
