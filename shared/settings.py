@@ -13,7 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     )
 
     managed_identity_client_id: str | None = Field(None, validation_alias=_env("AZURE_CLIENT_ID"))
+
+    @field_validator("admin_key", mode="before")
+    @classmethod
+    def _admin_key_without_surrounding_whitespace(cls, value: object) -> object:
+        """A key pasted with a space, or read from a file with CRLF, is still the key."""
+        return (value.strip() or None) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _cloud_adapters_need_their_endpoints(self) -> Settings:

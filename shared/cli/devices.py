@@ -4,21 +4,25 @@ Columns (header row required; only `devEui`, `model` and `name` are mandatory):
 
     devEui,model,name,lat,lon,area,medium,tags,params,appSKey,aesKey
 
-`tags` are separated by `;`, `params` are `key=value` pairs separated by `;` (numbers are read
-as numbers, e.g. `pmin=0;pmax=1`). Each row is a `PUT` through the API, so the import is
-idempotent and validated exactly as the API validates; a failed row is reported with its line
-number and the rest go on. Keys in the file are sent once over TLS and never printed: a report
-names the column that is wrong, never the value in it (in a row missing a field, a key can
-shift into another column).
+`tags` are separated by `;`, `params` are `key=value` pairs separated by `;`: numbers are read
+as numbers (`pmin=0;pmax=1`), and a value with `|` is a list of texts
+(`wired_inputs=analog_voltage|door_open`; a list of one: `wired_inputs=analog_voltage|`).
+
+A file is at most 50 MB and 100,000 rows (blank lines count), and is read as it streams. One
+request first checks that the API answers and takes the key for the tenant. Then each row is a
+`PUT` through the API, so the import is idempotent and validated exactly as the API validates; a
+failed row is reported with its line number and the rest go on, until three rows in a row get
+no answer at all, which stops the import. Keys in the file are sent once over TLS and never
+printed: a report names the column that is wrong, never the value in it (in a row missing a
+field, a key can shift into another column).
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,9 +32,15 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from shared.cli.keys import parse_key
 from shared.store.tenancy import is_tenant_id
 
 MAX_ROWS = 100_000
+MAX_FILE_BYTES = 50 * 2**20
+API_TIMEOUT_S = 10.0
+#: Rows in a row that got no answer before the import stops: the API is down or hung, and every
+#: further row would wait out its timeout too.
+MAX_UNANSWERED = 3
 REQUIRED = ("devEui", "model", "name")
 _DEV_EUI = re.compile(r"^[0-9a-fA-F]{16}$")
 COLUMNS = (*REQUIRED, "lat", "lon", "area", "medium", "tags", "params", "appSKey", "aesKey")
@@ -38,6 +48,10 @@ COLUMNS = (*REQUIRED, "lat", "lon", "area", "medium", "tags", "params", "appSKey
 
 class CsvError(ValueError):
     pass
+
+
+class ApiRefused(Exception):
+    """The API cannot take the import at all: it does not answer, or refuses the key or tenant."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +70,13 @@ def _number(text: str) -> float | int | str:
             continue
         return value if math.isfinite(value) else text
     return text
+
+
+def _param(text: str) -> Any:
+    """A list of texts if the value has `|`, else as `_number` reads it."""
+    if "|" in text:
+        return [item.strip() for item in text.split("|") if item.strip()]
+    return _number(text)
 
 
 def _coordinate(record: dict[str, str], column: str) -> float:
@@ -80,14 +101,18 @@ def _row_body(record: dict[str, str]) -> dict[str, Any]:
             key, sep, value = pair.partition("=")
             if not sep:
                 raise CsvError("params must be key=value pairs separated by ;")
-            params[key.strip()] = _number(value.strip())
+            params[key.strip()] = _param(value.strip())
         body["params"] = params
     return body
 
 
-def read_rows(text: str) -> Iterator[Row | CsvError]:
-    """Rows to import, or the error of a row that cannot be read (with its line number)."""
-    reader = csv.DictReader(io.StringIO(text))
+def read_rows(lines: Iterable[str]) -> Iterator[Row | CsvError]:
+    """Rows to import, or the error of a row that cannot be read (with its line number).
+
+    `lines` is read once, as it streams (a file opened with `newline=""`). The row limit counts
+    physical lines, blank ones too, which the reader skips without yielding.
+    """
+    reader = csv.DictReader(lines)
     header = reader.fieldnames or []
     missing = [c for c in REQUIRED if c not in header]
     if missing:
@@ -95,18 +120,19 @@ def read_rows(text: str) -> Iterator[Row | CsvError]:
     unknown = [c for c in header if c not in COLUMNS]
     if unknown:
         raise CsvError(f"unknown columns {', '.join(unknown)}; known: {', '.join(COLUMNS)}")
-    records = enumerate(reader, start=1)
     while True:
         try:
-            count, record = next(records)
+            record = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:  # e.g. a field over the csv module's size limit
             raise CsvError(f"not readable as CSV after line {reader.line_num} ({exc})") from None
-        if count > MAX_ROWS:
-            raise CsvError(f"more than {MAX_ROWS} rows: split the file")
         line = reader.line_num
+        if line > MAX_ROWS + 1:  # and the header
+            raise CsvError(f"more than {MAX_ROWS} rows (blank lines count too): split the file")
         try:
+            if None in record:  # DictReader's key for the fields beyond the header's
+                raise CsvError("more fields than the header has columns")
             if not all(record.get(c) for c in REQUIRED):
                 raise CsvError("devEui, model and name are required")
             dev_eui = record["devEui"].strip()
@@ -127,17 +153,43 @@ def _problem(response: httpx.Response) -> str:
     return f"{body.get('detail', response.status_code)}{' (' + where + ')' if where else ''}"
 
 
+def _base_url(client: httpx.Client) -> str:
+    return str(client.base_url).rstrip("/")
+
+
+def check_access(client: httpx.Client, tenant: str) -> None:
+    """Raise `ApiRefused` unless the API answers and the key may register the tenant's devices.
+
+    One request before the first row, so that a hung API, a wrong key or an unknown tenant fails
+    the import once rather than once per row. Listing the tenant's keys needs what a device `PUT`
+    needs: the tenant's tenant-admin key, or the admin key (404 for an unknown tenant).
+    """
+    try:
+        response = client.get(f"/api/tenants/{tenant}/keys")
+    except httpx.HTTPError as exc:
+        raise ApiRefused(
+            f"cannot reach the API at {_base_url(client)} ({type(exc).__name__})"
+        ) from None
+    if response.status_code != 200:
+        raise ApiRefused(
+            f"the API at {_base_url(client)} refused the import into {tenant} "
+            f"({response.status_code}): {_problem(response)}"
+        )
+
+
 @dataclass
 class ImportReport:
     created: int = 0
     updated: int = 0
     failed: list[str] = field(default_factory=list)
+    stopped: str = ""  # why the import stopped before the last row, if it did
 
 
 def import_devices(
     client: httpx.Client, tenant: str, rows: Iterator[Row | CsvError], advance: Any = None
 ) -> ImportReport:
     report = ImportReport()
+    unanswered = 0
     for row in rows:
         if isinstance(row, CsvError):
             report.failed.append(str(row))
@@ -147,7 +199,15 @@ def import_devices(
                                       json=row.body)
             except httpx.HTTPError as exc:
                 report.failed.append(f"line {row.line}: {type(exc).__name__}")
+                unanswered += 1
+                if unanswered == MAX_UNANSWERED:
+                    report.stopped = (
+                        f"stopped at line {row.line}: no answer from {_base_url(client)} "
+                        f"for {MAX_UNANSWERED} rows in a row"
+                    )
+                    return report
             else:
+                unanswered = 0
                 if response.status_code == 201:
                     report.created += 1
                 elif response.status_code == 200:
@@ -157,6 +217,12 @@ def import_devices(
         if advance:
             advance()
     return report
+
+
+def _file_rows(path: Path) -> Iterator[Row | CsvError]:
+    """The file's rows as it streams; Excel's byte-order mark is skipped."""
+    with path.open(encoding="utf-8-sig", newline="") as stream:
+        yield from read_rows(stream)
 
 
 def register(app: typer.Typer) -> None:
@@ -172,38 +238,48 @@ def register(app: typer.Typer) -> None:
         ] = "http://127.0.0.1:7071",
         key: Annotated[
             str | None,
-            typer.Option(envvar="SMARTBY_ADMIN_KEY",
+            typer.Option(envvar="SMARTBY_ADMIN_KEY", parser=parse_key, show_default=False,
                          help="A tenant-admin key of the tenant, or the admin key."),
         ] = None,
     ) -> None:
         """Import devices from a CSV file (idempotent: existing devices are updated)."""
-        console = Console(highlight=False)
+        # No markup: the tenant, the file and the API's answers are shown as they are.
+        console = Console(highlight=False, markup=False, soft_wrap=True)
         if not key:
             console.print("a key is needed: --key or SMARTBY_ADMIN_KEY")
             raise typer.Exit(2)
-        try:
-            text = file.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError:
-            console.print("✗ the file is not UTF-8 text: save it as CSV UTF-8")
-            raise typer.Exit(2) from None
         if not is_tenant_id(tenant):
             console.print(f"✗ not a tenant id: {tenant!r}")
             raise typer.Exit(2)
+        if file.stat().st_size > MAX_FILE_BYTES:
+            console.print(f"✗ the file is larger than {MAX_FILE_BYTES // 2**20} MB: split it")
+            raise typer.Exit(2)
         try:
-            total = sum(1 for _ in read_rows(text))
-            rows = read_rows(text)
-            with httpx.Client(base_url=api_url, timeout=10,
-                              headers={"Authorization": f"Bearer {key}"}) as client, Progress(
-                TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                console=console,
-            ) as progress:
-                task = progress.add_task("devices", total=total)
-                report = import_devices(client, tenant, rows, lambda: progress.advance(task))
+            total = sum(1 for _ in _file_rows(file))
+            with httpx.Client(base_url=api_url, timeout=API_TIMEOUT_S,
+                              headers={"Authorization": f"Bearer {key}"}) as client:
+                check_access(client, tenant)
+                with Progress(
+                    TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), console=console,
+                ) as progress:
+                    task = progress.add_task("devices", total=total)
+                    report = import_devices(
+                        client, tenant, _file_rows(file), lambda: progress.advance(task)
+                    )
+        except UnicodeDecodeError:
+            console.print("✗ the file is not UTF-8 text: save it as CSV UTF-8")
+            raise typer.Exit(2) from None
         except CsvError as exc:
             console.print(f"✗ {exc}")
             raise typer.Exit(2) from exc
+        except ApiRefused as exc:
+            console.print(f"✗ {exc}; nothing was imported")
+            raise typer.Exit(1) from None
         console.print(f"✓ {report.created} created, {report.updated} updated")
         for failure in report.failed:
             console.print(f"✗ {failure}")
+        if report.stopped:
+            console.print(f"✗ {report.stopped}")
         if report.failed:
             raise typer.Exit(1)

@@ -30,6 +30,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from shared.cli.keys import parse_key
 from shared.store.tenancy import TENANT_ID_MAX, is_tenant_id
 
 KOMMUNENUMMER = re.compile(r"^\d{4}$")
@@ -460,7 +461,7 @@ def register(app: typer.Typer, *, transport: httpx.BaseTransport | None = None) 
             typer.Option(
                 "--admin-key",
                 envvar="SMARTBY_ADMIN_KEY",
-                parser=AdminKey,
+                parser=lambda value: AdminKey(parse_key(value)),
                 metavar="KEY",
                 show_default=False,
                 help="Platform admin key (prefer the environment variable).",
@@ -523,10 +524,9 @@ def register(app: typer.Typer, *, transport: httpx.BaseTransport | None = None) 
             except ApiProblem as exc:
                 errors.print(f"{_FAIL} The API answered {escape(str(exc))}")
                 raise typer.Exit(1) from None
-            except httpx.HTTPError as exc:
+            except httpx.HTTPError as exc:  # its message can hold a request header: the key
                 errors.print(
-                    f"{_FAIL} Cannot reach the API at {escape(api_url)}: "
-                    f"{type(exc).__name__}: {escape(str(exc))}"
+                    f"{_FAIL} Cannot reach the API at {escape(api_url)}: {type(exc).__name__}"
                 )
                 raise typer.Exit(1) from None
             console.print(

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from shared import logs
 from shared.settings import Settings
@@ -30,6 +32,16 @@ def seal_quiet_hours_hourly(
             ingestor.seal_quiet_hours(datetime.now(UTC))
         except Exception:
             log.exception("sealing the open hours of quiet devices failed; next try in an hour")
+
+
+def _configuration_problem(error: Exception) -> str:
+    """One line naming the setting; never a setting's value, which may be a key."""
+    if isinstance(error, ValidationError):
+        return "; ".join(
+            ": ".join([*map(str, problem["loc"]), problem["msg"]])
+            for problem in error.errors(include_input=False, include_url=False)
+        )
+    return str(error)
 
 
 def register(app: typer.Typer) -> None:
@@ -54,18 +66,32 @@ def register(app: typer.Typer) -> None:
 
         if data_dir is not None:
             os.environ["SMARTBY_DATA_DIR"] = str(data_dir)
-        settings = Settings()
-        if settings.admin_key is None:
-            settings = Settings(admin_key=local_admin_key(settings.data_dir))
-        logs.configure(settings.log_format, settings.log_level)
-        platform = build_platform(settings)
+        try:
+            settings = Settings()
+            key_is_local = settings.admin_key is None
+            if key_is_local:
+                settings = Settings(admin_key=local_admin_key(settings.data_dir))
+            if settings.log_level.upper() not in logging.getLevelNamesMapping():
+                raise ValueError(
+                    f"SMARTBY_LOG_LEVEL: {settings.log_level!r} is not a log level "
+                    "(DEBUG, INFO, WARNING, ERROR)"
+                )
+            logs.configure(settings.log_format, settings.log_level)
+            platform = build_platform(settings)
+        except (ValueError, OSError) as error:  # a setting or the data dir: one line will do
+            Console(stderr=True, highlight=False, markup=False, soft_wrap=True).print(
+                f"✗ Cannot start: {_configuration_problem(error)}"
+            )
+            raise typer.Exit(2) from None
         admin_key = settings.admin_key.get_secret_value() if settings.admin_key else ""
         console = Console(highlight=False)
-        base = f"http://{host}:{port}"
-        console.print(f"[bold]Smartby[/bold] on the embedded default, data in {settings.data_dir}")
-        console.print(f"  Portal:    {base}/")
-        console.print(f"  API docs:  {base}/api/docs")
-        console.print(f"  Admin key: {admin_key}")
+        base = f"http://{f'[{host}]' if ':' in host else host}:{port}"  # IPv6 in brackets
+        data = escape(str(settings.data_dir))
+        console.print(f"[bold]Smartby[/bold] on the embedded default, data in {data}")
+        console.print(f"  Portal:    {escape(base)}/")
+        console.print(f"  API docs:  {escape(base)}/api/docs")
+        # A key of the user's own is not shown: it may be on a shared screen or in a CI log.
+        console.print(f"  Admin key: {admin_key if key_is_local else 'from SMARTBY_ADMIN_KEY'}")
         console.print("  Ctrl-C stops; data is kept for the next start.", style="dim")
         stop = threading.Event()
         if demo:
@@ -73,7 +99,7 @@ def register(app: typer.Typer) -> None:
 
             console.print("  Demo region: simulated sensors in sandefjord and drammen "
                           "(--no-demo: off)", style="dim")
-            start_demo_region(f"http://{host}:{port}", admin_key, stop)
+            start_demo_region(base, admin_key, stop)
         threading.Thread(
             target=seal_quiet_hours_hourly,
             args=(platform.ingestor, stop),

@@ -9,8 +9,10 @@ import httpx
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.text import Text
 
+from shared.cli.keys import parse_key
 from shared.simulator.fleet import (
     REQUEST_TIMEOUT,
     ProvisioningError,
@@ -19,8 +21,10 @@ from shared.simulator.fleet import (
     ensure_tenant,
     issue_ingest_key,
     make_fleet,
+    revoke_keys_named,
     utc_now,
 )
+from shared.store.tenancy import is_tenant_id
 
 # Kommunenummer (2024) of the region's municipalities, for creating a missing tenant.
 KOMMUNENUMMER = {
@@ -35,6 +39,8 @@ KOMMUNENUMMER = {
     "ovre-eiker": "3314",
 }
 _REFRESH_S = 0.25
+MAX_DURATION_S = 366 * 24 * 3600.0  # a year, and well within what a datetime can add
+KEY_NAME = "simulator"
 
 
 def _client(api_url: str) -> httpx.Client:
@@ -68,23 +74,32 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 envvar="SMARTBY_ADMIN_KEY",
+                parser=parse_key,
                 show_default=False,
                 help="Platform admin key: creates the tenant, an ingest key and the devices.",
             ),
         ] = None,
         duration: Annotated[
             float | None,
-            typer.Option(min=0.0, help="Seconds to run (default: until Ctrl-C)."),
+            typer.Option(
+                min=0.0, max=MAX_DURATION_S, help="Seconds to run (default: until Ctrl-C)."
+            ),
         ] = None,
         seed: Annotated[int, typer.Option(help="Fleet seed: same seed, same devices.")] = 1,
         kommunenummer: Annotated[
             str | None, typer.Option(help="Kommunenummer, if the tenant must be created.")
         ] = None,
     ) -> None:
-        """Post realistic sensor uplinks (TTN, ChirpStack, IP) for one tenant."""
+        """Post realistic sensor uplinks (TTN, ChirpStack, IP) for one tenant.
+
+        Each run replaces the ingest key the previous run issued (keys named "simulator").
+        """
         console = Console(highlight=False)
         if not admin_key:
             console.print("[red]An admin key is needed:[/red] --admin-key or SMARTBY_ADMIN_KEY.")
+            raise typer.Exit(2)
+        if not is_tenant_id(tenant):
+            console.print(f"[red]Not a tenant id:[/red] {escape(repr(tenant))}")
             raise typer.Exit(2)
         if rate > devices:
             console.print(
@@ -101,22 +116,35 @@ def register(app: typer.Typer) -> None:
                     console.print(f"[dim]Tenant {tenant} must exist (or pass --kommunenummer).")
                 elif ensure_tenant(client, admin_key, tenant, tenant.title(), number):
                     console.print(f"Created tenant {tenant}.")
-                ingest_key = issue_ingest_key(client, admin_key, tenant)
-            except (ProvisioningError, httpx.HTTPError) as error:
-                console.print(f"[red]Cannot set up {tenant}:[/red] {error}")
+                revoke_keys_named(client, admin_key, tenant, KEY_NAME)
+                ingest_key = issue_ingest_key(client, admin_key, tenant, KEY_NAME)
+            except ProvisioningError as error:
+                console.print(f"[red]Cannot set up {tenant}:[/red] {escape(str(error))}")
+                raise typer.Exit(1) from None
+            except httpx.HTTPError as error:  # its message can hold a request header: the key
+                console.print(
+                    f"[red]Cannot set up {tenant}:[/red] cannot reach {escape(api_url)} "
+                    f"({type(error).__name__})"
+                )
                 raise typer.Exit(1) from None
             simulator = Simulator(client, tenant, fleet, ingest_key)
             registration = simulator.register(fleet, admin_key)
             console.print(
                 f"Registered {len(registration.registered)} of {len(fleet)} devices "
-                f"in {tenant} at {api_url}."
+                f"in {tenant} at {escape(api_url)}."
             )
             for dev_eui, reason in registration.failed.items():
-                console.print(f"  [yellow]{dev_eui}[/yellow] not registered: {reason}")
+                console.print(f"  [yellow]{dev_eui}[/yellow] not registered: {escape(reason)}")
 
-            worker = threading.Thread(
-                target=simulator.run, args=(rate, duration, stop), name="simulate", daemon=True
-            )
+            failures: list[Exception] = []
+
+            def run() -> None:
+                try:
+                    simulator.run(rate, duration, stop)
+                except Exception as error:  # the main thread reports it and sets the exit code
+                    failures.append(error)
+
+            worker = threading.Thread(target=run, name="simulate", daemon=True)
             started = utc_now()
             worker.start()
             try:
@@ -130,5 +158,11 @@ def register(app: typer.Typer) -> None:
                 worker.join(REQUEST_TIMEOUT + 1)
         stats = simulator.stats
         console.print(f"Done: {stats.summary()}.")
+        if failures:
+            error = failures[0]
+            console.print(
+                f"[red]The simulator stopped:[/red] {type(error).__name__}: {escape(str(error))}"
+            )
+            raise typer.Exit(1)
         if stats.sent and not stats.accepted:
             raise typer.Exit(1)

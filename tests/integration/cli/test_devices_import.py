@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
+import io
+from collections.abc import Iterator
+from pathlib import Path
 
-from shared.cli.devices import CsvError, import_devices, read_rows
+import httpx
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from shared.cli import app, devices
+from shared.cli.devices import CsvError, Row, import_devices, read_rows
 from tests.conftest import ADMIN_KEY, auth
 
 KEY = "2b7e151628aed2a6abf7158809cf4f3c"
@@ -16,6 +24,20 @@ a84041000181c8d1,dragino-lht65,Glitre badeplass,59.75,10.05,glitre,water,badevan
 """
 
 
+def rows(text: str) -> Iterator[Row | CsvError]:
+    return read_rows(io.StringIO(text))
+
+
+def import_file(tmp_path: Path, content: bytes, *args: str, tenant: str = "drammen") -> Result:
+    """`smartby devices import` of `content`, on a wide terminal so that no line wraps."""
+    path = tmp_path / "devices.csv"
+    path.write_bytes(content)
+    return CliRunner().invoke(
+        app, ["devices", "import", str(path), "--tenant", tenant, *args],
+        env={"COLUMNS": "500", "SMARTBY_ADMIN_KEY": None, "SMARTBY_API_URL": None},
+    )
+
+
 @pytest.fixture
 def admin_client(client, make_tenant):
     tenant = make_tenant("drammen", "3301")
@@ -24,7 +46,7 @@ def admin_client(client, make_tenant):
 
 
 def test_import_creates_devices_and_reports_bad_rows_by_line(admin_client, platform):
-    report = import_devices(admin_client, "drammen", read_rows(CSV))
+    report = import_devices(admin_client, "drammen", rows(CSV))
     assert (report.created, report.updated) == (2, 0)
     assert len(report.failed) == 2
     assert report.failed[0].startswith("line 4 (24e124136b502217)")
@@ -38,8 +60,8 @@ def test_import_creates_devices_and_reports_bad_rows_by_line(admin_client, platf
 
 
 def test_import_twice_updates_instead_of_duplicating(admin_client):
-    import_devices(admin_client, "drammen", read_rows(CSV))
-    again = import_devices(admin_client, "drammen", read_rows(CSV))
+    import_devices(admin_client, "drammen", rows(CSV))
+    again = import_devices(admin_client, "drammen", rows(CSV))
     assert (again.created, again.updated) == (0, 2)
     listed = admin_client.get("/api/tenants/drammen/devices").json()["items"]
     assert len(listed) == 2
@@ -47,19 +69,19 @@ def test_import_twice_updates_instead_of_duplicating(admin_client):
 
 def test_a_file_without_the_required_columns_is_refused():
     with pytest.raises(CsvError, match="devEui"):
-        list(read_rows("model,name\njson,x\n"))
+        list(rows("model,name\njson,x\n"))
 
 
 def test_unknown_columns_are_refused_rather_than_ignored():
     with pytest.raises(CsvError, match="appskey"):
-        list(read_rows("devEui,model,name,appskey\n"))
+        list(rows("devEui,model,name,appskey\n"))
 
 
 def test_malformed_params_fail_only_their_row():
-    rows = list(read_rows("devEui,model,name,params\n0000000000000001,json,a,pmin\n"
-                          "0000000000000002,json,b,\n"))
-    assert isinstance(rows[0], CsvError) and "line 2" in str(rows[0])
-    assert rows[1].dev_eui == "0000000000000002"
+    read = list(rows("devEui,model,name,params\n0000000000000001,json,a,pmin\n"
+                     "0000000000000002,json,b,\n"))
+    assert isinstance(read[0], CsvError) and "line 2" in str(read[0])
+    assert read[1].dev_eui == "0000000000000002"
 
 
 def test_a_dev_eui_that_is_not_one_fails_its_row_and_never_reaches_another_tenant(
@@ -71,7 +93,7 @@ def test_a_dev_eui_that_is_not_one_fails_its_row_and_never_reaches_another_tenan
     text = ("devEui,model,name,appSKey\n"
             f"../../sandefjord/devices/0011223344556699,elsys-ers,planted,{KEY}\n"
             "0011223344556699,elsys-ers,fine,\n")
-    report = import_devices(admin_client, "drammen", read_rows(text))
+    report = import_devices(admin_client, "drammen", rows(text))
     assert report.failed == ["line 2: devEui must be 16 hex digits"]
     assert report.created == 1
     assert platform.ingestor.registry("sandefjord").list(10, None) == ([], None)
@@ -82,7 +104,7 @@ def test_values_that_are_not_json_numbers_fail_their_row_not_the_import(admin_cl
             "0000000000000001,json,a,nan,10.2,\n"
             "0000000000000002,decentlab-dl-pr26,b,,,pmin=inf;pmax=1\n"
             "0000000000000003,json,c,59.7,10.2,\n")
-    report = import_devices(admin_client, "drammen", read_rows(text))
+    report = import_devices(admin_client, "drammen", rows(text))
     assert report.failed[0] == "line 2: lat must be a number (decimal degrees)"
     assert report.failed[1].startswith("line 3 (0000000000000002): ")  # pmin "inf" is no number
     assert report.created == 1
@@ -94,7 +116,7 @@ def test_a_key_in_the_wrong_column_is_never_repeated_in_the_report(admin_client)
             f"0000000000000001,json,a,{KEY},10.2,,\n"
             f"0000000000000002,json,b,,,{KEY},\n"
             f"0000000000000003,{KEY},c,,,,\n")
-    report = import_devices(admin_client, "drammen", read_rows(text))
+    report = import_devices(admin_client, "drammen", rows(text))
     assert len(report.failed) == 3
     assert KEY not in " ".join(report.failed)
 
@@ -109,15 +131,122 @@ def test_a_key_in_the_wrong_column_is_never_repeated_in_the_report(admin_client)
     ids=["excel-ansi", "huge-field"],
 )
 def test_a_file_that_cannot_be_read_is_refused_with_a_reason(tmp_path, content, message):
-    from typer.testing import CliRunner
-
-    from shared.cli import app
-
-    path = tmp_path / "devices.csv"
-    path.write_bytes(content)
-    result = CliRunner().invoke(
-        app, ["devices", "import", str(path), "--tenant", "drammen", "--key", "sby.x"]
-    )
+    result = import_file(tmp_path, content, "--key", "sby.x")
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_row_with_more_fields_than_the_header_fails_without_repeating_them():
+    """The extra field (here the AppSKey, its column missing from the header) is not dropped."""
+    first, second = rows(f"devEui,model,name\n0000000000000001,json,a,{KEY}\n"
+                         "0000000000000002,json,b\n")
+    assert str(first) == "line 2: more fields than the header has columns"
+    assert second.dev_eui == "0000000000000002"
+
+
+def test_a_param_with_bars_is_a_list_of_texts():
+    lists = rows("devEui,model,name,params\n"
+                 "a840410000000d20,dragino-lsn50v2-d20,a,wired_inputs=analog_voltage | door_open\n"
+                 "a840410000000d21,dragino-lsn50v2-d20,b,wired_inputs=analog_voltage|;x=1\n")
+    assert [row.body["params"] for row in lists] == [
+        {"wired_inputs": ["analog_voltage", "door_open"]},
+        {"wired_inputs": ["analog_voltage"], "x": 1},
+    ]
+
+
+def test_blank_lines_count_toward_the_row_limit(monkeypatch):
+    monkeypatch.setattr(devices, "MAX_ROWS", 3)
+    with pytest.raises(CsvError, match="more than 3 rows"):
+        list(rows("devEui,model,name\n" + "\n" * 5 + "0000000000000001,json,a\n"))
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(tmp_path, monkeypatch):
+    monkeypatch.setattr(devices, "MAX_FILE_BYTES", 100)
+    result = import_file(tmp_path, b"devEui,model,name\n" + b"0000000000000001,json,a\n" * 5,
+                         "--key", "sby.x")
+    assert result.exit_code == 2
+    assert "larger than" in result.output and "split it" in result.output
+
+
+def test_the_command_imports_a_file_as_it_streams(tmp_path, api_url, make_tenant, client):
+    key = make_tenant("drammen", "3301").keys["tenant-admin"]
+    text = ("devEui,model,name,params\n"
+            "a840410000000d20,dragino-lsn50v2-d20,Glitre,wired_inputs=analog_voltage|door_open\n"
+            "\n"
+            "0000000000000001,json,Bryggen,\n")
+    result = import_file(tmp_path, text.encode("utf-8-sig"), "--api-url", api_url, "--key", key)
+    assert result.exit_code == 0, result.output
+    assert "2 created, 0 updated" in result.output
+    device = client.get("/api/tenants/drammen/devices/a840410000000d20", headers=auth(key))
+    assert device.json()["params"] == {"wired_inputs": ["analog_voltage", "door_open"]}
+
+
+@pytest.mark.parametrize(
+    ("holder", "tenant", "answer"),
+    [
+        ("nobody", "drammen", "(401): not a valid API key"),
+        ("admin", "nowhere", "(404): no tenant 'nowhere'"),
+        ("sandefjord", "drammen", "(403): this key belongs to another tenant"),
+        ("drammen-reader", "drammen", "(403): this needs a key with the scope tenant-admin"),
+    ],
+)
+def test_a_refused_key_or_tenant_stops_the_import_once_before_any_row(
+    tmp_path, api_url, make_tenant, client, holder, tenant, answer
+):
+    keys = {
+        "nobody": "sby.drammen.000000000000.wrong",
+        "admin": ADMIN_KEY,
+        "sandefjord": make_tenant("sandefjord").keys["tenant-admin"],
+        "drammen-reader": make_tenant("drammen", "3301").keys["read"],
+    }
+    content = b"devEui,model,name\n" + b"".join(b"%016x,json,d\n" % i for i in range(1, 4))
+    result = import_file(tmp_path, content, "--api-url", api_url, "--key", keys[holder],
+                         tenant=tenant)
+    assert result.exit_code == 1
+    (line,) = result.output.splitlines()
+    assert line == (f"✗ the API at {api_url} refused the import into {tenant} {answer}; "
+                    "nothing was imported")
+    listed = client.get("/api/tenants/drammen/devices", headers=auth(ADMIN_KEY))
+    assert listed.json()["items"] == []
+
+
+def test_user_text_is_printed_as_it_is_never_as_markup(tmp_path, api_url, make_tenant):
+    """A param name is echoed in the API's answer; rich must not read `[/b]` as a closing tag."""
+    make_tenant("drammen", "3301")
+    content = b"devEui,model,name,params\n0000000000000001,json,a,[/b]=1\n"
+    result = import_file(tmp_path, content, "--api-url", api_url, "--key", ADMIN_KEY)
+    assert result.exit_code == 1, result.output  # and not a MarkupError
+    assert "✗ line 2 (0000000000000001): " in result.output
+    assert "params.[/b]" in result.output
+
+
+def test_a_tenant_that_is_not_one_is_shown_as_typed(tmp_path):
+    result = import_file(tmp_path, b"devEui,model,name\n", "--key", "sby.x", tenant="[/x]")
+    assert result.exit_code == 2, result.output
+    assert "not a tenant id: '[/x]'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("answered", "failed_lines", "stopped"),
+    [
+        ((), [2, 3, 4], "stopped at line 4: no answer from http://api.test for 3 rows in a row"),
+        ((3, 6, 9), [2, 3, 5, 6, 8, 9], ""),  # an answer in between starts the count again
+    ],
+    ids=["hung", "flaky"],
+)
+def test_the_import_stops_when_rows_in_a_row_get_no_answer(answered, failed_lines, stopped):
+    seen: list[httpx.Request] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if len(seen) in answered:
+            return httpx.Response(201)
+        raise httpx.ConnectTimeout("no answer", request=request)
+
+    text = "devEui,model,name\n" + "".join(f"{n:016x},json,d\n" for n in range(1, 10))
+    with httpx.Client(base_url="http://api.test", transport=httpx.MockTransport(api)) as client:
+        report = import_devices(client, "drammen", rows(text))
+    assert report.failed == [f"line {n}: ConnectTimeout" for n in failed_lines]
+    assert report.stopped == stopped
+    assert report.created == len(answered)
