@@ -3,8 +3,10 @@ and the device registry.
 
 Filling a cache races with invalidating it: a reader that read the source before a writer
 changed it must not put the old value back after the writer's `forget`, where it would stay for
-a whole `ttl`. So a reader takes `generation()` before it reads the source and passes it to
-`put`, which drops the value when anything was forgotten in between.
+a whole `ttl`. So a reader takes `generation(key)` before it reads the source and passes it
+to `put`, which drops the value when that key was forgotten in between. Generations are kept
+per stripe of keys (a key's hash picks its stripe), so a cache stays useful while other entries
+are being forgotten (a bulk registration), in bounded memory.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
+_STRIPES = 1024
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -23,7 +26,7 @@ class TtlCache(Generic[K, V]):
         self._ttl = ttl
         self._max = max_entries
         self._entries: dict[K, tuple[float, V]] = {}
-        self._generation = 0
+        self._generations = [0] * _STRIPES
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -36,19 +39,19 @@ class TtlCache(Generic[K, V]):
             return None
         return entry[1]
 
-    def generation(self) -> int:
-        return self._generation
+    def generation(self, key: K) -> int:
+        return self._generations[hash(key) % _STRIPES]
 
     def put(self, key: K, value: V, generation: int) -> None:
-        """Cache `value`, read from the source after `generation()` returned `generation`."""
+        """Cache `value`, read from the source after `generation(key)` returned `generation`."""
         with self._lock:
-            if generation != self._generation:
-                return  # something was forgotten since the value was read: it may be stale
+            if generation != self._generations[hash(key) % _STRIPES]:
+                return  # the key was forgotten since the value was read: it may be stale
             if len(self._entries) >= self._max:
                 self._entries.clear()
             self._entries[key] = (time.monotonic() + self._ttl, value)
 
     def forget(self, key: K) -> None:
         with self._lock:
-            self._generation += 1
+            self._generations[hash(key) % _STRIPES] += 1
             self._entries.pop(key, None)

@@ -58,7 +58,7 @@ class CachedKeyStore:
         hit = self._cache.get((tenant, name))
         if hit is not None:
             return hit or None
-        generation = self._cache.generation()
+        generation = self._cache.generation((tenant, name))
         value = self._inner.get(tenant, name)
         self._cache.put((tenant, name), value or self._ABSENT, generation)
         return value

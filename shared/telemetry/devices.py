@@ -198,12 +198,13 @@ class DeviceRegistry:
             elif hit is not DeviceCache.ABSENT:
                 found[dev_eui] = hit
         if missing:
-            generation = self._cache.generation() if self._cache else 0
+            cache = self._cache
+            generations = {d: cache.generation(self.tenant, d) for d in missing} if cache else {}
             docs = {d["id"]: d for d in self._devices.read_many(missing)}
             for dev_eui in missing:
                 doc = docs.get(dev_eui)
-                if self._cache:
-                    self._cache.put(self.tenant, dev_eui, doc, generation)
+                if cache:
+                    cache.put(self.tenant, dev_eui, doc, generations[dev_eui])
                 if doc is not None:
                     found[dev_eui] = doc
         return found
@@ -224,11 +225,11 @@ class DeviceCache:
     def get(self, tenant: str, dev_eui: str) -> Any:
         return self._entries.get((tenant, dev_eui))
 
-    def generation(self) -> int:
-        return self._entries.generation()
+    def generation(self, tenant: str, dev_eui: str) -> int:
+        return self._entries.generation((tenant, dev_eui))
 
     def put(self, tenant: str, dev_eui: str, doc: Document | None, generation: int) -> None:
-        """Cache what the registry held when `generation()` returned `generation`."""
+        """Cache what the registry held when `generation(...)` returned `generation`."""
         self._entries.put((tenant, dev_eui), self.ABSENT if doc is None else doc, generation)
 
     def forget(self, tenant: str, dev_eui: str) -> None:

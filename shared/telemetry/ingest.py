@@ -73,8 +73,10 @@ log = logging.getLogger(__name__)
 
 #: How many recent FCnts a device's session remembers; an older, unseen FCnt is a regression.
 FCNT_WINDOW = 64
-_SESSION_REASONS = frozenset({"fcnt_replayed", "fcnt_regressed"})
+_SESSION_REASONS = frozenset({"fcnt_replayed", "fcnt_regressed", "devaddr_changed"})
 _PUBLISHED_ENTRIES = 200_000
+#: Frames a device's outbox holds at most: a whole Event Hubs batch (256) and then some.
+MAX_PENDING = 1024
 _TENANT_TTL_S = 60.0
 #: The sweep seals an open hour once its device has been quiet for the whole hour after it.
 QUIET_AFTER = timedelta(hours=2)
@@ -151,6 +153,10 @@ class _Redelivered:
     unpublished: list[Observation]
 
 
+class _Reregistered(Exception):
+    """A device's state vanished under a batch, and the device is registered again."""
+
+
 class _Duplicate(Exception):
     """An exact redelivery of an uplink already accepted: nothing to do."""
 
@@ -187,18 +193,20 @@ class _Session:
     hours: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, doc: Document | None, published: Callable[[str], bool]) -> _Session:
-        """The session in a state document; `published(key)` tells the frames this process
-        knows it published, which leave the outbox."""
+    def load(cls, doc: Document | None, published: Callable[[str, str], bool]) -> _Session:
+        """The session in a state document; `published(key, digest)` tells the frames this
+        process knows it published, which leave the outbox (by FCnt and payload digest: a
+        rejoined or reset device counts from 1 again)."""
         doc = doc or {}
         state = doc.get("session") or {}
+        seen = dict(state.get("seen", {}))
         return cls(
             state.get("devAddr"),
             state.get("last"),
-            dict(state.get("seen", {})),
+            seen,
             doc.get("_etag"),
             doc.get("sessionEpoch", 0),
-            [key for key in state.get("pending", ()) if not published(key)],
+            [key for key in state.get("pending", ()) if not published(key, seen.get(key, ""))],
             hours=hour_sizes(doc),
         )
 
@@ -221,18 +229,17 @@ class _Session:
             hours[bucket] = hours.get(bucket, 0) + readings
 
     def dump(self) -> dict[str, Any]:
-        """The session with the `FCNT_WINDOW` most recently seen entries (insertion order), and
-        as many of the outbox's."""
+        """The session with the `FCNT_WINDOW` most recently seen entries (insertion order) and
+        the outbox (at most `MAX_PENDING`). Frames in the outbox stay seen, however many a
+        batch brought: its retry must find them all duplicates, to publish them."""
+        pending = [key for key in self.unpublished if key not in self.accepted] + self.accepted
+        pending = pending[-MAX_PENDING:]
+        keep = set(pending)
         seen = self.seen
         for stale in list(islice(seen, max(0, len(seen) - FCNT_WINDOW))):
-            del seen[stale]
-        pending = [key for key in self.unpublished if key not in self.accepted] + self.accepted
-        return {
-            "devAddr": self.dev_addr,
-            "last": self.last,
-            "seen": seen,
-            "pending": pending[-FCNT_WINDOW:],
-        }
+            if stale not in keep:
+                del seen[stale]
+        return {"devAddr": self.dev_addr, "last": self.last, "seen": seen, "pending": pending}
 
 
 def _digest(payload: bytes) -> str:
@@ -269,7 +276,7 @@ class Ingestor:
         self._buckets = buckets or BucketCache()
         self._lora = CipherCache(FrmPayloadCipher)
         #: Frames whose events this process published: they leave their session's outbox.
-        self._published: Lru[tuple[str, str, str], bool] = Lru(_PUBLISHED_ENTRIES)
+        self._published: Lru[tuple[str, str, str], str] = Lru(_PUBLISHED_ENTRIES)
         self._retention: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
 
@@ -348,6 +355,17 @@ class Ingestor:
         return total
 
     def ingest(self, tenant: str, deliveries: Sequence[Delivery]) -> IngestResult:
+        try:
+            return self._ingest(tenant, deliveries, recheck=True)
+        except _Reregistered:
+            # A device was deleted and registered again through another host while this one
+            # held its old state: the batch was judged on the old session. Judge it again
+            # (everything written so far is an idempotent merge; nothing was published).
+            return self._ingest(tenant, deliveries, recheck=False)
+
+    def _ingest(
+        self, tenant: str, deliveries: Sequence[Delivery], *, recheck: bool
+    ) -> IngestResult:
         result = IngestResult()
         quarantine = self.quarantine(tenant)
         retention = self._retention_days(tenant)
@@ -380,8 +398,8 @@ class Ingestor:
         devices = self.registry(tenant).lookup(u.dev_eui for _, u in uplinks)
         latest = TenantContainer(self._store.container("latest"), tenant)
         states, from_cache = self._load_states(latest, devices)
-        def published(dev_eui: str) -> Callable[[str], bool]:
-            return lambda key: self._published.get((tenant, dev_eui, key)) is not None
+        def published(dev_eui: str) -> Callable[[str, str], bool]:
+            return lambda key, digest: self._published.get((tenant, dev_eui, key)) == digest
 
         sessions = {dev: _Session.load(states.get(dev), published(dev)) for dev in devices}
         keys = TenantKeys(self._keys, tenant)
@@ -436,6 +454,18 @@ class Ingestor:
         }
         with self._store.batch():
             write_merged(latest, self._buckets, [({"id": dev}, m) for dev, m in merges.items()])
+        vanished = [dev for dev, merge in merges.items() if merge.vanished]
+        if vanished:  # deleted meanwhile, through another host
+            for dev_eui in vanished:
+                self._remember_state(latest, dev_eui, None, states)
+                self._device_cache.forget(tenant, dev_eui)
+            registered = self.registry(tenant).lookup(vanished)
+            for dev_eui in vanished:  # not cached: it may be registered again any moment
+                self._device_cache.forget(tenant, dev_eui)
+            if recheck and registered:
+                raise _Reregistered
+            gone = set(vanished)  # their readings were not kept: nor are they announced
+            observations = [o for o in observations if o.device not in gone]
         result.readings += sum(merge.new for merge in merges.values())
         # Published once stored: the state commit put these frames in its outbox, so if
         # publishing fails, the trigger's retry finds them there and publishes them again.
@@ -444,7 +474,7 @@ class Ingestor:
             self._bus.publish(OBSERVATIONS, [event(o) for o in outgoing])
             for dev_eui, session in sessions.items():
                 for key in (*session.republished, *session.accepted):
-                    self._published.put((tenant, dev_eui, key), True)
+                    self._published.put((tenant, dev_eui, key), session.seen[key])
         result.observations = observations
         return result
 
@@ -530,7 +560,9 @@ class Ingestor:
         digest = _digest(body)
         key = digest if uplink.fcnt is None else str(uplink.fcnt)
         try:
-            fcnt = self._check_session(uplink, session, digest)
+            fcnt, rejoined = self._check_session(
+                uplink, session, digest, keyed=bool(device.get("hasAppSKey"))
+            )
         except _Duplicate:
             if key not in session.unpublished:
                 return _Redelivered([])
@@ -551,6 +583,9 @@ class Ingestor:
                 hint = " (the payload was decrypted with the device's key: is the key right?)"
             raise _Rejected("decode_failed", f"{exc.reason}: {exc}{hint}") from exc
         session.count(observations)
+        if rejoined:  # taken only from a frame that decoded: a forged one changes nothing
+            session.dev_addr, session.last, session.seen = uplink.dev_addr, None, {}
+            session.unpublished = []
         session.seen[key] = digest
         session.accepted.append(key)
         session.changed = True
@@ -559,16 +594,32 @@ class Ingestor:
         return observations
 
     @staticmethod
-    def _check_session(uplink: Uplink, session: _Session, digest: str) -> int | None:
-        """The uplink's full FCnt (None for IP devices); raises _Duplicate or _Rejected."""
+    def _check_session(
+        uplink: Uplink, session: _Session, digest: str, *, keyed: bool
+    ) -> tuple[int | None, bool]:
+        """The uplink's FCnt (None for IP devices), and whether it starts a new session (another
+        DevAddr: the device joined again), which the caller applies once the frame decoded;
+        raises _Duplicate or _Rejected.
+
+        A device whose AppSKey Smartby holds is an ABP device (an OTAA join would give it a
+        session key Smartby does not have), and an ABP device keeps its DevAddr: another one
+        is refused until the session is reset, so no message can start a session that lets
+        captured frames in again.
+        """
         if uplink.fcnt is None:
             if digest in session.seen:
                 raise _Duplicate
-            return None
-        if uplink.dev_addr is not None and uplink.dev_addr != session.dev_addr:
-            session.dev_addr, session.last, session.seen = uplink.dev_addr, None, {}  # rejoined
-            session.changed = True
+            return None, False
         fcnt = uplink.fcnt
+        if uplink.dev_addr is not None and uplink.dev_addr != session.dev_addr:
+            if keyed and session.dev_addr is not None:
+                raise _Rejected(
+                    "devaddr_changed",
+                    f"DevAddr {uplink.dev_addr:08X} is not the session's "
+                    f"{session.dev_addr:08X}: an ABP device keeps its address; if it was "
+                    "given another, DELETE its session to start a new one",
+                )
+            return fcnt, True
         seen = session.seen.get(str(fcnt))
         if seen == digest:
             raise _Duplicate
@@ -582,7 +633,7 @@ class Ingestor:
                 f"FCnt {fcnt} is older than the last {FCNT_WINDOW} frames (last {session.last}); "
                 "if the device was reset, DELETE its session to start a new one",
             )
-        return fcnt
+        return fcnt, False
 
     def _plaintext(self, keys: TenantKeys, device: Document, uplink: Uplink, fcnt: int) -> bytes:
         dev_eui, tenant = uplink.dev_eui, keys.tenant
@@ -720,11 +771,13 @@ class _StateMerge:
         self._ours = session.dump()
         self._open_hour = open_hour
         self.new = 0
+        self.vanished = False
 
     def __call__(self, doc: Document) -> Document | None:
         ours, device = self._ours, self._device
         if self._loaded_from is not None and "_etag" not in doc:
-            return None  # deleted meanwhile, with its device: not to be brought back
+            self.vanished = True  # deleted meanwhile, with its device: not brought back here
+            return None
         stored = doc.get("session")
         written_meanwhile = doc.get("_etag") != self._loaded_from
         if doc.get("sessionEpoch", 0) != self._epoch:
@@ -740,7 +793,7 @@ class _StateMerge:
         else:
             merged = ours
         doc["session"] = merged
-        stored_values = doc.setdefault("values", {})
+        stored_values = doc["values"] = dict(doc.get("values", {}))  # copy-on-write
         for quantity, value in self._values.items():
             previous = stored_values.get(quantity)
             if previous is None or previous["time"] <= value["time"]:

@@ -41,6 +41,7 @@ REASONS = (
     "decode_failed",
     "fcnt_replayed",
     "fcnt_regressed",
+    "devaddr_changed",
     "internal_error",
 )
 

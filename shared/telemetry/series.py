@@ -36,8 +36,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import orjson
-
 from shared.lru import Lru
 from shared.store import Document, PreconditionFailed, Query, Write
 from shared.store.tenancy import TenantContainer
@@ -76,21 +74,28 @@ def group_by_bucket(observations: Sequence[Observation]) -> dict[str, Group]:
 
 def merge_observations(bucket: Document, group: Group) -> int:
     """Merge a group into a bucket's `q` and `up` (a bucket document or an open hour); returns
-    how many of its readings the bucket did not have."""
+    how many of its readings the bucket did not have. Copy-on-write: the parts it changes are
+    replaced by changed copies (see `write_merged`)."""
     added = 0
-    quantities = bucket.setdefault("q", {})
-    uplinks = bucket.setdefault("up", {})
+    quantities = bucket["q"] = dict(bucket.get("q", {}))
+    uplinks = bucket["up"] = dict(bucket.get("up", {}))
+    copied: set[str] = set()
     for stamp, o in group:
         if stamp not in uplinks and o.fcnt is not None and _heard_via_another_network(
             quantities, uplinks, stamp, o
         ):
             continue
         for reading in o.readings:
-            series = quantities.get(reading["quantity"])
+            quantity = reading["quantity"]
+            series = quantities.get(quantity)
             if series is None:
-                series = quantities[reading["quantity"]] = {
+                series = quantities[quantity] = {
                     "u": reading["unit"], "m": reading["medium"], "v": {}
                 }
+                copied.add(quantity)
+            elif quantity not in copied:
+                series = quantities[quantity] = {**series, "v": dict(series["v"])}
+                copied.add(quantity)
             values = series["v"]
             if stamp not in values:
                 added += 1
@@ -125,15 +130,16 @@ def _heard_via_another_network(
 
 
 def merge_bucket(bucket: Document, other: Document) -> Document:
-    """Union another copy of the same hour (`q` and `up`) into `bucket`; returns `bucket`."""
-    quantities = bucket.setdefault("q", {})
+    """Union another copy of the same hour (`q` and `up`) into `bucket`; returns `bucket`.
+    Copy-on-write, like `merge_observations`."""
+    quantities = bucket["q"] = dict(bucket.get("q", {}))
     for quantity, series in other.get("q", {}).items():
         mine = quantities.get(quantity)
         if mine is None:
             quantities[quantity] = {"u": series["u"], "m": series["m"], "v": dict(series["v"])}
         else:
-            mine["v"].update(series["v"])
-    bucket.setdefault("up", {}).update(other.get("up", {}))
+            quantities[quantity] = {**mine, "v": mine["v"] | series["v"]}
+    bucket["up"] = bucket.get("up", {}) | other.get("up", {})
     return bucket
 
 
@@ -178,10 +184,13 @@ def write_merged(
     """Create or ETag-replace documents of one partition, applying each `merge` (idempotent) to
     its document as it is; `fresh` (with the `id`) is the document to create when none exists.
 
-    A merge is given a private copy of the document with its `_etag` (none: the document is to
+    A merge is given a shallow copy of the document with its `_etag` (none: the document is to
     be created), so it can tell whether the document is still the one its batch was planned
-    on, and it may change the copy in place: cached documents are shared with other threads.
-    A merge that returns None writes nothing (e.g. a state whose device was deleted meanwhile).
+    on. It may set the copy's fields, but must not change its nested parts in place: they are
+    shared with the cached document, which other threads read. What it changes inside, it
+    replaces with a changed copy (copy-on-write, e.g. `merge_observations`): copying whole
+    documents would cost a chatty device's hour of readings on every write. A merge that
+    returns None writes nothing (e.g. a state whose device was deleted meanwhile).
 
     All of them go in one `write_all` (on Cosmos one request per transactional batch of up to
     100), built from the cached documents. A document missing from the cache is created without
@@ -202,7 +211,7 @@ def write_merged(
         writing = []
         for fresh, merge in pending:
             stored = current[fresh["id"]]
-            merged = merge(dict(fresh) if stored is None else orjson.loads(orjson.dumps(stored)))
+            merged = merge(dict(fresh if stored is None else stored))
             if merged is not None:
                 writing.append(((fresh, merge), Write(merged, merged.pop("_etag", None))))
         if not writing:
@@ -437,8 +446,7 @@ class OpenHourUpdate:
                 return self.series.write(self.device, self.bucket, self.group, self.ttl)
             if bucket < self.bucket:
                 self.series.seal(self.device, bucket, hour, self.ttl)
-        if hour is None or bucket != self.bucket:
-            hour = {"q": {}, "up": {}}
+        hour = {"q": {}, "up": {}} if hour is None or bucket != self.bucket else dict(hour)
         state["openBucket"], state["open"] = self.bucket, hour
         return merge_observations(hour, self.group)
 

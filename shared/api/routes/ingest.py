@@ -28,6 +28,7 @@ router = APIRouter(prefix="/api/tenants/{tenant}/ingest", tags=["ingest"])
 
 _STATUS = {
     "malformed": 400, "too_large": 413, "fcnt_replayed": 409, "fcnt_regressed": 409,
+    "devaddr_changed": 409,
 }
 _JSON_BODY = {
     "requestBody": {
@@ -58,7 +59,8 @@ async def _ingest(platform: PlatformDep, tenant: str, delivery: Delivery) -> Res
 
 _RESPONSES: dict[int | str, dict] = {
     400: {"description": "Malformed message (quarantined)"},
-    409: {"description": "Replayed or regressed frame counter (quarantined)"},
+    409: {"description": "Replayed or regressed frame counter, or another DevAddr for an ABP "
+               "device (quarantined)"},
     422: {"description": "Unknown device, missing key, decryption or decoding failed"},
 }
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from shared.bus import BusError
 from shared.keys import CachedKeyStore, KeyStoreError
 from shared.store import Query
 from shared.store.tenancy import TenantContainer
@@ -65,7 +66,8 @@ def state(platform):
 def test_a_session_reset_on_another_host_reaches_the_ingesting_host(host_a, host_b):
     assert host_a.ingest(TENANT, [up(f, f % 60, 10 + f // 60) for f in range(1, 101)]).accepted
     host_b.reset_session(TENANT, EM300)  # the operator's DELETE .../session, served by B
-    restarted = host_a.ingest(TENANT, [up(1, 30, 14), up(2, 40, 14)])
+    readings = bytes.fromhex("01755a03679cff04687b")  # new frames 1 and 2 (battery 90 %)
+    restarted = host_a.ingest(TENANT, [up(1, 30, 14, readings), up(2, 40, 14, readings)])
     assert [r.reason for r in restarted.rejections] == []
     assert restarted.accepted == 2
 
@@ -166,3 +168,85 @@ def test_a_key_store_outage_fails_the_batch_for_a_retry_rather_than_quarantining
         host_a.ingest(TENANT, [up(1, 1)])
     monkeypatch.undo()
     assert host_a.ingest(TENANT, [up(1, 1)]).accepted == 1
+
+
+def test_a_write_never_changes_a_document_other_threads_hold(host_a, platform):
+    """Merges work copy-on-write on the cached documents they are given: a thread still
+    reading a state or bucket (a batch planned on it) must see it as it was."""
+    host_a.ingest(TENANT, [up(1, 1, 9), up(2, 1), up(3, 2)])  # hour 9 sealed, 10 open
+    partition = TenantContainer(platform.store.container("latest"), TENANT).partition()
+    held = host_a._buckets.get((partition, EM300, ""))
+    bucket = host_a._buckets.get((f"{TENANT}|{EM300}|2026-11", f"{EM300}|2026-11-22T09", ""))
+    assert held["open"]["q"] and bucket["q"]
+    snapshot = orjson.dumps([held, bucket])
+    host_a.ingest(TENANT, [up(4, 3), up(5, 4)])  # the open hour grows
+    host_a.ingest(TENANT, [up(6, 30, 9)])  # a late frame goes to hour 9's bucket
+    host_a.ingest(TENANT, [up(7, 0, 11)])  # the next hour: hour 10 is sealed
+    assert orjson.dumps([held, bucket]) == snapshot
+
+
+def _fail_publish(monkeypatch, platform) -> None:
+    def failing(topic, events):
+        raise BusError("Event Hubs timed out")
+
+    monkeypatch.setattr(platform.bus, "publish", failing)
+
+
+def _event_ids(platform) -> set[str]:
+    return {e["id"] for e in platform.bus.recent("observations")}
+
+
+def test_a_reset_devices_frames_are_published_when_the_first_try_failed(
+    host_a, platform, monkeypatch
+):
+    """The outbox knows frames by FCnt and payload: a reset device counts from 1 again, and
+    this process published an FCnt 1 before; the new one must not pass for it."""
+    host_a.ingest(TENANT, [up(f, f) for f in (1, 2, 3)])
+    before = _event_ids(platform)
+    host_a.reset_session(TENANT, EM300)
+    restarted = bytes.fromhex("01755a03679cff04687b")
+    batch = [up(f, 30 + f, payload=restarted) for f in (1, 2)]
+    _fail_publish(monkeypatch, platform)
+    with pytest.raises(BusError):
+        host_a.ingest(TENANT, batch)
+    monkeypatch.undo()
+    assert host_a.ingest(TENANT, batch).duplicates == 2  # the trigger's retry
+    assert len(_event_ids(platform) - before) == 2
+
+
+def test_a_retried_batch_larger_than_the_session_window_is_published_whole(
+    host_a, platform, monkeypatch
+):
+    batch = [up(f, f % 60, 10 + f // 60) for f in range(1, 101)]  # 100 frames, window 64
+    _fail_publish(monkeypatch, platform)
+    with pytest.raises(BusError):
+        host_a.ingest(TENANT, batch)
+    monkeypatch.undo()
+    retried = host_a.ingest(TENANT, batch)
+    assert (retried.duplicates, retried.rejections) == (100, [])
+    assert len(_event_ids(platform)) == 100
+    host_a.ingest(TENANT, [up(101, 50, 11)])  # published: the outbox and window shrink again
+    session = state(platform)["session"]
+    assert session["pending"] == ["101"] and len(session["seen"]) == 64
+
+
+def test_a_device_registered_again_through_another_host_is_stored_by_this_one(
+    host_a, host_b, platform
+):
+    host_a.ingest(TENANT, [up(f, f) for f in (1, 2, 3)])
+    host_b.delete_device(TENANT, EM300)
+    register(host_b)
+    assert host_a.ingest(TENANT, [up(4, 10), up(5, 11)]).accepted == 2
+    assert host_a.ingest(TENANT, [up(6, 12)]).accepted == 1
+    assert state(platform)["session"]["last"] == 6
+    assert len(stored_times(host_a)) == 6 * 3
+
+
+def test_one_forged_message_with_another_devaddr_opens_no_door_for_replays(host_a, platform):
+    host_a.ingest(TENANT, [up(f, f) for f in (1, 2, 3)])
+    forged = ttn_uplink(EM300, "DEADBEEF", 4, b"\x00" * 10, "2026-11-22T10:05:00Z")
+    refused = host_a.ingest(TENANT, [deliver("ttn", orjson.dumps(forged), parse_ttn)])
+    assert [r.reason for r in refused.rejections] == ["devaddr_changed"]
+    replayed = host_a.ingest(TENANT, [up(2, 40)])  # a captured frame, received "later"
+    assert (replayed.accepted, replayed.duplicates) == (0, 1)
+    assert state(platform)["session"]["devAddr"] == 0x260B1A2C

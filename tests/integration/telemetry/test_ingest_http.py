@@ -165,12 +165,33 @@ def test_late_redelivery_inside_the_window_is_accepted(client, sandefjord):
 
 
 def test_rejoin_with_a_new_devaddr_starts_a_new_session(client, sandefjord):
+    def lht65(dev_addr: str, fcnt: int, payload: bytes, clock: str):
+        return _post_ttn(client, sandefjord, ttn_uplink(
+            LHT65, dev_addr, fcnt, payload, f"2026-11-22T{clock}Z", f_port=2))
+
+    assert lht65(DEV_ADDR, 900, LHT65_PAYLOAD, "15:00:00").json()["accepted"] == 1
+    # A frame that does not decode starts no session: no message can wipe the counters.
+    junk = lht65("DEADBEEF", 1, b"\x00" * 3, "15:05:00")
+    assert junk.json()["reason"] == "decode_failed"
+    assert lht65(DEV_ADDR, 900, LHT65_PAYLOAD, "15:06:00").json()["duplicates"] == 1
+    # The device joined again: another DevAddr, its counter from 1.
+    assert lht65("260B9999", 1, LHT65_PAYLOAD, "15:10:00").json()["accepted"] == 1
+
+
+def test_an_abp_device_keeps_its_devaddr_until_its_session_is_reset(client, sandefjord):
+    """A device whose AppSKey Smartby holds is ABP (an OTAA join would give it a key Smartby
+    does not have), and ABP addresses are fixed: another one is forged or misconfigured."""
     frm = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, 900)
     _post_ttn(client, sandefjord, ttn_uplink(EM300, DEV_ADDR, 900, frm, "2026-11-22T15:00Z"))
     frm = encrypt(EM300_PAYLOAD, APP_S_KEY, "260B9999", 1)
-    response = _post_ttn(client, sandefjord,
-                         ttn_uplink(EM300, "260B9999", 1, frm, "2026-11-22T15:10:00Z"))
-    assert response.status_code == 202
+    moved = ttn_uplink(EM300, "260B9999", 1, frm, "2026-11-22T15:10:00Z")
+    refused = _post_ttn(client, sandefjord, moved)
+    assert refused.status_code == 409
+    assert refused.json()["reason"] == "devaddr_changed"
+    reset = client.delete(f"/api/tenants/sandefjord/devices/{EM300}/session",
+                          headers=auth(sandefjord.keys["tenant-admin"]))
+    assert reset.status_code == 204
+    assert _post_ttn(client, sandefjord, moved).status_code == 202
 
 
 def test_chirpstack_uplink_from_unencrypted_device_with_probe(client, sandefjord):
