@@ -2,8 +2,9 @@
 
 For one tenant's batch of deliveries:
 
-1. look the devices up (cached), and their latest-state documents, which hold the LoRaWAN
-   session (DevAddr, last FCnt, a window of recently seen FCnts with payload hashes);
+1. look the devices up (cached), and read their latest-state documents as stored (one
+   request), which hold the LoRaWAN session (DevAddr, last FCnt, a window of recently seen
+   FCnts with payload hashes, the outbox);
 2. per uplink, in FCnt order: drop exact redeliveries (same FCnt, same payload) as duplicates,
    quarantine replays (same FCnt, other payload) and regressions; decrypt with the device's own
    key (LoRaWAN AppSKey, or the AES-GCM envelope key); decode with the model's codec; normalise;
@@ -14,11 +15,11 @@ For one tenant's batch of deliveries:
 4. publish the observations as CloudEvents with deterministic ids.
 
 The state commit also puts the batch's frames in the session's outbox (`pending`): a crash or
-a bus failure after it leaves them there, and their redelivery, though a duplicate, publishes
-them again; a frame this process published leaves the outbox with the device's next commit.
-A crash before the commit is safe too: the redelivered batch is reprocessed and the series
-merge stores nothing twice. A device refused for its session is checked against the stored
-state first (another host may have reset the session or deleted the device).
+a bus failure after it leaves them there, and their redelivery by the same source, though a
+duplicate, publishes them again; a frame this process published leaves the outbox with the
+device's next commit, and any frame after `OUTBOX_HORIZON_S`. A crash before the commit is
+safe too: the redelivered batch is reprocessed and the series merge stores nothing twice.
+Rejections are quarantined last, once the batch's judgement stands.
 A bad message never fails the batch: it becomes a quarantine record with its reason. Transient
 store or bus failures propagate, so the trigger retries the whole batch.
 """
@@ -63,6 +64,7 @@ from shared.telemetry.series import (
     bucket_of,
     hour_sizes,
     open_hour_of,
+    read_current,
     write_merged,
 )
 from shared.telemetry.uplinks import Ignored, MalformedUplink, Uplink
@@ -73,10 +75,12 @@ log = logging.getLogger(__name__)
 
 #: How many recent FCnts a device's session remembers; an older, unseen FCnt is a regression.
 FCNT_WINDOW = 64
-_SESSION_REASONS = frozenset({"fcnt_replayed", "fcnt_regressed", "devaddr_changed"})
 _PUBLISHED_ENTRIES = 200_000
 #: Frames a device's outbox holds at most: a whole Event Hubs batch (256) and then some.
 MAX_PENDING = 1024
+#: How long a committed frame stays in the outbox unless its host saw it published: longer
+#: than the host's retries of a failed batch take to come round, or another host's takeover.
+OUTBOX_HORIZON_S = 15 * 60
 _TENANT_TTL_S = 60.0
 #: The sweep seals an open hour once its device has been quiet for the whole hour after it.
 QUIET_AFTER = timedelta(hours=2)
@@ -139,11 +143,6 @@ class _Outcome:
     republished: list[Observation] = field(default_factory=list)
     rejected: list[tuple[Delivery, _Rejected]] = field(default_factory=list)
 
-    @property
-    def doubts_session(self) -> bool:
-        """Refused for the session: right, or the session as this process knows it is stale."""
-        return any(exc.reason in _SESSION_REASONS for _, exc in self.rejected)
-
 
 @dataclass(frozen=True, slots=True)
 class _Redelivered:
@@ -175,8 +174,11 @@ class _Session:
     `loaded_from` is that document's ETag (None: there was none): when the document still has
     it at commit, nobody else wrote it meanwhile and this session simply replaces the stored
     one. `epoch` counts the session's resets (`Ingestor.reset_session`): a reset made after the
-    load wins over what this batch saw. `hours` counts the readings of each hour known so far
-    (the open hour's, then this batch's), to hold the device to `MAX_HOUR_READINGS`.
+    load wins over what this batch saw.
+
+    `hours` counts the readings of each hour known so far, to hold the device to
+    `MAX_HOUR_READINGS`: the open hour's, and those of an hour up to the device's newest one,
+    which may have its document already (`hour_size` reads it), then this batch's.
     """
 
     dev_addr: int | None = None
@@ -185,29 +187,47 @@ class _Session:
     loaded_from: str | None = None
     epoch: int = 0
     #: The outbox: frames whose events were committed with the state and may not have been
-    #: published (a redelivery of one publishes it again), then the frames this batch accepts.
-    unpublished: list[str] = field(default_factory=list)
-    accepted: list[str] = field(default_factory=list)
+    #: published (FCnt or digest: [commit time, source]). A redelivery of one by its source
+    #: publishes it again; the same frame from another network server is only a duplicate.
+    unpublished: dict[str, list[Any]] = field(default_factory=dict)
+    accepted: dict[str, str] = field(default_factory=dict)  # FCnt or digest: source
     republished: list[str] = field(default_factory=list)  # redelivered from the outbox
     changed: bool = False
     hours: dict[str, int] = field(default_factory=dict)
+    newest_hour: str = ""
+    hour_size: Callable[[str], int] = lambda bucket: 0
 
     @classmethod
-    def load(cls, doc: Document | None, published: Callable[[str, str], bool]) -> _Session:
-        """The session in a state document; `published(key, digest)` tells the frames this
-        process knows it published, which leave the outbox (by FCnt and payload digest: a
-        rejoined or reset device counts from 1 again)."""
+    def load(
+        cls,
+        doc: Document | None,
+        published: Callable[[str, str], bool],
+        hour_size: Callable[[str], int],
+        now: int,
+    ) -> _Session:
+        """The session in a state document. Its outbox keeps the frames committed less than
+        `OUTBOX_HORIZON_S` ago that this process does not know it published (`published(key,
+        digest)`: by FCnt and payload, as a reset device counts from 1 again): a failed publish
+        is retried within minutes (by this host, or another after a crash), and an outbox
+        no host clears must not grow, nor republish every later copy of its frames."""
         doc = doc or {}
         state = doc.get("session") or {}
         seen = dict(state.get("seen", {}))
+        outbox = state.get("pending") or {}
+        unpublished = {
+            key: entry for key, entry in outbox.items()
+            if now - entry[0] < OUTBOX_HORIZON_S and not published(key, seen.get(key, ""))
+        }
         return cls(
             state.get("devAddr"),
             state.get("last"),
             seen,
             doc.get("_etag"),
             doc.get("sessionEpoch", 0),
-            [key for key in state.get("pending", ()) if not published(key, seen.get(key, ""))],
+            unpublished,
             hours=hour_sizes(doc),
+            newest_hour=(doc.get("time") or "")[:13],
+            hour_size=hour_size,
         )
 
     def count(self, observations: Sequence[Observation]) -> None:
@@ -219,25 +239,27 @@ class _Session:
             added[bucket] = added.get(bucket, 0) + len(o.readings)
         hours = self.hours
         for bucket, readings in added.items():
-            if hours.get(bucket, 0) + readings > MAX_HOUR_READINGS:
+            if bucket not in hours:
+                hours[bucket] = self.hour_size(bucket) if bucket <= self.newest_hour else 0
+            if hours[bucket] + readings > MAX_HOUR_READINGS:
                 raise _Rejected(
                     "too_large",
                     f"the device sent more than {MAX_HOUR_READINGS} readings for the hour "
                     f"{bucket}:00Z, more than one hour's document holds; it must send less often",
                 )
         for bucket, readings in added.items():
-            hours[bucket] = hours.get(bucket, 0) + readings
+            hours[bucket] += readings
 
-    def dump(self) -> dict[str, Any]:
+    def dump(self, now: int) -> dict[str, Any]:
         """The session with the `FCNT_WINDOW` most recently seen entries (insertion order) and
         the outbox (at most `MAX_PENDING`). Frames in the outbox stay seen, however many a
         batch brought: its retry must find them all duplicates, to publish them."""
-        pending = [key for key in self.unpublished if key not in self.accepted] + self.accepted
-        pending = pending[-MAX_PENDING:]
-        keep = set(pending)
+        outbox = {k: entry for k, entry in self.unpublished.items() if k not in self.accepted}
+        outbox.update((key, [now, source]) for key, source in self.accepted.items())
+        pending = dict(list(outbox.items())[-MAX_PENDING:])
         seen = self.seen
         for stale in list(islice(seen, max(0, len(seen) - FCNT_WINDOW))):
-            if stale not in keep:
+            if stale not in pending:
                 del seen[stale]
         return {"devAddr": self.dev_addr, "last": self.last, "seen": seen, "pending": pending}
 
@@ -277,6 +299,8 @@ class Ingestor:
         self._lora = CipherCache(FrmPayloadCipher)
         #: Frames whose events this process published: they leave their session's outbox.
         self._published: Lru[tuple[str, str, str], str] = Lru(_PUBLISHED_ENTRIES)
+        #: Frames whose publish failed here: still in the outbox for this host's retries.
+        self._unpublished: Lru[tuple[str, str, str], str] = Lru(_PUBLISHED_ENTRIES)
         self._retention: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
 
@@ -358,9 +382,9 @@ class Ingestor:
         try:
             return self._ingest(tenant, deliveries, recheck=True)
         except _Reregistered:
-            # A device was deleted and registered again through another host while this one
-            # held its old state: the batch was judged on the old session. Judge it again
-            # (everything written so far is an idempotent merge; nothing was published).
+            # A device was deleted and registered again (through another host) while this
+            # batch was judged on its old session. Judge it again: everything written so far
+            # is an idempotent merge, and nothing was published or quarantined yet.
             return self._ingest(tenant, deliveries, recheck=False)
 
     def _ingest(
@@ -370,18 +394,26 @@ class Ingestor:
         quarantine = self.quarantine(tenant)
         retention = self._retention_days(tenant)
 
+        refused: list[tuple[Delivery, str, str, str | None]] = []
+
         def reject(delivery: Delivery, reason: str, detail: str, device: str | None) -> None:
-            parsed = delivery.parsed
-            received = parsed.received if isinstance(parsed, Uplink) else None
-            qid = quarantine.put(reason, detail, delivery.source, delivery.raw, device, received)
-            result.rejections.append(Rejection(reason, detail, qid, device))
-            log.warning(
-                "quarantined %s from %s: %s",
-                reason,
-                delivery.source,
-                detail,
-                extra={"tenant": tenant, "device": device, "reason": reason},
-            )
+            refused.append((delivery, reason, detail, device))
+
+        def quarantine_refused() -> None:
+            """Written last: a batch judged again (`_Reregistered`) leaves no record behind."""
+            for delivery, reason, detail, device in refused:
+                parsed = delivery.parsed
+                received = parsed.received if isinstance(parsed, Uplink) else None
+                qid = quarantine.put(reason, detail, delivery.source, delivery.raw, device,
+                                     received)
+                result.rejections.append(Rejection(reason, detail, qid, device))
+                log.warning(
+                    "quarantined %s from %s: %s",
+                    reason,
+                    delivery.source,
+                    detail,
+                    extra={"tenant": tenant, "device": device, "reason": reason},
+                )
 
         uplinks: list[tuple[Delivery, Uplink]] = []
         for delivery in deliveries:
@@ -393,15 +425,37 @@ class Ingestor:
             else:
                 uplinks.append((delivery, parsed))
         if not uplinks:
+            quarantine_refused()
             return result
 
-        devices = self.registry(tenant).lookup(u.dev_eui for _, u in uplinks)
+        registry = self.registry(tenant)
+        devices = registry.lookup(u.dev_eui for _, u in uplinks)
         latest = TenantContainer(self._store.container("latest"), tenant)
-        states, from_cache = self._load_states(latest, devices)
-        def published(dev_eui: str) -> Callable[[str, str], bool]:
-            return lambda key, digest: self._published.get((tenant, dev_eui, key)) == digest
+        states = self._read_states(latest, devices)
+        stateless = [dev_eui for dev_eui in devices if dev_eui not in states]
+        if stateless:
+            # A new device, or one deleted through another host (whose cached registration
+            # would revive it): ask the registry itself, once per such device.
+            for dev_eui in stateless:
+                self._device_cache.forget(tenant, dev_eui)
+            registered = registry.lookup(stateless)
+            for dev_eui in stateless:  # an absence not cached: it may be registered again
+                if dev_eui not in registered:
+                    self._device_cache.forget(tenant, dev_eui)
+            devices = {d: doc for d, doc in devices.items() if d in states or d in registered}
+        series = self.series(tenant)
+        now = int(time.time())
 
-        sessions = {dev: _Session.load(states.get(dev), published(dev)) for dev in devices}
+        def session_of(dev_eui: str) -> _Session:
+            def published(key: str, digest: str) -> bool:
+                return self._published.get((tenant, dev_eui, key)) == digest
+
+            def hour_size(bucket: str) -> int:
+                return series.hour_size(dev_eui, bucket)
+
+            return _Session.load(states.get(dev_eui), published, hour_size, now)
+
+        sessions = {dev_eui: session_of(dev_eui) for dev_eui in devices}
         keys = TenantKeys(self._keys, tenant)
         accepted: dict[str, list[Observation]] = {}
         republished: list[Observation] = []
@@ -417,14 +471,6 @@ class Ingestor:
                     reject(delivery, "unknown_device", detail, dev_eui)
                 continue
             outcome = self._accept_frames(keys, device, frames, sessions[dev_eui])
-            if outcome.doubts_session and dev_eui in from_cache:
-                # Refused by a session only this process remembers: another instance may have
-                # reset it, or deleted and registered the device again. Ask the store.
-                stored = latest.read(dev_eui)
-                if (stored or {}).get("_etag") != states[dev_eui].get("_etag"):
-                    self._remember_state(latest, dev_eui, stored, states)
-                    sessions[dev_eui] = _Session.load(stored, published(dev_eui))
-                    outcome = self._accept_frames(keys, device, frames, sessions[dev_eui])
             for delivery, rejected in outcome.rejected:
                 reject(delivery, rejected.reason, rejected.detail, dev_eui)
             result.duplicates += outcome.duplicates
@@ -434,7 +480,6 @@ class Ingestor:
                 accepted[dev_eui] = outcome.observations
 
         observations = [o for group in accepted.values() for o in group]
-        series = self.series(tenant)
         ttl = retention * 86400
         open_hours: dict[str, OpenHourUpdate] = {}
         if observations:
@@ -447,7 +492,7 @@ class Ingestor:
         # Only devices with something accepted: duplicates and rejections change no state.
         merges = {
             dev_eui: _StateMerge(
-                devices[dev_eui], session, accepted.get(dev_eui, []), open_hours.get(dev_eui)
+                devices[dev_eui], session, accepted.get(dev_eui, []), open_hours.get(dev_eui), now
             )
             for dev_eui, session in sessions.items()
             if session.changed
@@ -471,31 +516,38 @@ class Ingestor:
         # publishing fails, the trigger's retry finds them there and publishes them again.
         outgoing = sorted(republished, key=lambda o: o.epoch_ms) + observations
         if outgoing:
-            self._bus.publish(OBSERVATIONS, [event(o) for o in outgoing])
-            for dev_eui, session in sessions.items():
-                for key in (*session.republished, *session.accepted):
-                    self._published.put((tenant, dev_eui, key), session.seen[key])
+            sent = [
+                ((tenant, dev_eui, key), session.seen[key])
+                for dev_eui, session in sessions.items()
+                for key in (*session.republished, *session.accepted)
+            ]
+            try:
+                self._bus.publish(OBSERVATIONS, [event(o) for o in outgoing])
+            except BaseException:
+                for frame, digest in sent:  # for this host's retry, however long it takes
+                    self._unpublished.put(frame, digest)
+                raise
+            for frame, digest in sent:
+                self._published.put(frame, digest)
+                self._unpublished.forget(frame)
+        quarantine_refused()
         result.observations = observations
         return result
 
-    def _load_states(
+    def _read_states(
         self, latest: TenantContainer, devices: dict[str, Document]
-    ) -> tuple[dict[str, Document], set[str]]:
-        """The devices' latest states, and which of them came from this process's cache."""
+    ) -> dict[str, Document]:
+        """The devices' latest states as stored now, cached for the write that commits them.
+
+        Read every batch, though this process may have written them last: webhooks reach any
+        instance, and a session judged on a copy another instance has moved past would take
+        a replayed or duplicated frame for a new one. One request for the whole batch.
+        """
         states: dict[str, Document] = {}
-        missing = []
-        partition = latest.partition()
-        for dev_eui in devices:
-            cached = self._buckets.get((partition, dev_eui, ""))
-            if cached is None:
-                missing.append(dev_eui)
-            else:
-                states[dev_eui] = cached
-        from_cache = set(states)
-        if missing:
-            for doc in latest.read_many(missing):
-                self._remember_state(latest, doc["id"], doc, states)
-        return states, from_cache
+        stored = read_current(latest, list(devices)) if devices else {}
+        for dev_eui, doc in stored.items():
+            self._remember_state(latest, dev_eui, doc, states)
+        return states
 
     def _remember_state(
         self,
@@ -564,7 +616,9 @@ class Ingestor:
                 uplink, session, digest, keyed=bool(device.get("hasAppSKey"))
             )
         except _Duplicate:
-            if key not in session.unpublished:
+            failed_here = self._unpublished.get((keys.tenant, uplink.dev_eui, key)) == digest
+            committed = session.unpublished.get(key)
+            if not failed_here and (committed is None or committed[1] != uplink.source):
                 return _Redelivered([])
             try:
                 payload = self._plaintext(keys, device, uplink, uplink.fcnt or 0)
@@ -585,9 +639,9 @@ class Ingestor:
         session.count(observations)
         if rejoined:  # taken only from a frame that decoded: a forged one changes nothing
             session.dev_addr, session.last, session.seen = uplink.dev_addr, None, {}
-            session.unpublished = []
+            session.unpublished = {}
         session.seen[key] = digest
-        session.accepted.append(key)
+        session.accepted[key] = uplink.source
         session.changed = True
         if fcnt is not None:
             session.last = fcnt if session.last is None else max(session.last, fcnt)
@@ -752,6 +806,7 @@ class _StateMerge:
         session: _Session,
         observations: Iterable[Observation],
         open_hour: OpenHourUpdate | None,
+        now: int,
     ) -> None:
         newest: dict[str, tuple[Observation, Reading]] = {}
         for o in observations:
@@ -768,7 +823,8 @@ class _StateMerge:
         self._device = device
         self._loaded_from = session.loaded_from
         self._epoch = session.epoch
-        self._ours = session.dump()
+        self._ours = session.dump(now)
+        self._now = now
         self._open_hour = open_hour
         self.new = 0
         self.vanished = False
@@ -786,10 +842,10 @@ class _StateMerge:
             # Written by another consumer since we loaded it: keep what both have seen.
             seen = stored.get("seen", {}) | ours["seen"]
             lasts = [n for n in (stored.get("last"), ours["last"]) if n is not None]
-            outbox = list(dict.fromkeys([*stored.get("pending", ()), *ours["pending"]]))
+            outbox = (stored.get("pending") or {}) | ours["pending"]
             merged = _Session(
                 ours["devAddr"], max(lasts, default=None), seen, unpublished=outbox
-            ).dump()
+            ).dump(self._now)
         else:
             merged = ours
         doc["session"] = merged

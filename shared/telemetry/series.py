@@ -226,13 +226,13 @@ def write_merged(
         if not failed:
             return
         pending = failed
-        current = _read_again(container, [fresh["id"] for fresh, _ in pending], suffix)
+        current = read_current(container, [fresh["id"] for fresh, _ in pending], *suffix)
     ids = ", ".join(fresh["id"] for fresh, _ in pending)
     raise PreconditionFailed(f"{ids}: gave up after {_WRITE_ATTEMPTS} concurrent updates")
 
 
-def _read_again(
-    container: TenantContainer, ids: list[str], suffix: Sequence[str]
+def read_current(
+    container: TenantContainer, ids: list[str], *suffix: str
 ) -> dict[str, Document | None]:
     """The documents as stored now (None: there is none): a point read for one (the cheapest
     request), one query for several."""
@@ -353,6 +353,14 @@ class TimeSeries:
                 self._cache.put((self._latest.partition(), written["id"], ""), written)
                 sealed += 1
         return sealed
+
+    def hour_size(self, device: str, bucket: str) -> int:
+        """How many readings the document of one device's hour holds (0: it has none)."""
+        month, id = bucket[:7], f"{device}|{bucket}"
+        doc = self._cache.get((self._series.partition(device, month), id, ""))
+        if doc is None:
+            doc = self._series.read(id, device, month)
+        return sum(len(series["v"]) for series in (doc or {}).get("q", {}).values())
 
     def _put(self, device: str, bucket: str, merge: Merge) -> None:
         fresh = {"id": f"{device}|{bucket}", "device": device, "bucket": bucket}

@@ -18,9 +18,9 @@ from shared.store import Query
 from shared.store.tenancy import TenantContainer
 from shared.telemetry.devices import DeviceUpsert
 from shared.telemetry.ingest import Delivery, Ingestor, deliver
-from shared.telemetry.uplinks import parse_ttn
+from shared.telemetry.uplinks import parse_chirpstack, parse_ttn
 from shared.tenants.model import TenantCreate
-from tests.support.uplinks import encrypt, ttn_uplink
+from tests.support.uplinks import chirpstack_up, encrypt, ttn_uplink
 
 TENANT = "sandefjord"
 EM300 = "24e124136b502217"
@@ -75,16 +75,15 @@ def test_a_session_reset_on_another_host_reaches_the_ingesting_host(host_a, host
 def test_a_reset_while_a_batch_loads_the_state_is_not_undone(host_a, platform, monkeypatch):
     host_a.ingest(TENANT, [up(f, f % 60, 10 + f // 60) for f in range(1, 101)])
     latest = platform.store.container("latest")
-    host_a._buckets.forget((f"{TENANT}", EM300, ""))  # e.g. evicted: the next batch reads it
-    real_read_many = latest.read_many
+    real_read = latest.read
 
-    def read_many(partition, ids):
-        docs = real_read_many(partition, ids)
-        monkeypatch.setattr(latest, "read_many", real_read_many)
+    def read(partition, id):
+        doc = real_read(partition, id)
+        monkeypatch.setattr(latest, "read", real_read)
         host_a.reset_session(TENANT, EM300)  # an HTTP thread resets it right after the read
-        return docs
+        return doc
 
-    monkeypatch.setattr(latest, "read_many", read_many)
+    monkeypatch.setattr(latest, "read", read)
     host_a.ingest(TENANT, [up(101, 50, 11)])
     assert state(platform)["session"] is None  # the reset stands
     assert host_a.ingest(TENANT, [up(1, 0, 14)]).rejections == []
@@ -227,7 +226,7 @@ def test_a_retried_batch_larger_than_the_session_window_is_published_whole(
     assert len(_event_ids(platform)) == 100
     host_a.ingest(TENANT, [up(101, 50, 11)])  # published: the outbox and window shrink again
     session = state(platform)["session"]
-    assert session["pending"] == ["101"] and len(session["seen"]) == 64
+    assert list(session["pending"]) == ["101"] and len(session["seen"]) == 64
 
 
 def test_a_device_registered_again_through_another_host_is_stored_by_this_one(
@@ -250,3 +249,81 @@ def test_one_forged_message_with_another_devaddr_opens_no_door_for_replays(host_
     replayed = host_a.ingest(TENANT, [up(2, 40)])  # a captured frame, received "later"
     assert (replayed.accepted, replayed.duplicates) == (0, 1)
     assert state(platform)["session"]["devAddr"] == 0x260B1A2C
+
+
+def test_a_host_that_wrote_a_device_last_long_ago_still_refuses_a_replayed_frame(
+    host_a, host_b, platform
+):
+    """Webhooks reach any instance: B wrote the device's state last at FCnt 3, A has moved it
+    on to 203 since. A captured FCnt 4 sent to B is a regression, not a new reading."""
+    host_b.ingest(TENANT, [up(f, f) for f in (1, 2, 3)])
+    for start in range(4, 204, 50):
+        host_a.ingest(TENANT, [up(f, f % 60, 11 + f // 60) for f in range(start, start + 50)])
+    replayed = host_b.ingest(TENANT, [up(4, 30, 20)])
+    assert [r.reason for r in replayed.rejections] == ["fcnt_regressed"]
+    assert state(platform)["time"] < "2026-11-22T20"
+
+
+def test_a_frame_from_two_network_servers_on_two_hosts_is_published_once(host_a, host_b,
+                                                                          platform):
+    frm = encrypt(PAYLOAD, KEY, DEV_ADDR, 1)
+    ttn = ttn_uplink(EM300, DEV_ADDR, 1, frm, "2026-11-22T10:00:00.100Z")
+    chirpstack = chirpstack_up(EM300, DEV_ADDR, 1, frm, "2026-11-22T10:00:00.300Z", f_port=85)
+    assert host_a.ingest(TENANT, [deliver("ttn", orjson.dumps(ttn), parse_ttn)]).accepted == 1
+    second = host_b.ingest(
+        TENANT, [deliver("chirpstack", orjson.dumps(chirpstack), parse_chirpstack, "up")])
+    assert second.duplicates == 1
+    assert len(platform.bus.recent("observations")) == 1
+
+
+def test_the_outbox_lets_go_of_frames_once_a_retry_would_have_come(
+    host_a, platform, monkeypatch
+):
+    """No host clears another's outbox: its entries expire, so frames published by a host
+    that has gone are neither kept forever nor published again by every later copy."""
+    from shared.telemetry import ingest
+
+    clock = [1_795_000_000.0]
+    monkeypatch.setattr(ingest.time, "time", lambda: clock[0])
+    for fcnt in (1, 2, 3):  # each frame through a host that is recycled right after
+        fresh = Ingestor(platform.store, CachedKeyStore(platform.keys._inner), platform.bus,
+                         platform.tenants)
+        assert fresh.ingest(TENANT, [up(fcnt, fcnt)]).accepted == 1
+    clock[0] += ingest.OUTBOX_HORIZON_S + 1
+    host_a.ingest(TENANT, [up(4, 4)])
+    assert list(state(platform)["session"]["pending"]) == ["4"]
+    published = len(platform.bus.recent("observations"))
+    assert host_a.ingest(TENANT, [up(2, 2)]).duplicates == 1
+    assert len(platform.bus.recent("observations")) == published
+
+
+def test_readings_for_an_hour_already_stored_count_toward_its_limit(host_a, monkeypatch):
+    """A late or backlogged hour goes to its own document: the hourly limit holds there too,
+    or a device behind in time could grow one past Cosmos DB's 2 MB."""
+    from shared.telemetry import ingest
+
+    monkeypatch.setattr(ingest, "MAX_HOUR_READINGS", 6)
+    assert host_a.ingest(TENANT, [up(1, 0, 11)]).accepted == 1  # hour 11 is the open hour
+    answers = [host_a.ingest(TENANT, [up(1 + n, n, 10)]) for n in range(1, 5)]
+    assert [a.accepted for a in answers] == [1, 1, 0, 0]  # 3 readings each: 6 fit hour 10
+    assert {r.reason for a in answers for r in a.rejections} == {"too_large"}
+
+
+def test_a_batch_judged_again_leaves_no_quarantine_record_behind(host_a, host_b, platform,
+                                                                 monkeypatch):
+    host_a.ingest(TENANT, [up(f, f) for f in (1, 2, 3)])
+    latest = platform.store.container("latest")
+    real_read = latest.read
+
+    def read(partition, id):
+        doc = real_read(partition, id)
+        monkeypatch.setattr(latest, "read", real_read)
+        host_b.delete_device(TENANT, EM300)  # replaced through B, right after A's read
+        register(host_b)
+        return doc
+
+    monkeypatch.setattr(latest, "read", read)
+    successor = bytes.fromhex("01755a03679cff04687b")
+    result = host_a.ingest(TENANT, [up(2, 20, payload=successor), up(4, 21, payload=successor)])
+    assert (result.accepted, result.rejections) == (2, [])
+    assert host_a.quarantine(TENANT).counts() == {}

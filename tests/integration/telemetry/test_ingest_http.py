@@ -402,14 +402,14 @@ def test_one_frame_from_two_network_servers_at_once_is_stored_once(
             parse_chirpstack, "up"),
     ]
     both_loaded = threading.Barrier(2)
-    load_states = Ingestor._load_states
+    read_states = Ingestor._read_states
 
     def in_step(self, latest, devices):
-        states = load_states(self, latest, devices)
+        states = read_states(self, latest, devices)
         both_loaded.wait(10)
         return states
 
-    monkeypatch.setattr(Ingestor, "_load_states", in_step)
+    monkeypatch.setattr(Ingestor, "_read_states", in_step)
     results = []
     threads = [
         threading.Thread(target=lambda d=d: results.append(platform.ingestor.ingest(

@@ -268,17 +268,26 @@ def test_the_sweep_seals_quiet_devices_together_and_lets_one_that_woke_up_go_on(
 def test_states_not_written_are_read_again_together_and_written_again(
     ingestor, platform, fleet, monkeypatch
 ):
-    """Another consumer wrote one device's state: that write fails (and on Cosmos rolls back
-    the batch), so the states not written are read again and written in one more `write_all`."""
+    """Another consumer wrote one device's state between this batch's read and its write:
+    that write fails (and on Cosmos rolls back the batch), so the states not written are read
+    again and written in one more `write_all`."""
     other = Ingestor(platform.store, platform.keys, platform.bus, platform.tenants)
     assert ingestor.ingest(TENANT, _fleet_batch(fleet, 1, "10:05")).readings == 9
     moved = fleet[0]
-    assert _ingest(other, *_fleet_batch([moved], 2, "10:15")) == 3
-    state_writes = _spy_on_state_writes(monkeypatch)
+    read_states = ingestor._read_states
+    spied: list[list[list[str]]] = []
 
+    def then_another_consumer(latest, devices):
+        states = read_states(latest, devices)
+        monkeypatch.setattr(ingestor, "_read_states", read_states)
+        assert _ingest(other, *_fleet_batch([moved], 2, "10:15")) == 3
+        spied.append(_spy_on_state_writes(monkeypatch))  # this batch's writes from here
+        return states
+
+    monkeypatch.setattr(ingestor, "_read_states", then_another_consumer)
     result = ingestor.ingest(TENANT, _fleet_batch(fleet, 3, "10:25"))
     assert not result.rejections and result.readings == 9
-    first, again = state_writes
+    first, again = spied[0]
     assert first == fleet and moved in again and set(again) <= set(fleet)
     latest = TenantContainer(platform.store.container("latest"), TENANT)
     for dev_eui in fleet:
