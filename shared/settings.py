@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 
 class StoreKind(StrEnum):
@@ -36,12 +41,34 @@ def _env(name: str) -> AliasChoices:
     return AliasChoices(name)
 
 
+class _SettingNamesOnly(EnvSettingsSource):
+    """The environment, read by the settings' own names only. `populate_by_name` lets code
+    (and tests) pass field names; pydantic-settings would also take it to read `STORE`,
+    `ADMIN_KEY`, `COSMOS_KEY`... from the environment, where a stray one would quietly become
+    Smartby's admin or Cosmos key."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self.config = {**self.config, "validate_by_name": False}
+
+
 class Settings(BaseSettings):
     """The platform's configuration. Field aliases are the exact setting names."""
 
     model_config = SettingsConfigDict(
         extra="ignore", populate_by_name=True, frozen=True, env_ignore_empty=True
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, _SettingNamesOnly(settings_cls)
 
     store: StoreKind = Field(StoreKind.EMBEDDED, validation_alias=_env("SMARTBY_STORE"))
     bus: BusKind = Field(BusKind.INPROCESS, validation_alias=_env("SMARTBY_BUS"))

@@ -1,29 +1,49 @@
-"""Azure Event Hubs producer with managed identity; one producer client per hub, reused."""
+"""Azure Event Hubs producer with managed identity; one producer client per hub, reused.
+
+Every call is bounded by a deadline, not only the send: the SDK opens its AMQP link lazily
+(in `create_batch`) and its management link per `get_eventhub_properties`, and a peer that
+accepts TCP but never finishes TLS would hold the calling thread for hours (the SDK makes the
+socket blocking for the handshake). So each call runs on a small worker pool and the caller
+waits at most `_CALL_TIMEOUT_S`: past that, it gets a BusError (the batch is retried), the
+stuck producer is dropped, and a worker stays blocked until the socket gives up. A healthy
+probe is remembered for `_PROBE_TTL_S`, so health checks do not open a link each.
+"""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import TypeVar
 
 import orjson
 from azure.eventhub import EventData, EventHubProducerClient
 from azure.eventhub.exceptions import EventHubError
 from azure.identity import DefaultAzureCredential
 
-from shared.bus import BusError, CloudEvent
+from shared.bus import ALERTS, OBSERVATIONS, BusError, CloudEvent
 from shared.settings import Settings
 
 _SEND_TIMEOUT_S = 10
+_CALL_TIMEOUT_S = 20.0  # a whole publish (several batches) or probe
+_PROBE_TTL_S = 10.0
+_WORKERS = 4
+T = TypeVar("T")
 
 
 class EventHubBus:
-    def __init__(self, namespace: str, credential: object, probe_hub: str) -> None:
+    def __init__(self, namespace: str, credential: object, hubs: Mapping[str, str]) -> None:
+        """`hubs` names the event hub of each topic (settings can rename them)."""
         self._namespace = namespace
-        self._probe_hub = probe_hub
+        self._hubs = dict(hubs)
         self._credential = credential
         self._producers: dict[str, EventHubProducerClient] = {}
         self._lock = threading.Lock()
+        self._calls = ThreadPoolExecutor(_WORKERS, thread_name_prefix="eventhubs")
+        self._healthy_until = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EventHubBus:
@@ -31,49 +51,76 @@ class EventHubBus:
         credential = DefaultAzureCredential(
             managed_identity_client_id=settings.managed_identity_client_id
         )
-        return cls(settings.eventhub_namespace, credential, settings.observations_hub)
+        hubs = {OBSERVATIONS: settings.observations_hub, ALERTS: settings.alerts_hub}
+        return cls(settings.eventhub_namespace, credential, hubs)
 
-    def _producer(self, topic: str) -> EventHubProducerClient:
+    def _hub(self, topic: str) -> str:
+        try:
+            return self._hubs[topic]
+        except KeyError:
+            raise BusError(f"no event hub for topic {topic!r}") from None
+
+    def _producer(self, hub: str) -> EventHubProducerClient:
         with self._lock:
-            producer = self._producers.get(topic)
+            producer = self._producers.get(hub)
             if producer is None:
                 producer = EventHubProducerClient(
                     fully_qualified_namespace=self._namespace,
-                    eventhub_name=topic,
+                    eventhub_name=hub,
                     credential=self._credential,  # type: ignore[arg-type]
                     retry_total=3,
                 )
-                self._producers[topic] = producer
+                self._producers[hub] = producer
             return producer
+
+    def _bounded(self, hub: str, call: Callable[[EventHubProducerClient], T]) -> T:
+        """`call(producer)` within the deadline; EventHubError and timeouts become BusError."""
+        producer = self._producer(hub)
+        future = self._calls.submit(call, producer)
+        try:
+            return future.result(timeout=_CALL_TIMEOUT_S)
+        except FutureTimeout:
+            with self._lock:  # a producer stuck in a handshake is not reused
+                if self._producers.get(hub) is producer:
+                    del self._producers[hub]
+            raise BusError(f"{hub} did not answer within {_CALL_TIMEOUT_S:g} s") from None
+        except EventHubError as exc:
+            raise BusError(f"{hub} failed: {type(exc).__name__}") from exc
 
     def publish(self, topic: str, events: Sequence[CloudEvent]) -> None:
         """Send grouped by partition key (order per key is kept), in as few batches as fit."""
         by_key: dict[str, list[CloudEvent]] = defaultdict(list)
         for event in events:
             by_key[event["partitionkey"]].append(event)
-        producer = self._producer(topic)
-        try:
+
+        def send(producer: EventHubProducerClient) -> None:
             for key, group in by_key.items():
                 batch = producer.create_batch(partition_key=key)
                 for event in group:
                     data = EventData(orjson.dumps(event))
                     data.content_type = "application/cloudevents+json; charset=utf-8"
-                    try:
-                        batch.add(data)
-                    except ValueError:  # batch full: send it and start the next
-                        producer.send_batch(batch, timeout=_SEND_TIMEOUT_S)
-                        batch = producer.create_batch(partition_key=key)
-                        batch.add(data)
+                    while True:
+                        try:
+                            batch.add(data)
+                            break
+                        except ValueError:  # batch full: send it and start the next
+                            if not len(batch):
+                                raise BusError(
+                                    f"event {event['id']} is larger than an Event Hubs batch"
+                                ) from None
+                            producer.send_batch(batch, timeout=_SEND_TIMEOUT_S)
+                            batch = producer.create_batch(partition_key=key)
                 producer.send_batch(batch, timeout=_SEND_TIMEOUT_S)
-        except EventHubError as exc:
-            raise BusError(f"publish to {topic} failed: {type(exc).__name__}") from exc
+
+        self._bounded(self._hub(topic), send)
 
     def ping(self) -> None:
-        try:
-            self._producer(self._probe_hub).get_eventhub_properties()
-        except EventHubError as exc:
-            raise BusError(type(exc).__name__) from exc
+        if time.monotonic() < self._healthy_until:
+            return
+        self._bounded(self._hub(OBSERVATIONS), lambda p: p.get_eventhub_properties())
+        self._healthy_until = time.monotonic() + _PROBE_TTL_S
 
     def close(self) -> None:
+        self._calls.shutdown(wait=False)
         for producer in self._producers.values():
             producer.close()

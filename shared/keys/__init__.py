@@ -21,6 +21,12 @@ class KeyStoreError(Exception):
     """The key store cannot be reached or refused the operation (transient: retry)."""
 
 
+class KeyRefused(Exception):
+    """The key store holds the key but will not give it out (a disabled secret, no access to
+    it): not transient, so ingest sets the device's messages aside rather than retrying its
+    whole batch, which would hold up every other device until someone enables the key."""
+
+
 class KeyStore(Protocol):
     def put(self, tenant: str, name: str, secret: bytes) -> None: ...
 

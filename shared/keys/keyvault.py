@@ -16,17 +16,37 @@ from __future__ import annotations
 
 import base64
 import threading
+from typing import Any
 
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+)
+from azure.core.pipeline.policies import RetryPolicy
 from azure.identity import DefaultAzureCredential
 from azure.keyvault.secrets import SecretClient
 
-from shared.keys import KeyStoreError, check_names
+from shared.keys import KeyRefused, KeyStoreError, check_names
 from shared.settings import Settings
 
-_TIMEOUTS = {"connection_timeout": 5, "read_timeout": 10, "retry_total": 3}
+_TIMEOUTS = {"connection_timeout": 5, "read_timeout": 10}
+_RETRIES = 3
+#: Seconds one call may take, retries included, and a throttled call may wait per retry
+#: (azure-core would wait as long as Key Vault's Retry-After asks, on ingest's hot path).
+_CALL_TIMEOUT = 20
+RETRY_AFTER_CAP = 2.0
 #: Seconds to wait for a soft delete or a recovery, which take seconds in Key Vault.
 _LRO_TIMEOUT = 30
+
+
+class CappedRetryPolicy(RetryPolicy):
+    """azure-core's retries, with the server's Retry-After held to `RETRY_AFTER_CAP`."""
+
+    def get_retry_after(self, response: Any) -> float | None:
+        retry_after = super().get_retry_after(response)
+        return None if retry_after is None else min(retry_after, RETRY_AFTER_CAP)
 
 
 class KeyVaultKeyStore:
@@ -55,7 +75,12 @@ class KeyVaultKeyStore:
         with self._lock:
             client = self._clients.get(uri)
             if client is None:
-                client = SecretClient(uri, self._credential, **_TIMEOUTS)  # type: ignore[arg-type]
+                client = SecretClient(
+                    uri,
+                    self._credential,  # type: ignore[arg-type]
+                    retry_policy=CappedRetryPolicy(retry_total=_RETRIES, timeout=_CALL_TIMEOUT),
+                    **_TIMEOUTS,
+                )
                 self._clients[uri] = client
             return client
 
@@ -92,6 +117,10 @@ class KeyVaultKeyStore:
             value = client.get_secret(secret_name).value
         except ResourceNotFoundError:
             return None
+        except HttpResponseError as exc:
+            if exc.status_code == 403:  # a disabled secret, or no access to it
+                raise KeyRefused(f"Key Vault refuses key {name} (403)") from exc
+            raise KeyStoreError(f"cannot read key {name}: {type(exc).__name__}") from exc
         except AzureError as exc:
             raise KeyStoreError(f"cannot read key {name}: {type(exc).__name__}") from exc
         return base64.b64decode(value) if value else None

@@ -72,9 +72,12 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 10.0
 #: Default absolute bound of one operation (one query page), retries included.
 OPERATION_TIMEOUT = 15.0
-#: Throttling (429): at most this many retries, each waiting at most this many seconds.
+#: Throttling (429): at most this many retries, each after a fixed pause (milliseconds). The
+#: SDK would otherwise sleep as long as the server's x-ms-retry-after-ms asks, past the
+#: operation's timeout; a throttled batch is better failed and retried by the trigger.
 THROTTLE_RETRIES = 3
-THROTTLE_MAX_WAIT = 5
+THROTTLE_WAIT_MS = 500
+THROTTLE_MAX_WAIT = 5  # seconds of pauses in all, and the longest connection-retry backoff
 
 #: Status codes that mean "try again later": timeout, throttled, retry-with, unavailable.
 _TRANSIENT = frozenset({408, 429, 449, 503})
@@ -420,6 +423,7 @@ class CosmosStore:
             "connection_timeout": CONNECT_TIMEOUT,
             "read_timeout": READ_TIMEOUT,
             "retry_total": THROTTLE_RETRIES,
+            "retry_fixed_interval": THROTTLE_WAIT_MS,
             "retry_backoff_max": THROTTLE_MAX_WAIT,
             "user_agent_suffix": "smartby",
         }

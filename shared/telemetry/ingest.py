@@ -38,7 +38,7 @@ from typing import Any
 
 from shared.bus import OBSERVATIONS, BusError, EventBus
 from shared.errors import NotFound
-from shared.keys import KeyStore, KeyStoreError, TenantKeys
+from shared.keys import KeyRefused, KeyStore, KeyStoreError, TenantKeys
 from shared.lru import Lru
 from shared.store import Document, DocumentStore, PreconditionFailed, StoreError
 from shared.store import NotFound as StoreNotFound
@@ -704,7 +704,7 @@ class Ingestor:
         if uplink.lorawan:
             if not device.get("hasAppSKey"):
                 return uplink.payload  # the network server decrypted it
-            key = keys.get(app_s_key_name(dev_eui))
+            key = _device_key(keys, app_s_key_name(dev_eui))
             if key is None:
                 raise _Rejected("no_key", "the device's AppSKey is missing from the key store")
             if uplink.dev_addr is None:
@@ -713,7 +713,7 @@ class Ingestor:
                 uplink.payload, uplink.dev_addr, fcnt
             )
         if uplink.envelope is not None:
-            key = keys.get(aes_key_name(dev_eui))
+            key = _device_key(keys, aes_key_name(dev_eui))
             if key is None:
                 raise _Rejected("no_key", "the device has no AES key for its envelope")
             try:
@@ -780,6 +780,15 @@ class Ingestor:
                 return False
             return True
         raise PreconditionFailed(f"{dev_eui}: its state kept changing")
+
+
+def _device_key(keys: TenantKeys, name: str) -> bytes | None:
+    """A device's key; a key the key store refuses to give sets the message aside (no_key,
+    replayable once the key is enabled again)."""
+    try:
+        return keys.get(name)
+    except KeyRefused as exc:
+        raise _Rejected("no_key", f"{exc}: is the key disabled?") from exc
 
 
 def _described(device: Mapping[str, Any]) -> dict[str, Any]:

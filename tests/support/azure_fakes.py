@@ -10,7 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError, ServiceRequestError
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+)
 from azure.eventhub import EventDataBatch
 from azure.eventhub.exceptions import OperationTimeoutError
 from azure.keyvault.secrets import KeyVaultSecret
@@ -77,9 +82,11 @@ class FakeSecretClient:
 
     vaults: dict[str, dict[str, str]] = {}
     deleted: dict[str, dict[str, str]] = {}
+    disabled: set[str] = set()  # secret names an operator disabled: Key Vault answers 403
 
     def __init__(self, vault_url: str, credential: Any, **kwargs: Any) -> None:
         assert kwargs.get("connection_timeout") and kwargs.get("read_timeout"), "unbounded"
+        assert kwargs.get("retry_policy") is not None, "throttling waits must be bounded"
         self.vault_url = vault_url
         self.secrets = FakeSecretClient.vaults.setdefault(vault_url, {})
         self.recoverable = FakeSecretClient.deleted.setdefault(vault_url, {})
@@ -99,12 +106,26 @@ class FakeSecretClient:
             raise ServiceRequestError("name resolution failed")
         if name not in self.secrets:
             raise ResourceNotFoundError(f"A secret with (name/id) {name} was not found")
+        if name in FakeSecretClient.disabled:
+            error = HttpResponseError(
+                f"(Forbidden) Operation get is not allowed on a disabled secret. "
+                f"Inner error: {{'code': 'SecretDisabled'}} ({name})"
+            )
+            error.status_code = 403
+            raise error
         return KeyVaultSecret(SecretProperties(vault_id=f"{self.vault_url}secrets/{name}"),
                               self.secrets[name])
 
     def begin_delete_secret(self, name: str) -> _Done:
         if name not in self.secrets:
             raise ResourceNotFoundError(f"A secret with (name/id) {name} was not found")
+        if name in FakeSecretClient.disabled:
+            error = HttpResponseError(
+                f"(Forbidden) Operation get is not allowed on a disabled secret. "
+                f"Inner error: {{'code': 'SecretDisabled'}} ({name})"
+            )
+            error.status_code = 403
+            raise error
         self.recoverable[name] = self.secrets.pop(name)
         return _Done()
 

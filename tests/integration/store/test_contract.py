@@ -32,10 +32,10 @@ from shared.store import (
     Write,
 )
 from shared.store import embedded as embedded_module
-from shared.store.cosmos import CosmosStore, indexing_policy
+from shared.store.cosmos import THROTTLE_RETRIES, THROTTLE_WAIT_MS, CosmosStore, indexing_policy
 from shared.store.embedded import EmbeddedStore
 from shared.store.tenancy import TenantContainer
-from tests.support.counting import CountingTransport
+from tests.support.counting import CountingTransport, ThrottledTransport
 from tests.support.local_servers import CosmosEndpoint
 
 
@@ -432,6 +432,26 @@ def test_cosmos_write_all_sends_one_request_per_transactional_batch(
         assert all(devices.write_all(unique, writes))
         assert counter.requests == requests
         assert devices.count(unique, Query()) == count
+    finally:
+        store.close()
+
+
+@pytest.mark.cosmos
+def test_cosmos_throttling_fails_within_its_bound_whatever_the_server_asks(
+    cosmos_endpoint: CosmosEndpoint, unique: str
+):
+    """A 429 asking for 20 s: the SDK would sleep it out, past the operation's timeout; the
+    store pauses a fixed interval, retries a few times, then says Unavailable (the trigger
+    retries the batch later)."""
+    throttled = ThrottledTransport(retry_after_ms=20_000, connection_verify=False)
+    store = CosmosStore(cosmos_endpoint.url, cosmos_endpoint.key, unique, verify_tls=False,
+                        ensure_containers=True, transport=throttled)
+    try:
+        started = time.monotonic()
+        with pytest.raises(Unavailable):
+            store.container("devices").read(unique, "anything")
+        assert time.monotonic() - started < 2 * THROTTLE_WAIT_MS / 1000 * THROTTLE_RETRIES + 2
+        assert throttled.throttled == THROTTLE_RETRIES + 1
     finally:
         store.close()
 

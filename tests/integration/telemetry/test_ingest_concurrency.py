@@ -327,3 +327,21 @@ def test_a_batch_judged_again_leaves_no_quarantine_record_behind(host_a, host_b,
     result = host_a.ingest(TENANT, [up(2, 20, payload=successor), up(4, 21, payload=successor)])
     assert (result.accepted, result.rejections) == (2, [])
     assert host_a.quarantine(TENANT).counts() == {}
+
+
+def test_a_key_the_key_store_refuses_sets_its_messages_aside_and_the_batch_goes_on(
+    host_a, platform, monkeypatch
+):
+    """A disabled secret (Key Vault's 403) will not come back by retrying: the batch, with
+    every other device's readings, must not wait for someone to enable it."""
+    from shared.keys import KeyRefused
+
+    def refused(tenant, name):
+        raise KeyRefused(f"Key Vault refuses key {name} (403)")
+
+    platform.keys._cache.forget((TENANT, f"device-{EM300}-appskey"))
+    monkeypatch.setattr(platform.keys._inner, "get", refused)
+    result = host_a.ingest(TENANT, [up(1, 1)])
+    assert [(r.reason, "is the key disabled?" in r.detail) for r in result.rejections] == [
+        ("no_key", True)
+    ]

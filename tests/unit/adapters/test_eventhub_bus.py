@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import orjson
 import pytest
 
-from shared.bus import BusError, cloud_event
+from shared.bus import ALERTS, OBSERVATIONS, BusError, cloud_event
 from shared.bus import eventhub as eventhub_module
 from tests.support.azure_fakes import EventHubsNamespace
+
+HUBS = {OBSERVATIONS: "observations", ALERTS: "alerts"}
 
 
 @pytest.fixture
@@ -26,7 +31,7 @@ def _events(device: str, count: int):
 
 
 def test_events_are_sent_per_partition_key_in_order_and_split_when_full(namespace):
-    bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), "observations")
+    bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
     events = _events("a", 7) + _events("b", 2)
     bus.publish("observations", events)
     by_key: dict[str, list[str]] = {}
@@ -39,7 +44,7 @@ def test_events_are_sent_per_partition_key_in_order_and_split_when_full(namespac
 
 
 def test_each_event_is_a_structured_cloudevent(namespace):
-    bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), "observations")
+    bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
     bus.publish("alerts", _events("a", 1))
     sent = orjson.loads(namespace.sent[0].bodies[0])
     assert sent["specversion"] == "1.0" and sent["id"] == "a-0"
@@ -48,6 +53,65 @@ def test_each_event_is_a_structured_cloudevent(namespace):
 
 def test_a_failed_send_is_a_bus_error_so_the_trigger_retries(namespace):
     namespace.fail_sends = 1
-    bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), "observations")
+    bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
     with pytest.raises(BusError):
         bus.publish("observations", _events("a", 1))
+
+
+def test_each_topic_goes_to_the_hub_the_settings_name(namespace):
+    bus = eventhub_module.EventHubBus(
+        "ns.servicebus.windows.net", object(), {OBSERVATIONS: "obs-prod", ALERTS: "alerts"})
+    bus.publish(OBSERVATIONS, _events("a", 1))
+    assert [batch.hub for batch in namespace.sent] == ["obs-prod"]
+    with pytest.raises(BusError, match="no event hub"):
+        bus.publish("unheard-of", _events("a", 1))
+
+
+def test_an_event_larger_than_a_batch_is_a_bus_error_not_a_crash(namespace):
+    bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
+    huge = cloud_event(id="huge", source="/t", type="x", subject="s", data={"v": "x" * 5000},
+                       partition_key="t/a")
+    with pytest.raises(BusError, match="larger than an Event Hubs batch"):
+        bus.publish(OBSERVATIONS, [huge])
+
+
+def test_a_namespace_that_never_answers_fails_the_call_within_its_deadline(monkeypatch):
+    """The SDK opens its link in create_batch, with no timeout of its own: a peer that never
+    finishes the handshake must not hold the caller (a request thread, the trigger)."""
+    release = threading.Event()
+
+    class Stuck:
+        def __init__(self, **kwargs):
+            pass
+
+        def create_batch(self, partition_key=None):
+            release.wait(30)
+            raise AssertionError("unreachable")
+
+        get_eventhub_properties = create_batch
+
+        def close(self):
+            return None
+
+    monkeypatch.setattr(eventhub_module, "EventHubProducerClient", Stuck)
+    monkeypatch.setattr(eventhub_module, "_CALL_TIMEOUT_S", 0.2)
+    bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
+    try:
+        started = time.monotonic()
+        with pytest.raises(BusError, match="did not answer"):
+            bus.publish(OBSERVATIONS, _events("a", 1))
+        with pytest.raises(BusError, match="did not answer"):
+            bus.ping()
+        assert time.monotonic() - started < 5
+    finally:
+        release.set()
+        bus.close()
+
+
+def test_a_healthy_probe_is_remembered_for_a_while(namespace, monkeypatch):
+    bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
+    bus.ping()
+    calls = []
+    monkeypatch.setattr(bus, "_bounded", lambda hub, call: calls.append(hub))
+    bus.ping()
+    assert calls == []  # health checks do not open a management link each

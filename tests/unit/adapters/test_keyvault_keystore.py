@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from azure.core.pipeline import PipelineResponse
+from azure.core.rest import HttpRequest
 
-from shared.keys import KeyStoreError
+from shared.keys import KeyRefused, KeyStoreError
 from shared.keys import keyvault as keyvault_module
 from tests.support.azure_fakes import FakeSecretClient
 
@@ -13,6 +15,7 @@ from tests.support.azure_fakes import FakeSecretClient
 def vaults(monkeypatch):
     FakeSecretClient.vaults = {}
     FakeSecretClient.deleted = {}
+    FakeSecretClient.disabled = set()
     monkeypatch.setattr(keyvault_module, "SecretClient", FakeSecretClient)
     return FakeSecretClient.vaults
 
@@ -67,3 +70,28 @@ def test_a_key_written_again_after_its_deletion_recovers_the_soft_deleted_secret
     assert store.get("sandefjord", "device-a-appskey") is None
     store.put("sandefjord", "device-a-appskey", b"2" * 16)
     assert store.get("sandefjord", "device-a-appskey") == b"2" * 16
+
+
+def test_a_disabled_secret_is_refused_not_a_transient_error(vaults):
+    """Retrying a batch cannot enable a secret: a 403 must not hold up every other device."""
+    store = keyvault_module.KeyVaultKeyStore(object(), vault_uri="https://kv-x.vault.azure.net/")
+    store.put("sandefjord", "device-a-appskey", b"k" * 16)
+    FakeSecretClient.disabled.add("sandefjord--device-a-appskey")
+    with pytest.raises(KeyRefused, match="403"):
+        store.get("sandefjord", "device-a-appskey")
+
+
+class _Throttled:
+    """An HTTP response as azure-core hands it to its retry policy: 429 with Retry-After."""
+
+    status_code = 429
+
+    def __init__(self, retry_after: str) -> None:
+        self.headers = {"Retry-After": retry_after}
+
+
+@pytest.mark.parametrize(("asked", "waited"), [("60", 2.0), ("1", 1.0)])
+def test_key_vaults_retry_after_is_held_to_a_bound(asked, waited):
+    policy = keyvault_module.CappedRetryPolicy(retry_total=3, timeout=20)
+    response = PipelineResponse(HttpRequest("GET", "https://kv"), _Throttled(asked), None)
+    assert policy.get_retry_after(response) == waited

@@ -1,0 +1,29 @@
+"""Settings come from the environment by their documented names, and by nothing else."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.settings import Settings, StoreKind
+
+
+def test_environment_variables_named_like_the_python_fields_are_not_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stray ADMIN_KEY or COSMOS_KEY in a shell or a CI job is not Smartby's key."""
+    for name in ("SMARTBY_STORE", "SMARTBY_ADMIN_KEY", "COSMOS__accountKey"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("STORE", "cosmos")
+    monkeypatch.setenv("ADMIN_KEY", "someone-elses-key")
+    monkeypatch.setenv("COSMOS_KEY", "someone-elses-cosmos-key")
+    settings = Settings()
+    assert settings.store is StoreKind.EMBEDDED
+    assert settings.admin_key is None and settings.cosmos_key is None
+
+
+def test_the_documented_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMARTBY_LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("SMARTBY_OBSERVATIONS_HUB", "obs-prod")
+    settings = Settings()
+    assert (settings.log_level, settings.observations_hub) == ("DEBUG", "obs-prod")
+    assert Settings(log_level="WARNING").log_level == "WARNING"  # code passes field names
