@@ -213,10 +213,11 @@ class _Session:
         doc = doc or {}
         state = doc.get("session") or {}
         seen = dict(state.get("seen", {}))
-        outbox = state.get("pending") or {}
+        outbox = state.get("pending")
         unpublished = {
-            key: entry for key, entry in outbox.items()
-            if now - entry[0] < OUTBOX_HORIZON_S and not published(key, seen.get(key, ""))
+            key: entry for key, entry in (outbox if isinstance(outbox, dict) else {}).items()
+            if isinstance(entry, list) and len(entry) == 2  # [commit time, source]
+            and now - entry[0] < OUTBOX_HORIZON_S and not published(key, seen.get(key, ""))
         }
         return cls(
             state.get("devAddr"),
@@ -851,7 +852,8 @@ class _StateMerge:
             # Written by another consumer since we loaded it: keep what both have seen.
             seen = stored.get("seen", {}) | ours["seen"]
             lasts = [n for n in (stored.get("last"), ours["last"]) if n is not None]
-            outbox = (stored.get("pending") or {}) | ours["pending"]
+            theirs = stored.get("pending")
+            outbox = (theirs if isinstance(theirs, dict) else {}) | ours["pending"]
             merged = _Session(
                 ours["devAddr"], max(lasts, default=None), seen, unpublished=outbox
             ).dump(self._now)

@@ -345,3 +345,16 @@ def test_a_key_the_key_store_refuses_sets_its_messages_aside_and_the_batch_goes_
     assert [(r.reason, "is the key disabled?" in r.detail) for r in result.rejections] == [
         ("no_key", True)
     ]
+
+
+def test_a_state_written_by_an_earlier_version_is_read_without_its_outbox(host_a, platform):
+    """The outbox was a list of FCnts before it knew commit times and sources: a state from
+    then must not stop the device's ingest."""
+    host_a.ingest(TENANT, [up(1, 1)])
+    latest = TenantContainer(platform.store.container("latest"), TENANT)
+    doc = latest.read(EM300)
+    etag = doc.pop("_etag")
+    doc["session"]["pending"] = ["1"]
+    latest.replace(doc, etag=etag)
+    assert host_a.ingest(TENANT, [up(2, 2)]).accepted == 1
+    assert list(state(platform)["session"]["pending"]) == ["2"]
