@@ -1,12 +1,14 @@
 """Azure Event Hubs producer with managed identity; one producer client per hub, reused.
 
 Every call is bounded by a deadline, not only the send: the SDK opens its AMQP link lazily
-(in `create_batch`) and its management link per `get_eventhub_properties`, and a peer that
-accepts TCP but never finishes TLS would hold the calling thread for hours (the SDK makes the
-socket blocking for the handshake). So each call runs on a small worker pool and the caller
-waits at most `_CALL_TIMEOUT_S`: past that, it gets a BusError (the batch is retried), the
-stuck producer is dropped, and a worker stays blocked until the socket gives up. A healthy
-probe is remembered for `_PROBE_TTL_S`, so health checks do not open a link each.
+(in `create_batch`) and its management link per `get_eventhub_properties`, and it makes the
+socket blocking for the TLS handshake, so a peer that accepts TCP but never finishes TLS would
+hold the calling thread for hours. So each call runs on its own worker and the caller waits at
+most `_CALL_TIMEOUT_S`: past that, it gets a BusError (the batch is retried, and the events, if
+the call completes after all, go out twice under the same ids), and the stuck producer is
+dropped and closed. At most `_MAX_CALLS` calls run at once; while that many are stuck, a call
+fails at once rather than queueing behind them. A healthy probe is remembered for
+`_PROBE_TTL_S`, so health checks do not open a link each.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from shared.settings import Settings
 _SEND_TIMEOUT_S = 10
 _CALL_TIMEOUT_S = 20.0  # a whole publish (several batches) or probe
 _PROBE_TTL_S = 10.0
-_WORKERS = 4
+_MAX_CALLS = 16
 T = TypeVar("T")
 
 
@@ -42,8 +44,11 @@ class EventHubBus:
         self._credential = credential
         self._producers: dict[str, EventHubProducerClient] = {}
         self._lock = threading.Lock()
-        self._calls = ThreadPoolExecutor(_WORKERS, thread_name_prefix="eventhubs")
+        # As many workers as calls may run: a call that got a slot never waits for a worker.
+        self._calls = ThreadPoolExecutor(_MAX_CALLS, thread_name_prefix="eventhubs")
+        self._slots = threading.BoundedSemaphore(_MAX_CALLS)
         self._healthy_until = 0.0
+        self._closed = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EventHubBus:
@@ -75,14 +80,30 @@ class EventHubBus:
 
     def _bounded(self, hub: str, call: Callable[[EventHubProducerClient], T]) -> T:
         """`call(producer)` within the deadline; EventHubError and timeouts become BusError."""
+        if self._closed:
+            raise BusError("the Event Hubs bus is closed")
+        if not self._slots.acquire(blocking=False):
+            raise BusError(f"{_MAX_CALLS} Event Hubs calls are stuck; not starting another")
         producer = self._producer(hub)
-        future = self._calls.submit(call, producer)
+
+        def run() -> T:
+            try:
+                return call(producer)
+            finally:
+                self._slots.release()
+
+        try:
+            future = self._calls.submit(run)
+        except RuntimeError:  # shut down meanwhile
+            self._slots.release()
+            raise BusError("the Event Hubs bus is closed") from None
         try:
             return future.result(timeout=_CALL_TIMEOUT_S)
         except FutureTimeout:
             with self._lock:  # a producer stuck in a handshake is not reused
                 if self._producers.get(hub) is producer:
                     del self._producers[hub]
+            threading.Thread(target=producer.close, name="eventhubs-close", daemon=True).start()
             raise BusError(f"{hub} did not answer within {_CALL_TIMEOUT_S:g} s") from None
         except EventHubError as exc:
             raise BusError(f"{hub} failed: {type(exc).__name__}") from exc
@@ -121,6 +142,9 @@ class EventHubBus:
         self._healthy_until = time.monotonic() + _PROBE_TTL_S
 
     def close(self) -> None:
-        self._calls.shutdown(wait=False)
-        for producer in self._producers.values():
+        self._closed = True
+        self._calls.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            producers, self._producers = list(self._producers.values()), {}
+        for producer in producers:
             producer.close()

@@ -103,6 +103,10 @@ class Container(Protocol):
     def read_many(self, partition: str, ids: Sequence[str]) -> list[Document]:
         """The documents of those ids that exist, in no particular order (one round trip)."""
 
+    def etags(self, partition: str, ids: Sequence[str]) -> dict[str, str]:
+        """The current ETag of each of those documents that exists (one round trip, no
+        bodies): whether a copy a caller holds is still the stored one."""
+
     def create(self, doc: Document) -> Document:
         """Insert; raises Conflict if the id exists in the partition. Returns it with `_etag`."""
 

@@ -278,6 +278,24 @@ class CosmosContainer:
                 )
             ]
 
+    def etags(self, partition: str, ids: Sequence[str]) -> dict[str, str]:
+        unique = list(dict.fromkeys(ids))
+        if not unique:
+            return {}
+        sql = _filtered('c["id"], c["_etag"]', (self.spec.partition_key, partition), Query())
+        sql.where(f'ARRAY_CONTAINS({sql.param(unique)}, c["id"])')
+        with _translated(f"etags {self._what(partition)}"):
+            return {
+                row["id"]: row["_etag"]
+                for row in self._items().query_items(
+                    sql.text(),
+                    parameters=sql.parameters,
+                    partition_key=partition,
+                    max_item_count=len(unique),
+                    timeout=self._timeout,
+                )
+            }
+
     def create(self, doc: Document) -> Document:
         body, what = self._outgoing(doc)
         with _translated(f"create {what}"):

@@ -182,6 +182,17 @@ class EmbeddedContainer:
         )
         return [self._row(*row) for row in rows]
 
+    def etags(self, partition: str, ids: Sequence[str]) -> dict[str, str]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._store.fetchall(
+            f"SELECT id, etag FROM {self._table} WHERE pk = ? AND id IN ({marks}) "
+            f"AND {self._live()}",
+            (partition, *ids, time.time()),
+        )
+        return dict(rows)
+
     def _prepare(
         self, doc: Document
     ) -> tuple[str, str, bytes, float | None, str, tuple[Any, ...], Document]:

@@ -56,6 +56,9 @@ class TenantContainer:
     def read_many(self, ids: Sequence[str], *suffix: str) -> list[Document]:
         return self._container.read_many(self.partition(*suffix), ids)
 
+    def etags(self, ids: Sequence[str], *suffix: str) -> dict[str, str]:
+        return self._container.etags(self.partition(*suffix), ids)
+
     def create(self, doc: Document, *suffix: str) -> Document:
         return self._container.create(self._stamp(doc, suffix))
 

@@ -77,10 +77,11 @@ log = logging.getLogger(__name__)
 FCNT_WINDOW = 64
 _PUBLISHED_ENTRIES = 200_000
 #: Frames a device's outbox holds at most: a whole Event Hubs batch (256) and then some.
-MAX_PENDING = 1024
+MAX_PENDING = 300
 #: How long a committed frame stays in the outbox unless its host saw it published: longer
-#: than the host's retries of a failed batch take to come round, or another host's takeover.
-OUTBOX_HORIZON_S = 15 * 60
+#: than an Event Hubs outage the host's retries ride out (its own failed publishes it keeps in
+#: memory, however long), should the partition then move to another host.
+OUTBOX_HORIZON_S = 60 * 60
 _TENANT_TTL_S = 60.0
 #: The sweep seals an open hour once its device has been quiet for the whole hour after it.
 QUIET_AFTER = timedelta(hours=2)
@@ -443,7 +444,10 @@ class Ingestor:
             for dev_eui in stateless:  # an absence not cached: it may be registered again
                 if dev_eui not in registered:
                     self._device_cache.forget(tenant, dev_eui)
-            devices = {d: doc for d, doc in devices.items() if d in states or d in registered}
+            devices = {
+                d: registered.get(d, doc) for d, doc in devices.items()
+                if d in states or d in registered
+            }
         series = self.series(tenant)
         now = int(time.time())
 
@@ -540,12 +544,27 @@ class Ingestor:
     ) -> dict[str, Document]:
         """The devices' latest states as stored now, cached for the write that commits them.
 
-        Read every batch, though this process may have written them last: webhooks reach any
-        instance, and a session judged on a copy another instance has moved past would take
-        a replayed or duplicated frame for a new one. One request for the whole batch.
+        Checked every batch, though this process may have written them last: webhooks reach
+        any instance, and a session judged on a copy another instance has moved past would
+        take a replayed or duplicated frame for a new one. A single device's is read (one
+        point read); a batch's ETags are read in one request, and only the states that
+        changed since this process cached them are read in one more.
         """
+        ids = list(devices)
+        if len(ids) <= 1:
+            stored = read_current(latest, ids) if ids else {}
+        else:
+            stored = dict.fromkeys(ids)  # None: the device has no state
+            stale = []
+            for dev_eui, etag in latest.etags(ids).items():
+                cached = self._buckets.get((latest.partition(), dev_eui, ""))
+                if cached is not None and cached["_etag"] == etag:
+                    stored[dev_eui] = cached
+                else:
+                    stale.append(dev_eui)
+            if stale:
+                stored.update(read_current(latest, stale))
         states: dict[str, Document] = {}
-        stored = read_current(latest, list(devices)) if devices else {}
         for dev_eui, doc in stored.items():
             self._remember_state(latest, dev_eui, doc, states)
         return states

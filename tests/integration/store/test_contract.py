@@ -342,6 +342,18 @@ def test_read_many(devices: Container, unique: str):
     assert devices.read_many(unique, []) == []
 
 
+def test_etags_tell_which_copies_are_still_the_stored_ones(devices: Container, unique: str):
+    fill(devices, unique, 3)
+    devices.create(device(f"{unique}-other", "d09"))
+    held = {doc["id"]: doc for doc in devices.read_many(unique, ["d00", "d01", "d02"])}
+    replaced = devices.replace(device(unique, "d01", area="moved"), etag=held["d01"]["_etag"])
+    devices.delete(unique, "d02")
+    current = devices.etags(unique, ["d00", "d01", "d02", "missing", "d09", "d00"])
+    assert current == {"d00": held["d00"]["_etag"], "d01": replaced["_etag"]}
+    assert current["d01"] != held["d01"]["_etag"]
+    assert devices.etags(unique, []) == {}
+
+
 def test_writes_in_a_batch_are_visible_in_it_and_after_it(store: DocumentStore, unique: str):
     devices = store.container("devices")
     with store.batch():

@@ -358,3 +358,39 @@ def test_a_state_written_by_an_earlier_version_is_read_without_its_outbox(host_a
     latest.replace(doc, etag=etag)
     assert host_a.ingest(TENANT, [up(2, 2)]).accepted == 1
     assert list(state(platform)["session"]["pending"]) == ["2"]
+
+
+def test_frames_stored_during_an_event_hubs_outage_are_published_by_the_next_host(
+    host_a, platform, monkeypatch
+):
+    """Event Hubs down for 20 minutes, A retrying all along, then the partition moves to B."""
+    from shared.telemetry import ingest
+
+    clock = [1_795_000_000.0]
+    monkeypatch.setattr(ingest.time, "time", lambda: clock[0])
+    batch = [up(1, 1), up(2, 2)]
+    real_publish = platform.bus.publish
+    _fail_publish(monkeypatch, platform)
+    for _ in range(5):
+        with pytest.raises(BusError):
+            host_a.ingest(TENANT, batch)
+        clock[0] += 240
+    monkeypatch.setattr(platform.bus, "publish", real_publish)
+    host_b = Ingestor(platform.store, CachedKeyStore(platform.keys._inner), platform.bus,
+                      platform.tenants)
+    assert host_b.ingest(TENANT, batch).duplicates == 2
+    assert len(_event_ids(platform)) == 2
+
+
+def test_a_device_confirmed_in_the_registry_is_judged_on_its_registration_as_it_is_now(
+    host_a, host_b, platform
+):
+    """A registered the device under the wrong model; B corrected it. A's first uplink, with
+    no state yet, reads the registry: the correction counts at once."""
+    from shared.telemetry.devices import DeviceUpsert
+
+    host_a.registry(TENANT).put(EM300, DeviceUpsert.model_validate(
+        {"model": "elsys-ers", "name": "wrong", "appSKey": KEY}))
+    host_a.registry(TENANT).lookup([EM300])  # cached on A with the wrong model
+    register(host_b)  # milesight-em300-th
+    assert host_a.ingest(TENANT, [up(1, 1)]).accepted == 1

@@ -115,3 +115,56 @@ def test_a_healthy_probe_is_remembered_for_a_while(namespace, monkeypatch):
     monkeypatch.setattr(bus, "_bounded", lambda hub, call: calls.append(hub))
     bus.ping()
     assert calls == []  # health checks do not open a management link each
+
+
+def test_stuck_calls_do_not_keep_the_bus_from_a_namespace_that_is_back(monkeypatch):
+    """Producers stuck in a handshake are dropped and closed; the next call, on a new
+    producer, goes through, and a call that would wait behind stuck ones fails at once."""
+    release = threading.Event()
+    built: list[object] = []
+
+    class Flaky:
+        def __init__(self, **kwargs):
+            self.stuck = len(built) < 2  # the first two producers hang in their handshake
+            self.closed = False
+            built.append(self)
+
+        def create_batch(self, partition_key=None):
+            if self.stuck:
+                release.wait(30)
+            return FakeBatch()
+
+        def send_batch(self, batch, timeout=None):
+            return None
+
+        def close(self):
+            self.closed = True
+
+    class FakeBatch:
+        def __len__(self):
+            return 0
+
+        def add(self, data):
+            return None
+
+    monkeypatch.setattr(eventhub_module, "EventHubProducerClient", Flaky)
+    monkeypatch.setattr(eventhub_module, "_CALL_TIMEOUT_S", 0.2)
+    bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
+    try:
+        for _ in range(2):
+            with pytest.raises(BusError, match="did not answer"):
+                bus.publish(OBSERVATIONS, _events("a", 1))
+        bus.publish(OBSERVATIONS, _events("a", 1))  # the namespace is back
+        deadline = time.monotonic() + 5  # the stuck ones are closed in the background
+        while not all(p.closed for p in built[:2]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [p.closed for p in built] == [True, True, False]
+        monkeypatch.setattr(bus, "_slots", threading.BoundedSemaphore(1))
+        bus._slots.acquire()  # every slot held by a stuck call
+        with pytest.raises(BusError, match="stuck"):
+            bus.publish(OBSERVATIONS, _events("a", 1))
+    finally:
+        release.set()
+        bus.close()
+    with pytest.raises(BusError, match="closed"):
+        bus.publish(OBSERVATIONS, _events("a", 1))
