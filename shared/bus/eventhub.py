@@ -82,9 +82,9 @@ class EventHubBus:
         """`call(producer)` within the deadline; EventHubError and timeouts become BusError."""
         if self._closed:
             raise BusError("the Event Hubs bus is closed")
+        producer = self._producer(hub)
         if not self._slots.acquire(blocking=False):
             raise BusError(f"{_MAX_CALLS} Event Hubs calls are stuck; not starting another")
-        producer = self._producer(hub)
 
         def run() -> T:
             try:

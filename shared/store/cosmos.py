@@ -261,40 +261,29 @@ class CosmosContainer:
         return _public(doc)
 
     def read_many(self, partition: str, ids: Sequence[str]) -> list[Document]:
+        return [_public(doc) for doc in self._by_ids("*", partition, ids, "read_many")]
+
+    def etags(self, partition: str, ids: Sequence[str]) -> dict[str, str]:
+        rows = self._by_ids('c["id"], c["_etag"]', partition, ids, "etags")
+        return {row["id"]: row["_etag"] for row in rows}
+
+    def _by_ids(self, select: str, partition: str, ids: Sequence[str], what: str) -> list[Any]:
+        """What a query selects of the documents of these ids in one partition (one page)."""
         unique = list(dict.fromkeys(ids))
         if not unique:
             return []
-        sql = _filtered("*", (self.spec.partition_key, partition), Query())
+        sql = _filtered(select, (self.spec.partition_key, partition), Query())
         sql.where(f'ARRAY_CONTAINS({sql.param(unique)}, c["id"])')
-        with _translated(f"read_many {self._what(partition)}"):
-            return [
-                _public(doc)
-                for doc in self._items().query_items(
+        with _translated(f"{what} {self._what(partition)}"):
+            return list(
+                self._items().query_items(
                     sql.text(),
                     parameters=sql.parameters,
                     partition_key=partition,
                     max_item_count=len(unique),
                     timeout=self._timeout,
                 )
-            ]
-
-    def etags(self, partition: str, ids: Sequence[str]) -> dict[str, str]:
-        unique = list(dict.fromkeys(ids))
-        if not unique:
-            return {}
-        sql = _filtered('c["id"], c["_etag"]', (self.spec.partition_key, partition), Query())
-        sql.where(f'ARRAY_CONTAINS({sql.param(unique)}, c["id"])')
-        with _translated(f"etags {self._what(partition)}"):
-            return {
-                row["id"]: row["_etag"]
-                for row in self._items().query_items(
-                    sql.text(),
-                    parameters=sql.parameters,
-                    partition_key=partition,
-                    max_item_count=len(unique),
-                    timeout=self._timeout,
-                )
-            }
+            )
 
     def create(self, doc: Document) -> Document:
         body, what = self._outgoing(doc)

@@ -119,13 +119,6 @@ class FakeSecretClient:
     def begin_delete_secret(self, name: str) -> _Done:
         if name not in self.secrets:
             raise ResourceNotFoundError(f"A secret with (name/id) {name} was not found")
-        if name in FakeSecretClient.disabled:
-            error = HttpResponseError(
-                f"(Forbidden) Operation get is not allowed on a disabled secret. "
-                f"Inner error: {{'code': 'SecretDisabled'}} ({name})"
-            )
-            error.status_code = 403
-            raise error
         self.recoverable[name] = self.secrets.pop(name)
         return _Done()
 
