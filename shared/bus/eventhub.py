@@ -3,12 +3,13 @@
 Every call is bounded by a deadline, not only the send: the SDK opens its AMQP link lazily
 (in `create_batch`) and its management link per `get_eventhub_properties`, and it makes the
 socket blocking for the TLS handshake, so a peer that accepts TCP but never finishes TLS would
-hold the calling thread for hours. So each call runs on its own worker and the caller waits at
-most `_CALL_TIMEOUT_S`: past that, it gets a BusError (the batch is retried, and the events, if
-the call completes after all, go out twice under the same ids), and the stuck producer is
-dropped and closed. At most `_MAX_CALLS` calls run at once; while that many are stuck, a call
-fails at once rather than queueing behind them. A healthy probe is remembered for
-`_PROBE_TTL_S`, so health checks do not open a link each.
+hold the calling thread for hours (and `close()` waits on the same lock). So each call runs on
+a thread of its own and the caller waits at most `_CALL_TIMEOUT_S`: past that, it gets a
+BusError (the batch is retried; should the call complete after all, its events go out twice
+under the same ids), and the stuck producer is dropped for a new one. A hung thread lives
+until its socket gives up; at most `_MAX_THREADS` may, so a namespace that hangs for hours
+costs bounded threads and sockets, and a namespace that is back is used at once. Health
+probes share one call in flight, and a healthy one is remembered for `_PROBE_TTL_S`.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import orjson
 from azure.eventhub import EventData, EventHubProducerClient
@@ -32,8 +34,16 @@ from shared.settings import Settings
 _SEND_TIMEOUT_S = 10
 _CALL_TIMEOUT_S = 20.0  # a whole publish (several batches) or probe
 _PROBE_TTL_S = 10.0
-_MAX_CALLS = 16
+_MAX_THREADS = 256  # calls running, hung ones included
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Call(Generic[T]):
+    """A call started on its own thread, and the producer it uses."""
+
+    future: Future[T]
+    producer: EventHubProducerClient
 
 
 class EventHubBus:
@@ -44,9 +54,9 @@ class EventHubBus:
         self._credential = credential
         self._producers: dict[str, EventHubProducerClient] = {}
         self._lock = threading.Lock()
-        # As many workers as calls may run: a call that got a slot never waits for a worker.
-        self._calls = ThreadPoolExecutor(_MAX_CALLS, thread_name_prefix="eventhubs")
-        self._slots = threading.BoundedSemaphore(_MAX_CALLS)
+        self._running = 0  # threads of calls, hung ones included
+        self._probe: _Call[None] | None = None
+        self._probe_lock = threading.Lock()
         self._healthy_until = 0.0
         self._closed = False
 
@@ -78,32 +88,40 @@ class EventHubBus:
                 self._producers[hub] = producer
             return producer
 
-    def _bounded(self, hub: str, call: Callable[[EventHubProducerClient], T]) -> T:
-        """`call(producer)` within the deadline; EventHubError and timeouts become BusError."""
+    def _start(self, hub: str, call: Callable[[EventHubProducerClient], T]) -> _Call[T]:
+        """`call(producer)` on a thread of its own, or BusError if none may start."""
         if self._closed:
             raise BusError("the Event Hubs bus is closed")
-        producer = self._producer(hub)
-        if not self._slots.acquire(blocking=False):
-            raise BusError(f"{_MAX_CALLS} Event Hubs calls are stuck; not starting another")
+        try:
+            producer = self._producer(hub)
+        except Exception as exc:  # e.g. a credential or setting the SDK refuses
+            raise BusError(f"{hub}: {type(exc).__name__}") from exc
+        with self._lock:
+            if self._running >= _MAX_THREADS:
+                raise BusError(f"{self._running} Event Hubs calls hang; not starting another")
+            self._running += 1
+        future: Future[T] = Future()
 
-        def run() -> T:
+        def run() -> None:
             try:
-                return call(producer)
+                future.set_result(call(producer))
+            except BaseException as exc:  # handed to the caller, if it still waits
+                future.set_exception(exc)
             finally:
-                self._slots.release()
+                with self._lock:
+                    self._running -= 1
 
+        threading.Thread(target=run, name=f"eventhubs-{hub}", daemon=True).start()
+        return _Call(future, producer)
+
+    def _outcome(self, hub: str, started: _Call[T]) -> T:
+        """The call's result within the deadline; EventHubError and timeouts become BusError."""
         try:
-            future = self._calls.submit(run)
-        except RuntimeError:  # shut down meanwhile
-            self._slots.release()
-            raise BusError("the Event Hubs bus is closed") from None
-        try:
-            return future.result(timeout=_CALL_TIMEOUT_S)
+            return started.future.result(timeout=_CALL_TIMEOUT_S)
         except FutureTimeout:
             with self._lock:  # a producer stuck in a handshake is not reused
-                if self._producers.get(hub) is producer:
+                if self._producers.get(hub) is started.producer:
                     del self._producers[hub]
-            threading.Thread(target=producer.close, name="eventhubs-close", daemon=True).start()
             raise BusError(f"{hub} did not answer within {_CALL_TIMEOUT_S:g} s") from None
         except EventHubError as exc:
             raise BusError(f"{hub} failed: {type(exc).__name__}") from exc
@@ -133,18 +151,32 @@ class EventHubBus:
                             batch = producer.create_batch(partition_key=key)
                 producer.send_batch(batch, timeout=_SEND_TIMEOUT_S)
 
-        self._bounded(self._hub(topic), send)
+        hub = self._hub(topic)
+        self._outcome(hub, self._start(hub, send))
 
     def ping(self) -> None:
         if time.monotonic() < self._healthy_until:
             return
-        self._bounded(self._hub(OBSERVATIONS), lambda p: p.get_eventhub_properties())
-        self._healthy_until = time.monotonic() + _PROBE_TTL_S
+        hub = self._hub(OBSERVATIONS)
+
+        def probe(producer: EventHubProducerClient) -> None:
+            producer.get_eventhub_properties()
+            self._healthy_until = time.monotonic() + _PROBE_TTL_S
+
+        with self._probe_lock:  # concurrent health checks wait on the one probe under way
+            if time.monotonic() < self._healthy_until:
+                return
+            if self._probe is None or self._probe.future.done():
+                self._probe = self._start(hub, probe)
+            under_way = self._probe
+        self._outcome(hub, under_way)
 
     def close(self) -> None:
         self._closed = True
-        self._calls.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             producers, self._producers = list(self._producers.values()), {}
-        for producer in producers:
-            producer.close()
+        closing = [threading.Thread(target=p.close, daemon=True) for p in producers]
+        for thread in closing:  # a producer stuck in a handshake would not let go of its lock
+            thread.start()
+        for thread in closing:
+            thread.join(_SEND_TIMEOUT_S)

@@ -112,21 +112,20 @@ def test_a_healthy_probe_is_remembered_for_a_while(namespace, monkeypatch):
     bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
     bus.ping()
     calls = []
-    monkeypatch.setattr(bus, "_bounded", lambda hub, call: calls.append(hub))
+    monkeypatch.setattr(bus, "_start", lambda hub, call: calls.append(hub))
     bus.ping()
     assert calls == []  # health checks do not open a management link each
 
 
 def test_stuck_calls_do_not_keep_the_bus_from_a_namespace_that_is_back(monkeypatch):
-    """Producers stuck in a handshake are dropped and closed; the next call, on a new
-    producer, goes through, and a call that would wait behind stuck ones fails at once."""
+    """Producers stuck in a handshake are dropped; the next call, on a new producer, goes
+    through. Hung calls are bounded: past the limit a call fails at once."""
     release = threading.Event()
     built: list[object] = []
 
     class Flaky:
         def __init__(self, **kwargs):
             self.stuck = len(built) < 2  # the first two producers hang in their handshake
-            self.closed = False
             built.append(self)
 
         def create_batch(self, partition_key=None):
@@ -138,7 +137,7 @@ def test_stuck_calls_do_not_keep_the_bus_from_a_namespace_that_is_back(monkeypat
             return None
 
         def close(self):
-            self.closed = True
+            return None
 
     class FakeBatch:
         def __len__(self):
@@ -154,17 +153,50 @@ def test_stuck_calls_do_not_keep_the_bus_from_a_namespace_that_is_back(monkeypat
         for _ in range(2):
             with pytest.raises(BusError, match="did not answer"):
                 bus.publish(OBSERVATIONS, _events("a", 1))
-        bus.publish(OBSERVATIONS, _events("a", 1))  # the namespace is back
-        deadline = time.monotonic() + 5  # the stuck ones are closed in the background
-        while not all(p.closed for p in built[:2]) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert [p.closed for p in built] == [True, True, False]
-        monkeypatch.setattr(bus, "_slots", threading.BoundedSemaphore(1))
-        bus._slots.acquire()  # every slot held by a stuck call
-        with pytest.raises(BusError, match="stuck"):
+        bus.publish(OBSERVATIONS, _events("a", 1))  # the namespace is back: a new producer
+        assert len(built) == 3
+        monkeypatch.setattr(eventhub_module, "_MAX_THREADS", 2)  # the two hung ones
+        with pytest.raises(BusError, match="hang"):
             bus.publish(OBSERVATIONS, _events("a", 1))
+        release.set()  # their sockets give up at last
+        deadline = time.monotonic() + 5
+        while bus._running and time.monotonic() < deadline:
+            time.sleep(0.01)
+        bus.publish(OBSERVATIONS, _events("a", 1))
     finally:
         release.set()
         bus.close()
     with pytest.raises(BusError, match="closed"):
         bus.publish(OBSERVATIONS, _events("a", 1))
+
+
+def test_a_producer_the_sdk_refuses_to_build_is_a_bus_error(monkeypatch):
+    class Refused:
+        def __init__(self, **kwargs):
+            raise ValueError("credential refused")
+
+    monkeypatch.setattr(eventhub_module, "EventHubProducerClient", Refused)
+    bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
+    for _ in range(3):
+        with pytest.raises(BusError, match="ValueError"):
+            bus.ping()
+    assert bus._running == 0
+
+
+def test_health_checks_at_once_share_one_probe(namespace, monkeypatch):
+    bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
+    started = []
+    real_start = bus._start
+
+    def counting(hub, call):
+        started.append(hub)
+        time.sleep(0.05)
+        return real_start(hub, call)
+
+    monkeypatch.setattr(bus, "_start", counting)
+    checks = [threading.Thread(target=bus.ping) for _ in range(8)]
+    for check in checks:
+        check.start()
+    for check in checks:
+        check.join(5)
+    assert len(started) == 1
