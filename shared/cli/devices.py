@@ -32,7 +32,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from shared.cli.keys import parse_key
+from shared.cli.api import parse_key, unreachable
 from shared.store.tenancy import is_tenant_id
 
 MAX_ROWS = 100_000
@@ -167,9 +167,7 @@ def check_access(client: httpx.Client, tenant: str) -> None:
     try:
         response = client.get(f"/api/tenants/{tenant}/keys")
     except httpx.HTTPError as exc:
-        raise ApiRefused(
-            f"cannot reach the API at {_base_url(client)} ({type(exc).__name__})"
-        ) from None
+        raise ApiRefused(unreachable(_base_url(client), exc)) from None
     if response.status_code != 200:
         raise ApiRefused(
             f"the API at {_base_url(client)} refused the import into {tenant} "

@@ -30,7 +30,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from shared.cli.keys import parse_key
+from shared.cli.api import parse_key, unreachable
 from shared.store.tenancy import TENANT_ID_MAX, is_tenant_id
 
 KOMMUNENUMMER = re.compile(r"^\d{4}$")
@@ -524,10 +524,8 @@ def register(app: typer.Typer, *, transport: httpx.BaseTransport | None = None) 
             except ApiProblem as exc:
                 errors.print(f"{_FAIL} The API answered {escape(str(exc))}")
                 raise typer.Exit(1) from None
-            except httpx.HTTPError as exc:  # its message can hold a request header: the key
-                errors.print(
-                    f"{_FAIL} Cannot reach the API at {escape(api_url)}: {type(exc).__name__}"
-                )
+            except httpx.HTTPError as exc:
+                errors.print(f"{_FAIL} {escape(unreachable(api_url, exc))}")
                 raise typer.Exit(1) from None
             console.print(
                 {

@@ -12,7 +12,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
 
-from shared.cli.keys import parse_key
+from shared.cli.api import parse_key, unreachable
 from shared.simulator.fleet import (
     REQUEST_TIMEOUT,
     ProvisioningError,
@@ -121,11 +121,9 @@ def register(app: typer.Typer) -> None:
             except ProvisioningError as error:
                 console.print(f"[red]Cannot set up {tenant}:[/red] {escape(str(error))}")
                 raise typer.Exit(1) from None
-            except httpx.HTTPError as error:  # its message can hold a request header: the key
-                console.print(
-                    f"[red]Cannot set up {tenant}:[/red] cannot reach {escape(api_url)} "
-                    f"({type(error).__name__})"
-                )
+            except httpx.HTTPError as error:
+                console.print(f"[red]Cannot set up {tenant}:[/red] "
+                              f"{escape(unreachable(api_url, error))}")
                 raise typer.Exit(1) from None
             simulator = Simulator(client, tenant, fleet, ingest_key)
             registration = simulator.register(fleet, admin_key)

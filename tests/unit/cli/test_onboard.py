@@ -439,7 +439,7 @@ def test_command_reports_an_unreachable_api(tmp_path: Path) -> None:
 
     code, output = run([*sandefjord_args(tmp_path), "--api-url", "https://x.example"], down)
     assert code == 1
-    assert "Cannot reach the API" in output and ADMIN_KEY not in output
+    assert "cannot reach the API" in output and ADMIN_KEY not in output
 
 
 def test_command_rejects_invalid_options_before_touching_anything(tmp_path: Path) -> None:

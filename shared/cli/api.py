@@ -1,4 +1,5 @@
-"""API keys as the commands take them, from an option or the environment."""
+"""What the commands share about calling the API: keys as they take them (from an option or
+the environment), and failures to reach it as they show them."""
 
 from __future__ import annotations
 
@@ -17,3 +18,9 @@ def parse_key(value: str) -> str:
             "the key has a control character or a non-ASCII one (the key is not shown)"
         )
     return key
+
+
+def unreachable(api_url: str, error: Exception) -> str:
+    """The API could not be reached: its URL and the kind of failure only. The error's own
+    message can hold the request's headers, the key among them."""
+    return f"cannot reach the API at {api_url} ({type(error).__name__})"
