@@ -9,6 +9,7 @@ also reads for its triggers. Adapters are chosen by `SMARTBY_STORE`, `SMARTBY_BU
 
 from __future__ import annotations
 
+import logging
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -106,6 +107,14 @@ class Settings(BaseSettings):
     def _admin_key_without_surrounding_whitespace(cls, value: object) -> object:
         """A key pasted with a space, or read from a file with CRLF, is still the key."""
         return (value.strip() or None) if isinstance(value, str) else value
+
+    @field_validator("log_level")
+    @classmethod
+    def _a_log_level(cls, value: str) -> str:
+        """Checked here, so the Functions host fails at start as `smartby serve` does."""
+        if value.upper() not in logging.getLevelNamesMapping():
+            raise ValueError(f"{value!r} is not a log level (DEBUG, INFO, WARNING, ERROR)")
+        return value.upper()
 
     @model_validator(mode="after")
     def _cloud_adapters_need_their_endpoints(self) -> Settings:

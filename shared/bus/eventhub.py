@@ -34,6 +34,7 @@ from shared.settings import Settings
 _SEND_TIMEOUT_S = 10
 _CALL_TIMEOUT_S = 20.0  # a whole publish (several batches) or probe
 _PROBE_TTL_S = 10.0
+_CLOSE_TIMEOUT_S = 10.0  # for all producers together
 _MAX_THREADS = 256  # calls running, hung ones included
 T = TypeVar("T")
 
@@ -178,5 +179,6 @@ class EventHubBus:
         closing = [threading.Thread(target=p.close, daemon=True) for p in producers]
         for thread in closing:  # a producer stuck in a handshake would not let go of its lock
             thread.start()
+        deadline = time.monotonic() + _CLOSE_TIMEOUT_S
         for thread in closing:
-            thread.join(_SEND_TIMEOUT_S)
+            thread.join(max(0.0, deadline - time.monotonic()))

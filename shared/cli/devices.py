@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -184,7 +184,10 @@ class ImportReport:
 
 
 def import_devices(
-    client: httpx.Client, tenant: str, rows: Iterator[Row | CsvError], advance: Any = None
+    client: httpx.Client,
+    tenant: str,
+    rows: Iterator[Row | CsvError],
+    advance: Callable[[], object] | None = None,
 ) -> ImportReport:
     report = ImportReport()
     unanswered = 0

@@ -38,7 +38,7 @@ def _configuration_problem(error: Exception) -> str:
     """One line naming the setting; never a setting's value, which may be a key."""
     if isinstance(error, ValidationError):
         return "; ".join(
-            ": ".join([*map(str, problem["loc"]), problem["msg"]])
+            ": ".join([*map(str, problem["loc"]), problem["msg"].removeprefix("Value error, ")])
             for problem in error.errors(include_input=False, include_url=False)
         )
     return str(error)
@@ -71,11 +71,6 @@ def register(app: typer.Typer) -> None:
             key_is_local = settings.admin_key is None
             if key_is_local:
                 settings = Settings(admin_key=local_admin_key(settings.data_dir))
-            if settings.log_level.upper() not in logging.getLevelNamesMapping():
-                raise ValueError(
-                    f"SMARTBY_LOG_LEVEL: {settings.log_level!r} is not a log level "
-                    "(DEBUG, INFO, WARNING, ERROR)"
-                )
             logs.configure(settings.log_format, settings.log_level)
             platform = build_platform(settings)
         except (ValueError, OSError) as error:  # a setting or the data dir: one line will do

@@ -33,20 +33,21 @@ from shared.settings import Settings
 
 _TIMEOUTS = {"connection_timeout": 5, "read_timeout": 10}
 _RETRIES = 3
-#: Seconds one call may take, retries included, and a throttled call may wait per retry
-#: (azure-core would wait as long as Key Vault's Retry-After asks, on ingest's hot path).
+#: Seconds one call may take, retries included.
 _CALL_TIMEOUT = 20
-RETRY_AFTER_CAP = 2.0
+#: Seconds a throttled call waits per retry at most (azure-core would wait as long as Key
+#: Vault's Retry-After asks, on ingest's hot path).
+_RETRY_AFTER_CAP_S = 2.0
 #: Seconds to wait for a soft delete or a recovery, which take seconds in Key Vault.
 _LRO_TIMEOUT = 30
 
 
 class CappedRetryPolicy(RetryPolicy):
-    """azure-core's retries, with the server's Retry-After held to `RETRY_AFTER_CAP`."""
+    """azure-core's retries, with the server's Retry-After held to `_RETRY_AFTER_CAP_S`."""
 
     def get_retry_after(self, response: Any) -> float | None:
         retry_after = super().get_retry_after(response)
-        return None if retry_after is None else min(retry_after, RETRY_AFTER_CAP)
+        return None if retry_after is None else min(retry_after, _RETRY_AFTER_CAP_S)
 
 
 class KeyVaultKeyStore:
@@ -117,11 +118,9 @@ class KeyVaultKeyStore:
             value = client.get_secret(secret_name).value
         except ResourceNotFoundError:
             return None
-        except HttpResponseError as exc:
-            if exc.status_code == 403:  # a disabled secret, or no access to it
-                raise KeyRefused(f"Key Vault refuses key {name} (403)") from exc
-            raise KeyStoreError(f"cannot read key {name}: {type(exc).__name__}") from exc
         except AzureError as exc:
+            if isinstance(exc, HttpResponseError) and exc.status_code == 403:
+                raise KeyRefused(f"Key Vault refuses key {name} (403)") from exc  # disabled
             raise KeyStoreError(f"cannot read key {name}: {type(exc).__name__}") from exc
         return base64.b64decode(value) if value else None
 

@@ -2,9 +2,10 @@
 
 For one tenant's batch of deliveries:
 
-1. look the devices up (cached), and read their latest-state documents as stored (one
-   request), which hold the LoRaWAN session (DevAddr, last FCnt, a window of recently seen
-   FCnts with payload hashes, the outbox);
+1. look the devices up (cached), and check their latest-state documents against the store
+   (their ETags in one request, then the changed ones in one more), which hold the LoRaWAN
+   session (DevAddr, last FCnt, a window of recently seen FCnts with payload hashes, the
+   outbox);
 2. per uplink, in FCnt order: drop exact redeliveries (same FCnt, same payload) as duplicates,
    quarantine replays (same FCnt, other payload) and regressions; decrypt with the device's own
    key (LoRaWAN AppSKey, or the AES-GCM envelope key); decode with the model's codec; normalise;
@@ -158,7 +159,8 @@ class _Reregistered(Exception):
 
 
 class _Duplicate(Exception):
-    """An exact redelivery of an uplink already accepted: nothing to do."""
+    """An exact redelivery of an uplink already accepted: not stored again (its events may be
+    published again from the outbox, see `_Redelivered`)."""
 
 
 class _Rejected(Exception):
@@ -182,6 +184,7 @@ class _Session:
     which may have its document already (`hour_size` reads it), then this batch's.
     """
 
+    hour_size: Callable[[str], int]
     dev_addr: int | None = None
     last: int | None = None
     seen: dict[str, str] = field(default_factory=dict)
@@ -196,7 +199,6 @@ class _Session:
     changed: bool = False
     hours: dict[str, int] = field(default_factory=dict)
     newest_hour: str = ""
-    hour_size: Callable[[str], int] = lambda bucket: 0
 
     @classmethod
     def load(
@@ -221,15 +223,15 @@ class _Session:
             and now - entry[0] < OUTBOX_HORIZON_S and not published(key, seen.get(key, ""))
         }
         return cls(
-            state.get("devAddr"),
-            state.get("last"),
-            seen,
-            doc.get("_etag"),
-            doc.get("sessionEpoch", 0),
-            unpublished,
+            hour_size,
+            dev_addr=state.get("devAddr"),
+            last=state.get("last"),
+            seen=seen,
+            loaded_from=doc.get("_etag"),
+            epoch=doc.get("sessionEpoch", 0),
+            unpublished=unpublished,
             hours=hour_sizes(doc),
             newest_hour=(doc.get("time") or "")[:13],
-            hour_size=hour_size,
         )
 
     def count(self, observations: Sequence[Observation]) -> None:
@@ -253,17 +255,24 @@ class _Session:
             hours[bucket] += readings
 
     def dump(self, now: int) -> dict[str, Any]:
-        """The session with the `FCNT_WINDOW` most recently seen entries (insertion order) and
-        the outbox (at most `MAX_PENDING`). Frames in the outbox stay seen, however many a
-        batch brought: its retry must find them all duplicates, to publish them."""
+        """The session as its state document stores it (see `_session_document`), with this
+        batch's frames in the outbox."""
         outbox = {k: entry for k, entry in self.unpublished.items() if k not in self.accepted}
         outbox.update((key, [now, source]) for key, source in self.accepted.items())
-        pending = dict(list(outbox.items())[-MAX_PENDING:])
-        seen = self.seen
-        for stale in list(islice(seen, max(0, len(seen) - FCNT_WINDOW))):
-            if stale not in pending:
-                del seen[stale]
-        return {"devAddr": self.dev_addr, "last": self.last, "seen": seen, "pending": pending}
+        return _session_document(self.dev_addr, self.last, self.seen, outbox)
+
+
+def _session_document(
+    dev_addr: int | None, last: int | None, seen: dict[str, str], outbox: dict[str, Any]
+) -> dict[str, Any]:
+    """A session with the `FCNT_WINDOW` most recently seen entries (insertion order) and the
+    outbox (at most `MAX_PENDING`). Frames in the outbox stay seen, however many a batch
+    brought: its retry must find them all duplicates, to publish them. Trims `seen` in place."""
+    pending = dict(list(outbox.items())[-MAX_PENDING:])
+    for stale in list(islice(seen, max(0, len(seen) - FCNT_WINDOW))):
+        if stale not in pending:
+            del seen[stale]
+    return {"devAddr": dev_addr, "last": last, "seen": seen, "pending": pending}
 
 
 def _digest(payload: bytes) -> str:
@@ -438,12 +447,7 @@ class Ingestor:
         if stateless:
             # A new device, or one deleted through another host (whose cached registration
             # would revive it): ask the registry itself, once per such device.
-            for dev_eui in stateless:
-                self._device_cache.forget(tenant, dev_eui)
-            registered = registry.lookup(stateless)
-            for dev_eui in stateless:  # an absence not cached: it may be registered again
-                if dev_eui not in registered:
-                    self._device_cache.forget(tenant, dev_eui)
+            registered = self._registered_now(registry, stateless)
             devices = {
                 d: registered.get(d, doc) for d, doc in devices.items()
                 if d in states or d in registered
@@ -507,12 +511,8 @@ class Ingestor:
         vanished = [dev for dev, merge in merges.items() if merge.vanished]
         if vanished:  # deleted meanwhile, through another host
             for dev_eui in vanished:
-                self._remember_state(latest, dev_eui, None, states)
-                self._device_cache.forget(tenant, dev_eui)
-            registered = self.registry(tenant).lookup(vanished)
-            for dev_eui in vanished:  # not cached: it may be registered again any moment
-                self._device_cache.forget(tenant, dev_eui)
-            if recheck and registered:
+                self._buckets.forget((latest.partition(), dev_eui, ""))
+            if self._registered_now(registry, vanished) and recheck:
                 raise _Reregistered
             gone = set(vanished)  # their readings were not kept: nor are they announced
             observations = [o for o in observations if o.device not in gone]
@@ -538,6 +538,19 @@ class Ingestor:
         quarantine_refused()
         result.observations = observations
         return result
+
+    def _registered_now(
+        self, registry: DeviceRegistry, dev_euis: list[str]
+    ) -> dict[str, Document]:
+        """These devices as the registry holds them now, not as this process cached them; an
+        absence is not cached (the device may be registered again through another host)."""
+        for dev_eui in dev_euis:
+            self._device_cache.forget(registry.tenant, dev_eui)
+        registered = registry.lookup(dev_euis)
+        for dev_eui in dev_euis:
+            if dev_eui not in registered:
+                self._device_cache.forget(registry.tenant, dev_eui)
+        return registered
 
     def _read_states(
         self, latest: TenantContainer, devices: dict[str, Document]
@@ -632,7 +645,7 @@ class Ingestor:
         digest = _digest(body)
         key = digest if uplink.fcnt is None else str(uplink.fcnt)
         try:
-            fcnt, rejoined = self._check_session(
+            rejoined = self._check_session(
                 uplink, session, digest, keyed=bool(device.get("hasAppSKey"))
             )
         except _Duplicate:
@@ -641,14 +654,14 @@ class Ingestor:
             if not failed_here and (committed is None or committed[1] != uplink.source):
                 return _Redelivered([])
             try:
-                payload = self._plaintext(keys, device, uplink, uplink.fcnt or 0)
+                payload = self._plaintext(keys, device, uplink)
                 again = decode_uplink(keys.tenant, device, uplink, payload)
                 session.republished.append(key)
                 return _Redelivered(again)
             except (_Rejected, CodecError) as exc:  # its device changed since: stored, not sent
                 log.warning("cannot publish redelivered %s again: %s", uplink.dev_eui, exc)
                 return _Redelivered([])
-        payload = self._plaintext(keys, device, uplink, fcnt or 0)
+        payload = self._plaintext(keys, device, uplink)
         try:
             observations = decode_uplink(keys.tenant, device, uplink, payload)
         except CodecError as exc:
@@ -663,17 +676,17 @@ class Ingestor:
         session.seen[key] = digest
         session.accepted[key] = uplink.source
         session.changed = True
-        if fcnt is not None:
-            session.last = fcnt if session.last is None else max(session.last, fcnt)
+        if uplink.fcnt is not None:
+            last = session.last
+            session.last = uplink.fcnt if last is None else max(last, uplink.fcnt)
         return observations
 
     @staticmethod
     def _check_session(
         uplink: Uplink, session: _Session, digest: str, *, keyed: bool
-    ) -> tuple[int | None, bool]:
-        """The uplink's FCnt (None for IP devices), and whether it starts a new session (another
-        DevAddr: the device joined again), which the caller applies once the frame decoded;
-        raises _Duplicate or _Rejected.
+    ) -> bool:
+        """Whether the uplink starts a new session (another DevAddr: the device joined again),
+        which the caller applies once the frame decoded; raises _Duplicate or _Rejected.
 
         A device whose AppSKey Smartby holds is an ABP device (an OTAA join would give it a
         session key Smartby does not have), and an ABP device keeps its DevAddr: another one
@@ -683,7 +696,7 @@ class Ingestor:
         if uplink.fcnt is None:
             if digest in session.seen:
                 raise _Duplicate
-            return None, False
+            return False
         fcnt = uplink.fcnt
         if uplink.dev_addr is not None and uplink.dev_addr != session.dev_addr:
             if keyed and session.dev_addr is not None:
@@ -693,7 +706,7 @@ class Ingestor:
                     f"{session.dev_addr:08X}: an ABP device keeps its address; if it was "
                     "given another, DELETE its session to start a new one",
                 )
-            return fcnt, True
+            return True
         seen = session.seen.get(str(fcnt))
         if seen == digest:
             raise _Duplicate
@@ -707,9 +720,9 @@ class Ingestor:
                 f"FCnt {fcnt} is older than the last {FCNT_WINDOW} frames (last {session.last}); "
                 "if the device was reset, DELETE its session to start a new one",
             )
-        return fcnt, False
+        return False
 
-    def _plaintext(self, keys: TenantKeys, device: Document, uplink: Uplink, fcnt: int) -> bytes:
+    def _plaintext(self, keys: TenantKeys, device: Document, uplink: Uplink) -> bytes:
         dev_eui, tenant = uplink.dev_eui, keys.tenant
         # A device with a key is only heard through its key: a clear message for it, by any
         # route, is forged or misrouted (the route's ingest key is not the device's key).
@@ -730,7 +743,7 @@ class Ingestor:
             if uplink.dev_addr is None:
                 raise _Rejected("decrypt_failed", "an encrypted uplink needs its DevAddr")
             return self._lora.get(tenant, dev_eui, key).decrypt(
-                uplink.payload, uplink.dev_addr, fcnt
+                uplink.payload, uplink.dev_addr, uplink.fcnt or 0
             )
         if uplink.envelope is not None:
             key = _device_key(keys, aes_key_name(dev_eui))
@@ -853,7 +866,6 @@ class _StateMerge:
         self._loaded_from = session.loaded_from
         self._epoch = session.epoch
         self._ours = session.dump(now)
-        self._now = now
         self._open_hour = open_hour
         self.new = 0
         self.vanished = False
@@ -873,9 +885,7 @@ class _StateMerge:
             lasts = [n for n in (stored.get("last"), ours["last"]) if n is not None]
             theirs = stored.get("pending")
             outbox = (theirs if isinstance(theirs, dict) else {}) | ours["pending"]
-            merged = _Session(
-                ours["devAddr"], max(lasts, default=None), seen, unpublished=outbox
-            ).dump(self._now)
+            merged = _session_document(ours["devAddr"], max(lasts, default=None), seen, outbox)
         else:
             merged = ours
         doc["session"] = merged
