@@ -272,13 +272,20 @@ class TimeSeries:
 
         The open hour becomes the newest of the hours in the device's `state` and in the
         observations; every other hour's readings are written to its bucket, and the state's
-        open hour, if no longer the newest, is sealed. Returns what the state write must merge,
-        and how many readings written here were new.
+        open hour, if no longer the newest, is sealed. A state the sweep sealed (no open hour)
+        is not given one of the hours up to its newest reading: such an hour may have its
+        bucket already, and would be sealed into it again, past the hourly limit that counted
+        only the open part. Returns what the state write must merge, and how many readings
+        written here were new.
         """
         groups = group_by_bucket(observations)
         current, open_hour = open_hour_of(state)
         newest = max(groups)
-        target = newest if current is None or newest > current else current
+        if current is None:
+            sealed_through = ((state or {}).get("time") or "")[:13]  # as bucket_of
+            target = newest if newest > sealed_through else ""  # "": no hour stays open
+        else:
+            target = newest if newest > current else current
         new = 0
         for bucket, group in groups.items():
             if bucket != target:

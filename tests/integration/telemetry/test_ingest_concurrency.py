@@ -401,3 +401,18 @@ def test_a_device_confirmed_in_the_registry_is_judged_on_its_registration_as_it_
     host_a.registry(TENANT).lookup([EM300])  # cached on A with the wrong model
     register(host_b)  # milesight-em300-th
     assert host_a.ingest(TENANT, [up(1, 1)]).accepted == 1
+
+
+def test_an_hour_the_sweep_sealed_is_not_opened_again_past_its_limit(host_a, monkeypatch):
+    """After the sweep sealed hour 10, late frames for it go to its document, where the
+    hourly limit counts what it holds."""
+    from shared.telemetry import ingest
+
+    monkeypatch.setattr(ingest, "MAX_HOUR_READINGS", 9)
+    assert host_a.ingest(TENANT, [up(1, 1), up(2, 2)]).accepted == 2  # 6 readings in hour 10
+    assert host_a.seal_quiet_hours(datetime(2026, 11, 22, 13, tzinfo=UTC)) == 1
+    assert host_a.ingest(TENANT, [up(3, 3)]).accepted == 1  # 9: fits
+    refused = host_a.ingest(TENANT, [up(4, 4)])  # 12 would not
+    assert [r.reason for r in refused.rejections] == ["too_large"]
+    assert len(stored_times(host_a)) == 9
+    assert host_a.ingest(TENANT, [up(5, 0, 11)]).accepted == 1  # a new hour opens as before
