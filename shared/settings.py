@@ -14,7 +14,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -38,8 +45,18 @@ class KeyStoreKind(StrEnum):
     KEYVAULT = "keyvault"
 
 
+log = logging.getLogger(__name__)
+_KEY_VAULT_REFERENCE = "@Microsoft.KeyVault("
+
+
 def _env(name: str) -> AliasChoices:
     return AliasChoices(name)
+
+
+def _setting_name(field_name: str | None) -> str:
+    alias = Settings.model_fields[field_name or ""].validation_alias
+    assert isinstance(alias, AliasChoices)
+    return str(alias.choices[0])
 
 
 class _SettingNamesOnly(EnvSettingsSource):
@@ -102,11 +119,26 @@ class Settings(BaseSettings):
 
     managed_identity_client_id: str | None = Field(None, validation_alias=_env("AZURE_CLIENT_ID"))
 
-    @field_validator("admin_key", mode="before")
+    @field_validator("admin_key", "master_key", "cosmos_key", mode="before")
     @classmethod
-    def _admin_key_without_surrounding_whitespace(cls, value: object) -> object:
-        """A key pasted with a space, or read from a file with CRLF, is still the key."""
-        return (value.strip() or None) if isinstance(value, str) else value
+    def _a_secret_or_nothing(cls, value: object, info: ValidationInfo) -> object:
+        """A key pasted with a space, or read from a file with CRLF, is still the key.
+
+        App Service puts a Key Vault reference it could not resolve (the secret not created
+        yet, the vault unreachable, a role not yet in effect) into the setting as its own text,
+        `@Microsoft.KeyVault(SecretUri=...)`, which anyone can work out from the app's name: as
+        a key it would open the API to everyone. It means the setting has no value.
+        """
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        if value.startswith(_KEY_VAULT_REFERENCE):
+            log.error(
+                "%s is a Key Vault reference App Service could not resolve: it is left unset",
+                _setting_name(info.field_name),
+            )
+            return None
+        return value or None
 
     @field_validator("log_level")
     @classmethod

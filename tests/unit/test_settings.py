@@ -27,3 +27,27 @@ def test_the_documented_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings()
     assert (settings.log_level, settings.observations_hub) == ("DEBUG", "obs-prod")
     assert Settings(log_level="WARNING").log_level == "WARNING"  # code passes field names
+
+
+@pytest.mark.parametrize(
+    ("name", "field"),
+    [
+        ("SMARTBY_ADMIN_KEY", "admin_key"),
+        ("SMARTBY_MASTER_KEY", "master_key"),
+        ("COSMOS__accountKey", "cosmos_key"),
+    ],
+)
+def test_an_unresolved_key_vault_reference_is_no_key(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, name: str, field: str
+) -> None:
+    """App Service leaves a reference it cannot resolve as text anyone can derive from the
+    app's name; taken as the admin key it would make every caller an administrator."""
+    reference = "@Microsoft.KeyVault(SecretUri=https://kv-abc123.vault.azure.net/secrets/k/)"
+    monkeypatch.setenv(name, reference)
+    with caplog.at_level("ERROR", logger="shared.settings"):
+        settings = Settings()
+    assert getattr(settings, field) is None
+    assert f"{name} is a Key Vault reference" in caplog.text
+    monkeypatch.setenv(name, " resolved-secret\r\n")
+    secret = getattr(Settings(), field)
+    assert secret is not None and secret.get_secret_value() == "resolved-secret"
