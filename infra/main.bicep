@@ -239,7 +239,8 @@ module eventHubs 'modules/event-hubs.bicep' = {
     tags: allTags
     eventHubs: [
       {
-        // ingest publishes observations; rules consumes them.
+        // ingest publishes observations; rules will consume them. Roles follow what the deployed
+        // functions do: a consumer's Data Receiver arrives with the function that receives.
         name: observationsHubName
         consumerGroups: [
           'rules'
@@ -250,31 +251,15 @@ module eventHubs 'modules/event-hubs.bicep' = {
             principalId: functionIdentity.outputs.principalId
             principalType: 'ServicePrincipal'
           }
-          {
-            roleDefinitionId: roles.eventHubsDataReceiver
-            principalId: functionIdentity.outputs.principalId
-            principalType: 'ServicePrincipal'
-          }
         ]
       }
       {
-        // rules publishes alerts; notify consumes them.
+        // rules will publish alerts and notify consume them; no function uses it yet, so no role.
         name: alertsHubName
         consumerGroups: [
           'notify'
         ]
-        roleAssignments: [
-          {
-            roleDefinitionId: roles.eventHubsDataSender
-            principalId: functionIdentity.outputs.principalId
-            principalType: 'ServicePrincipal'
-          }
-          {
-            roleDefinitionId: roles.eventHubsDataReceiver
-            principalId: functionIdentity.outputs.principalId
-            principalType: 'ServicePrincipal'
-          }
-        ]
+        roleAssignments: []
       }
       {
         // IoT Hub routes device telemetry here (its identity sends); ingest consumes it.

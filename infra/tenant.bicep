@@ -34,6 +34,9 @@ param budgetAmount int = 0
 @description('Optional. E-mail addresses that receive the budget alerts.')
 param contactEmails array = []
 
+@description('Optional. First month of the budget, yyyy-MM-01T00:00:00Z; required when budgetAmount > 0, and never changed afterwards (Azure refuses a new start date for a budget). `smartby onboard` writes it.')
+param budgetStartDate string = ''
+
 @description('Optional. Dedicated Cosmos DB RU/s the tenant pays for (autoscale regions only); the deploy workflow adds the tenants\' reservations to the shared autoscale maximum.')
 @minValue(0)
 param cosmosDedicatedMaxThroughput int = 0
@@ -63,6 +66,7 @@ module tenant 'modules/tenant.bicep' = {
     timezone: timezone
     budgetAmount: budgetAmount
     contactEmails: contactEmails
+    budgetStartDate: budgetStartDate
     cosmosDedicatedMaxThroughput: cosmosDedicatedMaxThroughput
     location: location
     tags: tags

@@ -28,7 +28,7 @@ param capacityMode capacityModeType = 'serverless'
 @minValue(1000)
 param autoscaleMaxThroughput int = 1000
 
-@description('Optional. Sum of the tenants\' `cosmosDedicatedMaxThroughput` reservations (RU/s); added to the shared autoscale maximum. The deploy workflow computes it from infra/tenants/*.bicepparam.')
+@description('Optional. Sum of the tenants\' `cosmosDedicatedMaxThroughput` reservations (RU/s); added to the shared autoscale maximum, which is rounded up to a whole 1000 RU/s. The deploy workflow computes it from infra/tenants/*.bicepparam.')
 @minValue(0)
 param tenantReservedMaxThroughput int = 0
 
@@ -46,7 +46,9 @@ param tags object = {}
 // Built-in data-plane role definitions of Cosmos DB for NoSQL (not Azure RBAC roles).
 var cosmosBuiltInDataContributor = '00000000-0000-0000-0000-000000000002'
 
-var sharedMaxThroughput = autoscaleMaxThroughput + tenantReservedMaxThroughput
+// Autoscale maxima go in steps of 1000 RU/s: a tenant reserving 1500 rounds the sum up, instead of
+// failing the region's deployment.
+var sharedMaxThroughput = ((autoscaleMaxThroughput + tenantReservedMaxThroughput + 999) / 1000) * 1000
 
 // Indexing: only paths the repositories query are indexed; writes to large documents (time series
 // readings) then cost fewer RUs. `_etag` is never queried.

@@ -56,8 +56,8 @@ param budgetAmount int = 0
 @description('Optional. E-mail addresses the budget alerts go to (required when budgetAmount > 0).')
 param contactEmails array = []
 
-@description('Optional. First month of the budget (yyyy-MM-01T00:00:00Z). The default is the current month.')
-param budgetStartDate string = '${utcNow('yyyy')}-${utcNow('MM')}-01T00:00:00Z'
+@description('Optional. First month of the budget, yyyy-MM-01T00:00:00Z; required when budgetAmount > 0. Azure refuses to change a budget\'s start date, so it stays the month the budget was created in (`smartby onboard` writes and keeps it); a date computed at deployment time would fail every deployment after that month.')
+param budgetStartDate string = ''
 
 @description('Optional. Dedicated RU/s the tenant pays for in autoscale mode; added to the region\'s shared autoscale maximum by the deploy workflow (0: none). Recorded as a tag on the vault.')
 @minValue(0)

@@ -15,3 +15,4 @@ param contactEmails = [
   'iot@drammen.kommune.example'
   'okonomi@drammen.kommune.example'
 ]
+param budgetStartDate = '2026-11-01T00:00:00Z'

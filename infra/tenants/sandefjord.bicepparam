@@ -14,3 +14,4 @@ param budgetAmount = 5000
 param contactEmails = [
   'iot@sandefjord.kommune.example'
 ]
+param budgetStartDate = '2026-11-01T00:00:00Z'

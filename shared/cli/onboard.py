@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
@@ -36,6 +37,9 @@ from shared.store.tenancy import TENANT_ID_MAX, is_tenant_id
 KOMMUNENUMMER = re.compile(r"^\d{4}$")
 LOCALE = re.compile(r"^[a-z]{2}(-[A-Z]{2})?$")
 EMAIL = re.compile(r"^[^@\s']+@[^@\s']+\.[^@\s']+$")
+MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+#: How tenant.bicep takes a budget's first month.
+_BUDGET_START = re.compile(r"^(\d{4}-(?:0[1-9]|1[0-2]))-01T00:00:00Z$")
 API_TIMEOUT_S = 10.0
 #: Tenant fields the API accepts on create and PATCH, in the order they are shown.
 TENANT_FIELDS = ("name", "kommunenummer", "locale", "timezone")
@@ -56,6 +60,10 @@ class TenantSpec:
     timezone: str = "Europe/Oslo"
     budget: int | None = None
     contact_emails: tuple[str, ...] = ()
+    #: The budget's first month (YYYY-MM). Azure refuses to change a budget's start date, so it
+    #: is fixed when the budget is created; `write_bicepparam` keeps the file's, or takes the
+    #: current month for a new budget.
+    budget_start: str | None = None
 
     def api_body(self) -> dict[str, str]:
         """The `POST /api/tenants` body."""
@@ -84,6 +92,11 @@ def validate(spec: TenantSpec) -> None:
             problems.append("--budget must be a positive whole number of NOK per month")
         if not spec.contact_emails:
             problems.append("--budget needs at least one --contact-email to send the alerts to")
+    if spec.budget_start is not None:
+        if not MONTH.fullmatch(spec.budget_start):
+            problems.append(f"--budget-start {spec.budget_start!r} must be a month, e.g. 2026-11")
+        if spec.budget is None:
+            problems.append("--budget-start needs --budget")
     problems.extend(
         f"--contact-email {email!r} is not an e-mail address"
         for email in spec.contact_emails
@@ -104,7 +117,7 @@ def bicepparam_path(infra_dir: Path, tenant: str) -> Path:
 
 def bicepparam_values(spec: TenantSpec) -> dict[str, Any]:
     """The parameters of infra/tenant.bicep that onboarding manages, in file order."""
-    return {
+    values: dict[str, Any] = {
         "tenantId": spec.id,
         "tenantName": spec.name,
         "kommunenummer": spec.kommunenummer,
@@ -113,6 +126,29 @@ def bicepparam_values(spec: TenantSpec) -> dict[str, Any]:
         "budgetAmount": spec.budget or 0,
         "contactEmails": list(spec.contact_emails),
     }
+    if spec.budget:
+        if spec.budget_start is None:
+            raise ValueError("a budget needs its first month: see with_budget_start")
+        values["budgetStartDate"] = f"{spec.budget_start}-01T00:00:00Z"
+    return values
+
+
+def with_budget_start(
+    spec: TenantSpec, current: Mapping[str, str], now: datetime | None = None
+) -> TenantSpec:
+    """`spec` with its budget's first month: the option's; else the one in the current file
+    (`current`: its raw parameters) if that file already has a budget, which Azure keeps
+    with the start date it was created with; else this month, as the budget is new."""
+    if not spec.budget or spec.budget_start is not None:
+        return spec
+    try:
+        had_budget = parse_literal(current.get("budgetAmount", "0")) not in (0, None)
+        start = _BUDGET_START.match(parse_literal(current.get("budgetStartDate", "''")))
+    except (TypeError, ValueError):
+        had_budget, start = False, None
+    if had_budget and start:
+        return replace(spec, budget_start=start.group(1))
+    return replace(spec, budget_start=f"{now or datetime.now(UTC):%Y-%m}")
 
 
 def _bicep_string(value: str) -> str:
@@ -277,15 +313,22 @@ class FileConflict(OnboardError):
         )
 
 
-def write_bicepparam(path: Path, spec: TenantSpec, *, force: bool = False) -> FileOutcome:
+def write_bicepparam(
+    path: Path, spec: TenantSpec, *, force: bool = False, now: datetime | None = None
+) -> FileOutcome:
     """Create or confirm the tenant's parameter file; never rewrite an identical one."""
     if not path.exists():
+        spec = with_budget_start(spec, {}, now)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render_bicepparam(spec), encoding="utf-8")
         return FileOutcome(path, "created")
     text = path.read_text(encoding="utf-8")
+    current = read_bicepparam(text)
+    spec = with_budget_start(spec, current, now)
     managed = bicepparam_values(spec)
-    extra = {name: raw for name, raw in read_bicepparam(text).items() if name not in managed}
+    # A budget's start date goes with the budget: a budget set up again starts anew.
+    unmanaged = {*managed, "budgetStartDate"}
+    extra = {name: raw for name, raw in current.items() if name not in unmanaged}
     if text == render_bicepparam(spec, extra):
         return FileOutcome(path, "unchanged")
     differences = diff_bicepparam(text, spec)
@@ -445,6 +488,14 @@ def register(app: typer.Typer, *, transport: httpx.BaseTransport | None = None) 
             list[str] | None,
             typer.Option("--contact-email", help="Budget alert recipient; repeat for more."),
         ] = None,
+        budget_start: Annotated[
+            str | None,
+            typer.Option(
+                "--budget-start",
+                metavar="YYYY-MM",
+                help="The budget's first month; by default the parameter file's, else this month.",
+            ),
+        ] = None,
         infra_dir: Annotated[
             Path, typer.Option("--infra-dir", help="The repository's infra directory.")
         ] = Path("infra"),
@@ -482,6 +533,7 @@ def register(app: typer.Typer, *, transport: httpx.BaseTransport | None = None) 
             timezone=timezone,
             budget=budget,
             contact_emails=tuple(contact_email or ()),
+            budget_start=budget_start,
         )
         try:
             validate(spec)

@@ -40,3 +40,32 @@ def description(decorators: list[dict[str, Any]]) -> str | None:
 def text(value: Any) -> str:
     """A parsed value as text: literals and `${...}` strings stay as written."""
     return str(value)
+
+
+def reference(value: Any) -> str:
+    """A parsed name or property access (`roles.eventHubsDataSender`) as its dotted text."""
+    if isinstance(value, dict) and value.get("operator", {}).get("type") == "property_accessor":
+        operands = value["operator"]["operands"]
+        return f"{reference(operands['operand_1'])}.{reference(operands['operand_2'])}"
+    return text(value)
+
+
+_ARITHMETIC = {
+    "add": lambda a, b: a + b,
+    "subtract": lambda a, b: a - b,
+    "multiply": lambda a, b: a * b,
+    "divide": lambda a, b: int(a / b),  # Bicep divides integers towards zero
+}
+
+
+def evaluate(value: Any, names: dict[str, int]) -> int:
+    """An integer expression as the parser read it, with `names` bound (parameters)."""
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        return names[value]
+    operator = value["operator"]
+    operands = operator["operands"]
+    return _ARITHMETIC[operator["type"]](
+        evaluate(operands["operand_1"], names), evaluate(operands["operand_2"], names)
+    )

@@ -9,9 +9,22 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 from shared.settings import LOCAL_ONLY_SETTINGS, setting_names
 
-from .bicep import INFRA, bicep_files, body, description, modules, relative, resources, text
+from .bicep import (
+    INFRA,
+    bicep_files,
+    body,
+    description,
+    evaluate,
+    modules,
+    reference,
+    relative,
+    resources,
+    text,
+)
 
 #: The identity plumbing the Functions host needs for each identity-based connection when the
 #: app runs as a user-assigned identity (not read by Smartby's code, so not in `Settings`).
@@ -213,6 +226,20 @@ def test_the_tenant_module_describes_all_its_parameters(
         assert not undescribed, f"{path}: {undescribed}"
 
 
+def test_a_redeployment_computes_nothing_from_the_clock() -> None:
+    """`utcNow()` in a parameter default makes a deployment depend on when it runs: a budget's
+    start date would move each month, which Azure refuses, so every redeploy would fail."""
+    clocked = [relative(path) for path in bicep_files() if "utcNow(" in path.read_text()]
+    assert not clocked
+
+
+def test_the_tenant_entry_passes_the_budget_start_through(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    params = body(modules(templates["tenant.bicep"])["tenant"])["params"]
+    assert text(params["budgetStartDate"]) == "budgetStartDate"
+
+
 # --- app settings --------------------------------------------------------------------------------
 
 
@@ -362,6 +389,40 @@ def test_event_hubs_and_one_consumer_group_per_consumer(
     assert names["observations"]["consumerGroups"] == ["rules"]
     assert names["alerts"]["consumerGroups"] == ["notify"]
     assert names["iothub-telemetry"]["consumerGroups"] == ["ingest"]
+
+
+def test_each_identity_gets_only_the_event_hubs_roles_its_code_uses(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    """The app sends observations and receives IoT Hub's telemetry; nothing of it consumes
+    observations or touches alerts yet. IoT Hub only sends, to its own hub."""
+    module = body(modules(templates["main.bicep"])["eventHubs"])
+    variables = templates["main.bicep"]["variables"]
+    granted = {
+        (variables[hub["name"]]["value"], reference(a["principalId"]),
+         reference(a["roleDefinitionId"]))
+        for hub in module["params"]["eventHubs"]
+        for a in hub["roleAssignments"]
+    }
+    app, iot = "functionIdentity.outputs.principalId", "iotHubIdentity.outputs.principalId"
+    assert granted == {
+        ("observations", app, "roles.eventHubsDataSender"),
+        ("iothub-telemetry", app, "roles.eventHubsDataReceiver"),
+        ("iothub-telemetry", iot, "roles.eventHubsDataSender"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("base", "reserved", "maximum"),
+    [(1000, 0, 1000), (4000, 1500, 6000), (1000, 2000, 3000), (1500, 1, 2000)],
+)
+def test_the_shared_autoscale_maximum_is_a_whole_thousand(
+    templates: dict[str, dict[str, Any]], base: int, reserved: int, maximum: int
+) -> None:
+    """Cosmos takes autoscale maxima in steps of 1000 RU/s; tenants reserve any amount."""
+    expression = templates["modules/cosmos.bicep"]["variables"]["sharedMaxThroughput"]["value"]
+    names = {"autoscaleMaxThroughput": base, "tenantReservedMaxThroughput": reserved}
+    assert evaluate(expression, names) == maximum
 
 
 # --- Cosmos DB -----------------------------------------------------------------------------------

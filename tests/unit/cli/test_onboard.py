@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -37,6 +39,7 @@ SANDEFJORD = TenantSpec(
     kommunenummer="3907",
     budget=5000,
     contact_emails=("iot@sandefjord.kommune.example",),
+    budget_start="2026-11",
 )
 REPO_INFRA = Path(__file__).resolve().parents[3] / "infra"
 
@@ -64,6 +67,8 @@ def test_accepts_a_plain_municipality() -> None:
         ({"budget": 0}, "positive"),
         ({"contact_emails": ("not-an-address",)}, "not an e-mail"),
         ({"contact_emails": ()}, "needs at least one --contact-email"),
+        ({"budget_start": "2026-13"}, "must be a month"),
+        ({"budget_start": "2026-11", "budget": None}, "--budget-start needs --budget"),
     ],
 )
 def test_rejects_bad_options_with_a_clear_message(changes: dict, complaint: str) -> None:
@@ -93,6 +98,7 @@ def test_renders_the_tenant_entry_parameters() -> None:
         "timezone": "'Europe/Oslo'",
         "budgetAmount": "5000",
         "contactEmails": "[\n  'iot@sandefjord.kommune.example'\n]",
+        "budgetStartDate": "'2026-11-01T00:00:00Z'",
     }
 
 
@@ -134,6 +140,7 @@ def test_example_tenant_files_are_what_onboard_writes() -> None:
         kommunenummer="3301",
         budget=8000,
         contact_emails=("iot@drammen.kommune.example", "okonomi@drammen.kommune.example"),
+        budget_start="2026-11",
     )
     for spec in (SANDEFJORD, drammen):
         path = bicepparam_path(REPO_INFRA, spec.id)
@@ -199,6 +206,37 @@ def test_force_overwrites_and_keeps_hand_added_parameters(tmp_path: Path) -> Non
     assert write_bicepparam(path, SANDEFJORD).status == "unchanged"
 
 
+def test_a_budget_keeps_the_month_it_started_in(tmp_path: Path) -> None:
+    """Azure refuses to change a budget's start date: every later run, in any month, must
+    deploy the date the budget was created with."""
+    path = bicepparam_path(tmp_path, "sandefjord")
+    spec = replace(SANDEFJORD, budget_start=None)
+    assert write_bicepparam(path, spec, now=datetime(2026, 11, 30, tzinfo=UTC)).status == "created"
+    assert "param budgetStartDate = '2026-11-01T00:00:00Z'\n" in path.read_text()
+    assert write_bicepparam(path, spec, now=datetime(2027, 2, 1, tzinfo=UTC)).status == "unchanged"
+
+    raised = replace(spec, budget=9000)
+    outcome = write_bicepparam(path, raised, force=True, now=datetime(2027, 3, 1, tzinfo=UTC))
+    assert [d.param for d in outcome.differences] == ["budgetAmount"]
+    assert parse_literal(read_bicepparam(path.read_text())["budgetStartDate"]) == (
+        "2026-11-01T00:00:00Z"
+    )
+
+
+def test_a_budget_set_up_again_starts_in_its_own_month(tmp_path: Path) -> None:
+    path = bicepparam_path(tmp_path, "sandefjord")
+    write_bicepparam(path, SANDEFJORD)
+    without = replace(SANDEFJORD, budget=None, budget_start=None, contact_emails=())
+    write_bicepparam(path, without, force=True)
+    assert "budgetStartDate" not in read_bicepparam(path.read_text())
+
+    again = replace(SANDEFJORD, budget_start=None)
+    write_bicepparam(path, again, force=True, now=datetime(2027, 5, 17, tzinfo=UTC))
+    assert parse_literal(read_bicepparam(path.read_text())["budgetStartDate"]) == (
+        "2027-05-01T00:00:00Z"
+    )
+
+
 def test_diff_reports_missing_parameters() -> None:
     text = "using '../tenant.bicep'\nparam tenantId = 'sandefjord'\n"
     missing = {d.param for d in diff_bicepparam(text, SANDEFJORD) if d.current == "(missing)"}
@@ -209,6 +247,7 @@ def test_diff_reports_missing_parameters() -> None:
         "timezone",
         "budgetAmount",
         "contactEmails",
+        "budgetStartDate",
     }
 
 
@@ -398,6 +437,7 @@ def sandefjord_args(tmp_path: Path) -> list[str]:
         "--kommunenummer", "3907",
         "--budget", "5000",
         "--contact-email", "iot@sandefjord.kommune.example",
+        "--budget-start", "2026-11",
         "--infra-dir", str(tmp_path),
     ]  # fmt: skip
 
