@@ -6,6 +6,7 @@
     ├── Forbidden           403  a valid key without the scope or tenant for this route
     ├── NotFound            404
     ├── AlreadyExists       409
+    ├── LimitReached        409  a per-tenant limit (e.g. API keys) would be exceeded
     └── Unavailable         503  a dependency (store, bus, key store) is down; retry later
 
 Domain code raises these; `shared.api.problems` turns them into RFC 9457 problem+json.
@@ -44,6 +45,11 @@ class NotFound(SmartbyError):
 
 
 class AlreadyExists(SmartbyError):
+    status = 409
+    title = "Conflict"
+
+
+class LimitReached(SmartbyError):
     status = 409
     title = "Conflict"
 

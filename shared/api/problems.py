@@ -21,7 +21,7 @@ from shared import logs
 from shared.bus import BusError
 from shared.errors import SmartbyError
 from shared.keys import KeyStoreError
-from shared.store import InvalidRequest, StoreError
+from shared.store import InvalidRequest, PreconditionFailed, StoreError
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -101,6 +101,11 @@ def install(app: FastAPI) -> None:
         return problem(400, "The request cannot be served: check paging tokens and ids.",
                        instance=request.url.path)
 
+    @app.exception_handler(PreconditionFailed)
+    async def _changed_meanwhile(request: Request, exc: PreconditionFailed) -> Response:
+        return problem(409, "The resource kept changing while this request was served; retry.",
+                       instance=request.url.path)
+
     @app.exception_handler(StoreError)
     @app.exception_handler(KeyStoreError)
     @app.exception_handler(BusError)
@@ -146,6 +151,7 @@ _COMMON = {
     "body": {413: "The body is too large", 415: "The body is not JSON"},
     "input": {422: "The request does not match the schema"},
     "paged": {400: "The continuation token is not one this listing issued"},
+    "write": {409: "The resource changed concurrently (retry), or conflicts with another"},
     "any": {503: "A backing service is down"},
 }
 
@@ -158,9 +164,9 @@ def document(spec: dict[str, Any]) -> dict[str, Any]:
     for schema in ("HTTPValidationError", "ValidationError"):
         spec["components"]["schemas"].pop(schema, None)
     for operations in spec.get("paths", {}).values():
-        for operation in operations.values():
+        for method, operation in operations.items():
             parameters = operation.get("parameters", ())
-            kinds = ["any"]
+            kinds = ["any"] if method == "get" else ["any", "write"]
             kinds += ["secured"] if operation.get("security") else []
             kinds += ["path"] if any(p.get("in") == "path" for p in parameters) else []
             kinds += ["body"] if "requestBody" in operation else []

@@ -19,7 +19,9 @@ after its last write; -1 never).
 
 from __future__ import annotations
 
+import random
 import re
+import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -50,6 +52,12 @@ class InvalidRequest(StoreError, ValueError):
 
 class Unavailable(StoreError):
     """A transient failure (throttling, timeout, connection); safe to retry."""
+
+
+def pause_before_retry(attempt: int, base_s: float = 0.005) -> None:
+    """Before writing again after a PreconditionFailed: a random pause that doubles with each
+    attempt (from 1), so that two writers contending for one document do not collide again."""
+    time.sleep(random.uniform(0, base_s * 2**attempt))  # noqa: S311 - jitter, not a secret
 
 
 @dataclass(frozen=True, slots=True)

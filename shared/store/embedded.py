@@ -89,6 +89,9 @@ def _where(query: Query, indexed: tuple[str, ...]) -> tuple[str, list[Any]]:
     return "".join(f" AND {c}" for c in clauses), params
 
 
+_SQLITE_INT_MIN, _SQLITE_INT_MAX = -(2**63), 2**63 - 1
+
+
 def _encode_position(row: tuple[Any, ...]) -> str:
     """A continuation token: the last row's sort key (its order field's value, pk, id)."""
     return base64.urlsafe_b64encode(orjson.dumps(list(row))).decode()
@@ -105,6 +108,7 @@ def _decode_position(token: str, ordered: bool) -> list[Any]:
         or len(position) != size
         or not all(isinstance(part, str) for part in position[-2:])
         or (ordered and not isinstance(position[0], str | int | float | None))
+        or (isinstance(position[0], int) and not _SQLITE_INT_MIN <= position[0] <= _SQLITE_INT_MAX)
     ):
         raise InvalidRequest("invalid continuation token")
     return position

@@ -41,7 +41,13 @@ from shared.bus import OBSERVATIONS, BusError, EventBus
 from shared.errors import NotFound
 from shared.keys import KeyRefused, KeyStore, KeyStoreError, TenantKeys
 from shared.lru import Lru
-from shared.store import Document, DocumentStore, PreconditionFailed, StoreError
+from shared.store import (
+    Document,
+    DocumentStore,
+    PreconditionFailed,
+    StoreError,
+    pause_before_retry,
+)
 from shared.store import NotFound as StoreNotFound
 from shared.store.tenancy import TenantContainer
 from shared.telemetry.codecs import CodecError, get_codec
@@ -798,7 +804,9 @@ class Ingestor:
         instance may have written it), ETag-guarded; False when it has none."""
         latest = TenantContainer(self._store.container("latest"), tenant)
         key = (latest.partition(), dev_eui, "")
-        for _ in range(_REWRITE_ATTEMPTS):
+        for attempt in range(_REWRITE_ATTEMPTS):
+            if attempt:
+                pause_before_retry(attempt)
             self._buckets.forget(key)
             doc = latest.read(dev_eui)
             if doc is None:
@@ -835,6 +843,12 @@ def _described(device: Mapping[str, Any]) -> dict[str, Any]:
         "medium": device.get("medium"),
         "location": device.get("location"),
     }
+
+
+def _instant(text: str) -> datetime:
+    """An RFC 3339 time of a stored document, to compare: as text `10:05:00Z` would sort after
+    `10:05:00.5Z`, since `iso` leaves out a zero fraction."""
+    return datetime.fromisoformat(text)
 
 
 class _StateMerge:
@@ -892,10 +906,10 @@ class _StateMerge:
         stored_values = doc["values"] = dict(doc.get("values", {}))  # copy-on-write
         for quantity, value in self._values.items():
             previous = stored_values.get(quantity)
-            if previous is None or previous["time"] <= value["time"]:
+            if previous is None or _instant(previous["time"]) <= _instant(value["time"]):
                 stored_values[quantity] = value
         times = [v["time"] for v in stored_values.values()]
-        doc.update(_described(device), time=max(times) if times else None)
+        doc.update(_described(device), time=max(times, key=_instant) if times else None)
         if self._open_hour is not None:
             self.new = self._open_hour.merge_into(doc)
         return doc

@@ -29,21 +29,28 @@ buckets are one partition, so a query for a day or a week is a single-partition 
 from __future__ import annotations
 
 import base64
-import random
-import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from shared.lru import Lru
-from shared.store import Document, PreconditionFailed, Query, Write
+from shared.store import (
+    Document,
+    InvalidRequest,
+    PreconditionFailed,
+    Query,
+    Write,
+    pause_before_retry,
+)
 from shared.store.tenancy import TenantContainer
 from shared.telemetry.observations import Observation, iso
 
 _WRITE_ATTEMPTS = 6
-_BACKOFF_S = 0.005  # the first retry waits up to 10 ms, the last up to 160 ms
 MAX_QUERY_DAYS = 400
+#: Hours one page of a device's observations reads at most: a bound on one request's work when
+#: the quantity asked for is rare in a long range (400 days are 9,600 hours).
+MAX_PAGE_HOURS = 200
 SWEEP_PAGE = 500
 #: Readings one device may store per hour. An hour is one document (the open hour in the
 #: device's state, then its bucket), and Cosmos DB refuses items over 2 MB: at ~90 bytes per
@@ -207,7 +214,7 @@ def write_merged(
     current = {fresh["id"]: cache.get((partition, fresh["id"], "")) for fresh, _ in pending}
     for attempt in range(_WRITE_ATTEMPTS):
         if attempt:
-            time.sleep(random.uniform(0, _BACKOFF_S * 2**attempt))  # noqa: S311 - jitter
+            pause_before_retry(attempt)
         writing = []
         for fresh, merge in pending:
             stored = current[fresh["id"]]
@@ -382,10 +389,15 @@ class TimeSeries:
         limit: int,
         continuation: str | None,
     ) -> tuple[list[Reading], str | None]:
-        """Readings in [start, end] ordered by time then quantity, `limit` at a time."""
+        """Readings in [start, end] ordered by time then quantity, `limit` at a time.
+
+        One call reads at most MAX_PAGE_HOURS hours: where few of them hold the quantity asked
+        for, the page is short (even empty) and its token resumes after the last hour read.
+        """
         after = _decode_cursor(continuation)
         readings: list[Reading] = []
-        for doc in self._buckets(device, start, end, after):
+        resume_at: datetime | None = None
+        for hours, doc in enumerate(self._buckets(device, start, end, after), 1):
             for reading in _readings(doc, quantity):
                 if not start <= reading.time <= end:
                     continue
@@ -394,10 +406,16 @@ class TimeSeries:
                 readings.append(reading)
             if len(readings) > limit:
                 break
+            if hours == MAX_PAGE_HOURS:
+                resume_at = _hour_start(doc["bucket"]) + timedelta(hours=1)
+                break
         readings.sort(key=lambda r: (r.time, r.quantity))
         page = readings[:limit]
-        more = len(readings) > limit
-        return page, _encode_cursor(page[-1]) if more and page else None
+        if len(readings) > limit:
+            return page, _encode_cursor(page[-1].time, page[-1].quantity)
+        if resume_at is not None and resume_at <= end:
+            return page, _encode_cursor(resume_at, "")  # "": every reading from then on
+        return page, None
 
     def _buckets(
         self, device: str, start: datetime, end: datetime, after: tuple[datetime, str] | None
@@ -416,7 +434,8 @@ class TimeSeries:
             token = None
             while True:
                 page = self._series.query(
-                    query, device, month_of(month), limit=50, continuation=token
+                    query, device, month_of(month), limit=min(50, MAX_PAGE_HOURS),
+                    continuation=token,
                 )
                 for doc in page.items:
                     if open_hour is not None and open_bucket < doc["bucket"]:
@@ -475,8 +494,13 @@ def _readings(doc: Document, quantity: str | None) -> Iterator[Reading]:
             yield Reading(time, name, value, series["u"])
 
 
-def _encode_cursor(reading: Reading) -> str:
-    raw = f"{int(reading.time.timestamp() * 1000)}|{reading.quantity}"
+def _hour_start(bucket: str) -> datetime:
+    return datetime.strptime(bucket, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+
+
+def _encode_cursor(time: datetime, quantity: str) -> str:
+    """A page's position: the readings after (time, quantity) come next."""
+    raw = f"{int(time.timestamp() * 1000)}|{quantity}"
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
@@ -488,4 +512,4 @@ def _decode_cursor(token: str | None) -> tuple[datetime, str] | None:
         return datetime.fromtimestamp(int(stamp) / 1000, UTC), quantity
     except (ValueError, UnicodeDecodeError, OverflowError, OSError) as exc:
         # OverflowError and OSError: a number no date has (not a token this module made)
-        raise ValueError("invalid continuation token") from exc
+        raise InvalidRequest("invalid continuation token") from exc

@@ -14,8 +14,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shared.errors import AlreadyExists, InvalidInput, NotFound, Unauthenticated
-from shared.store import Conflict, DocumentStore, Query
+from shared.errors import AlreadyExists, InvalidInput, LimitReached, NotFound, Unauthenticated
+from shared.store import Conflict, DocumentStore, PreconditionFailed, Query, pause_before_retry
 from shared.store.tenancy import TenantContainer, is_tenant_id
 from shared.tenants.model import (
     ApiKeyCreate,
@@ -29,6 +29,11 @@ from shared.tenants.model import (
 
 KEY_PREFIX = "sby"
 TENANT_SCOPES = frozenset(Scope) - {Scope.ADMIN}
+#: Keys one tenant may hold: every one is listed (`GET .../keys`) so a leaked key can be found
+#: and revoked; apps and integrations need a handful each.
+MAX_KEYS_PER_TENANT = 500
+_KEY_PAGE = 200
+_UPDATE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,15 +84,25 @@ class TenantService:
         return TenantPublic.model_validate(doc)
 
     def update(self, tenant: str, changes: TenantUpdate) -> TenantPublic:
+        """Apply `changes` to the tenant as stored now: a change made meanwhile (another
+        operator, `smartby onboard`) is kept, not overwritten, and this one applied over it."""
         view = self._view(tenant)
-        doc = view.read(tenant)
-        if doc is None:
-            raise NotFound(f"no tenant {tenant!r}")
         patch = changes.model_dump(by_alias=True, exclude_unset=True, exclude_none=True)
-        if patch:
+        for attempt in range(_UPDATE_ATTEMPTS):
+            doc = view.read(tenant)
+            if doc is None:
+                raise NotFound(f"no tenant {tenant!r}")
+            if not patch:
+                break
             etag = doc.pop("_etag")
             doc.update(patch, updated=_now().isoformat())
-            view.replace(doc, etag=etag)
+            try:
+                view.replace(doc, etag=etag)
+                break
+            except PreconditionFailed:
+                if attempt == _UPDATE_ATTEMPTS - 1:
+                    raise
+                pause_before_retry(attempt + 1)
         return TenantPublic.model_validate(doc)
 
     def list(self, limit: int, continuation: str | None) -> tuple[list[TenantPublic], str | None]:
@@ -109,6 +124,11 @@ class ApiKeyService:
         if not TENANT_SCOPES.issuperset(data.scopes):
             allowed = ", ".join(sorted(TENANT_SCOPES))
             raise InvalidInput(f"a tenant key may have the scopes {allowed}")
+        if self._view(tenant).count(Query()) >= MAX_KEYS_PER_TENANT:
+            raise LimitReached(
+                f"{tenant} has {MAX_KEYS_PER_TENANT} API keys, the most a tenant may hold: "
+                "revoke keys no longer used first"
+            )
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         key = f"{KEY_PREFIX}.{tenant}.{key_id}.{secret}"
@@ -124,8 +144,16 @@ class ApiKeyService:
         return ApiKeyIssued.model_validate(doc | {"key": key})
 
     def list(self, tenant: str) -> list[ApiKeyPublic]:
-        page = self._view(tenant).query(Query(order_by="created"), limit=1000)
-        return [ApiKeyPublic.model_validate(doc) for doc in page.items]
+        """Every key of the tenant, oldest first (at most a little over MAX_KEYS_PER_TENANT,
+        when keys were issued at the same moment on several hosts)."""
+        view, keys, token = self._view(tenant), [], None
+        for _ in range(2 * MAX_KEYS_PER_TENANT // _KEY_PAGE):
+            page = view.query(Query(order_by="created"), limit=_KEY_PAGE, continuation=token)
+            keys += [ApiKeyPublic.model_validate(doc) for doc in page.items]
+            token = page.continuation
+            if token is None:
+                break
+        return keys
 
     def revoke(self, tenant: str, key_id: str) -> None:
         if not self._view(tenant).delete(key_id):

@@ -45,12 +45,14 @@ class Accepted(BaseModel):
     readings: int
 
 
-async def _ingest(platform: PlatformDep, tenant: str, delivery: Delivery) -> Response | Accepted:
+async def _ingest(
+    platform: PlatformDep, tenant: str, request: Request, delivery: Delivery
+) -> Response | Accepted:
     result: IngestResult = await run_in_threadpool(platform.ingestor.ingest, tenant, [delivery])
     if result.rejections:
         rejection = result.rejections[0]
         return problem(
-            _STATUS.get(rejection.reason, 422), rejection.detail,
+            _STATUS.get(rejection.reason, 422), rejection.detail, instance=request.url.path,
             reason=rejection.reason, quarantineId=rejection.quarantine_id,
         )
     return Accepted(accepted=result.accepted, duplicates=result.duplicates,
@@ -69,7 +71,7 @@ _RESPONSES: dict[int | str, dict] = {
              openapi_extra=_JSON_BODY)
 async def ingest_ttn(tenant: TenantIngest, request: Request, platform: PlatformDep):
     """The Things Stack v3 webhook (uplink messages; other message types are ignored)."""
-    return await _ingest(platform, tenant, deliver("ttn", await request.body(), parse_ttn))
+    return await _ingest(platform, tenant, request, deliver("ttn", await request.body(), parse_ttn))
 
 
 @router.post("/chirpstack", status_code=202, response_model=Accepted, responses=_RESPONSES,
@@ -92,7 +94,8 @@ async def ingest_chirpstack(
 ):
     """ChirpStack v4 HTTP integration (`?event=up`; the other events are accepted and ignored)."""
     body = await request.body()
-    return await _ingest(platform, tenant, deliver("chirpstack", body, parse_chirpstack, event))
+    delivery = deliver("chirpstack", body, parse_chirpstack, event)
+    return await _ingest(platform, tenant, request, delivery)
 
 
 @router.post("/device/{dev_eui}", status_code=202, response_model=Accepted,
@@ -107,5 +110,5 @@ async def ingest_device(
     body = await request.body()
     now = datetime.now(UTC)
     return await _ingest(
-        platform, tenant, deliver("http", body, parse_device_body, dev_eui, now, "http")
+        platform, tenant, request, deliver("http", body, parse_device_body, dev_eui, now, "http")
     )

@@ -117,3 +117,62 @@ def test_unknown_tenant_is_404_for_the_admin(client):
     response = client.get("/api/tenants/nowhere", headers=auth(ADMIN_KEY))
     assert response.status_code == 404
     assert response.json()["status"] == 404
+
+
+def test_concurrent_changes_to_a_tenant_all_apply(client, make_tenant):
+    """Two operators (or `smartby onboard` and a hand-made PATCH) at once: each change is
+    applied over the other, none answers as if the store were down."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    admin = auth(make_tenant("sandefjord").keys["tenant-admin"])
+    fields = [{"name": f"Sandefjord {i}"} for i in range(40)] + [{"locale": "nn-NO"}]
+
+    def patch(body):
+        return client.patch("/api/tenants/sandefjord", json=body, headers=admin)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(patch, fields))
+    assert {a.status_code for a in answers} == {200}
+    assert client.get("/api/tenants/sandefjord", headers=admin).json()["locale"] == "nn-NO"
+
+
+def test_a_tenant_that_keeps_changing_is_a_conflict_to_retry(client, make_tenant, monkeypatch):
+    from shared.store import PreconditionFailed
+    from shared.store.tenancy import TenantContainer
+
+    admin = auth(make_tenant("sandefjord").keys["tenant-admin"])
+
+    def always_changed(self, doc, *suffix, etag=None):
+        raise PreconditionFailed("changed meanwhile")
+
+    monkeypatch.setattr(TenantContainer, "replace", always_changed)
+    response = client.patch("/api/tenants/sandefjord", json={"name": "S"}, headers=admin)
+    assert response.status_code == 409, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "retry" in response.json()["detail"]
+
+
+def test_every_key_is_listed_and_a_tenant_holds_a_bounded_number(client, platform, make_tenant):
+    """A leaked key must be findable to be revoked: the list is complete, however many."""
+    from shared.tenants import service
+    from shared.tenants.model import ApiKeyCreate, Scope
+
+    admin = auth(make_tenant("sandefjord").keys["tenant-admin"])
+    listed = client.get("/api/tenants/sandefjord/keys", headers=admin).json()
+    for i in range(service.MAX_KEYS_PER_TENANT - len(listed) - 1):
+        platform.api_keys.issue("sandefjord", ApiKeyCreate(name=f"app {i}", scopes=[Scope.READ]))
+    newest = client.post("/api/tenants/sandefjord/keys", headers=admin,
+                         json={"name": "leaked", "scopes": ["ingest"]})
+    assert newest.status_code == 201, newest.text
+    listed = client.get("/api/tenants/sandefjord/keys", headers=admin).json()
+    assert len(listed) == service.MAX_KEYS_PER_TENANT
+    assert listed[-1]["id"] == newest.json()["id"]
+
+    refused = client.post("/api/tenants/sandefjord/keys", headers=admin,
+                          json={"name": "one more", "scopes": ["read"]})
+    assert refused.status_code == 409, refused.text
+    assert "revoke" in refused.json()["detail"]
+    unused = next(key["id"] for key in listed if key["name"] == "app 0")
+    assert client.delete(f"/api/tenants/sandefjord/keys/{unused}", headers=admin).status_code == 204
+    assert client.post("/api/tenants/sandefjord/keys", headers=admin,
+                       json={"name": "one more", "scopes": ["read"]}).status_code == 201
