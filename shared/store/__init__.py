@@ -133,8 +133,9 @@ class Container(Protocol):
         again for those. Raises ValueError if a document is not in `partition`.
         """
 
-    def delete(self, partition: str, id: str) -> bool:
-        """True if a document was deleted."""
+    def delete(self, partition: str, id: str, *, etag: str | None = None) -> bool:
+        """True if a document was deleted. With `etag`, only that version of it: another
+        raises PreconditionFailed (someone wrote it since it was read)."""
 
     def query(
         self, partition: str, query: Query, *, limit: int = 100, continuation: str | None = None

@@ -336,12 +336,17 @@ class CosmosContainer:
             for (body, _), result in zip(bodies, results, strict=True)
         ]
 
-    def delete(self, partition: str, id: str) -> bool:
+    def delete(self, partition: str, id: str, *, etag: str | None = None) -> bool:
         if not valid_id(id):
             return False
+        condition: dict[str, Any] = (
+            {"etag": etag, "match_condition": MatchConditions.IfNotModified} if etag else {}
+        )
         try:
             with _translated(f"delete {self._what(partition, id)}"):
-                self._items().delete_item(id, partition_key=partition, timeout=self._timeout)
+                self._items().delete_item(
+                    id, partition_key=partition, timeout=self._timeout, **condition
+                )
         except NotFound:
             return False
         return True

@@ -270,13 +270,24 @@ class EmbeddedContainer:
                     written.append(None)
         return written
 
-    def delete(self, partition: str, id: str) -> bool:
+    def delete(self, partition: str, id: str, *, etag: str | None = None) -> bool:
+        live = f"pk = ? AND id = ? AND {self._live()}"
         with self._store.writing() as db:
-            deleted = db.execute(
-                f"DELETE FROM {self._table} WHERE pk = ? AND id = ? AND {self._live()}",
-                (partition, id, time.time()),
-            ).rowcount
-        return deleted == 1
+            if etag is None:
+                return db.execute(
+                    f"DELETE FROM {self._table} WHERE {live}", (partition, id, time.time())
+                ).rowcount == 1
+            if db.execute(
+                f"DELETE FROM {self._table} WHERE {live} AND etag = ?",
+                (partition, id, time.time(), etag),
+            ).rowcount == 1:
+                return True
+            exists = db.execute(
+                f"SELECT 1 FROM {self._table} WHERE {live}", (partition, id, time.time())
+            ).fetchone()
+        if exists:
+            raise PreconditionFailed(f"{self.spec.name}/{partition}/{id} changed since read")
+        return False
 
     def _select(
         self, partition: str | None, query: Query, limit: int, continuation: str | None

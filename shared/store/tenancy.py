@@ -73,8 +73,8 @@ class TenantContainer:
             self._stamp(write.doc, suffix)
         return self._container.write_all(self.partition(*suffix), writes)
 
-    def delete(self, id: str, *suffix: str) -> bool:
-        return self._container.delete(self.partition(*suffix), id)
+    def delete(self, id: str, *suffix: str, etag: str | None = None) -> bool:
+        return self._container.delete(self.partition(*suffix), id, etag=etag)
 
     def query(
         self,

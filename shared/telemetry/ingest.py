@@ -781,11 +781,23 @@ class Ingestor:
         registry = self.registry(tenant)
         registry.get(dev_eui)  # NotFound first; each step after it may be retried on failure
         latest = TenantContainer(self._store.container("latest"), tenant)
-        state = latest.read(dev_eui)
-        bucket, hour = open_hour_of(state)
-        if bucket is not None and hour is not None:
-            self.series(tenant).seal(dev_eui, bucket, hour, self._retention_days(tenant) * 86400)
-        latest.delete(dev_eui)
+        ttl = self._retention_days(tenant) * 86400
+        for attempt in range(_REWRITE_ATTEMPTS):
+            if attempt:
+                pause_before_retry(attempt)
+            state = latest.read(dev_eui)
+            if state is None:
+                break
+            bucket, hour = open_hour_of(state)
+            if bucket is not None and hour is not None:
+                self.series(tenant).seal(dev_eui, bucket, hour, ttl)
+            try:
+                latest.delete(dev_eui, etag=state["_etag"])  # only the state whose hour we sealed
+                break
+            except PreconditionFailed:
+                continue  # another host stored readings meanwhile: seal its hour too
+        else:
+            raise PreconditionFailed(f"{dev_eui}: its state kept changing")
         self._buckets.forget((latest.partition(), dev_eui, ""))
         registry.delete(dev_eui)
 

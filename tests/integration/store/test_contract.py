@@ -152,6 +152,18 @@ def test_delete_reports_whether_it_deleted(devices: Container, unique: str):
     assert devices.delete(unique, "d1") is False
 
 
+def test_a_delete_with_an_etag_deletes_only_the_version_read(devices: Container, unique: str):
+    """Deleting what was read, not what another writer has written since."""
+    read = devices.create(device(unique, "d1"))
+    rewritten = devices.replace(device(unique, "d1", name="changed"))
+    with pytest.raises(PreconditionFailed):
+        devices.delete(unique, "d1", etag=read["_etag"])
+    assert devices.read(unique, "d1") is not None
+    assert devices.delete(unique, "d1", etag=rewritten["_etag"]) is True
+    assert devices.read(unique, "d1") is None
+    assert devices.delete(unique, "d1", etag=rewritten["_etag"]) is False  # gone: nothing to do
+
+
 @pytest.mark.parametrize(
     "doc",
     [

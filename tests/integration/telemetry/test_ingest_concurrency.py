@@ -416,3 +416,25 @@ def test_an_hour_the_sweep_sealed_is_not_opened_again_past_its_limit(host_a, mon
     assert [r.reason for r in refused.rejections] == ["too_large"]
     assert len(stored_times(host_a)) == 9
     assert host_a.ingest(TENANT, [up(5, 0, 11)]).accepted == 1  # a new hour opens as before
+
+
+def test_readings_another_host_stores_while_a_device_is_deleted_stay_in_its_history(
+    host_a, host_b, monkeypatch
+):
+    """DELETE seals the device's open hour, then deletes its state: readings B committed to
+    that state in between are sealed as well, not deleted with it (B answered 202)."""
+    from shared.telemetry.series import TimeSeries
+
+    host_a.ingest(TENANT, [up(1, 5)])
+    real_seal = TimeSeries.seal
+    during = []
+
+    def seal_while_b_ingests(self, *args):
+        if not during:
+            during.append(host_b.ingest(TENANT, [up(2, 15)]))
+        return real_seal(self, *args)
+
+    monkeypatch.setattr(TimeSeries, "seal", seal_while_b_ingests)
+    host_a.delete_device(TENANT, EM300)
+    assert during[0].accepted == 1
+    assert stored_times(host_a) == ["10:05"] * 3 + ["10:15"] * 3
