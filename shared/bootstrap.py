@@ -69,13 +69,13 @@ def _keys(settings: Settings) -> KeyStore:
 
 def local_admin_key(data_dir: Path) -> str:
     """The local runtime's admin key: generated once, kept in the data dir (mode 0600)."""
+    from shared.keys.local import write_private
+
     path = data_dir / "admin.key"
-    if path.exists():
-        return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = "sby-admin-" + secrets.token_urlsafe(32)
-    path.touch(mode=0o600)
-    path.write_text(key + "\n")
+    if path.exists() and (kept := path.read_text().strip()):
+        return kept
+    key = "sby-admin-" + secrets.token_urlsafe(32)  # new, or in place of an empty file
+    write_private(path, key + "\n")
     return key
 
 

@@ -13,8 +13,9 @@ request first checks that the API answers and takes the key for the tenant. Then
 `PUT` through the API, so the import is idempotent and validated exactly as the API validates; a
 failed row is reported with its line number and the rest go on, until three rows in a row get
 no answer at all, which stops the import. Keys in the file are sent once over TLS and never
-printed: a report names the column that is wrong, never the value in it (in a row missing a
-field, a key can shift into another column).
+printed: a report names the column that is wrong, never the value in it. A row with fewer
+fields than the header is refused: its values (a key among them) would shift into other columns.
+A regular file is counted first for the progress bar; a pipe (`/dev/stdin`) is read once.
 """
 
 from __future__ import annotations
@@ -133,6 +134,11 @@ def read_rows(lines: Iterable[str]) -> Iterator[Row | CsvError]:
         try:
             if None in record:  # DictReader's key for the fields beyond the header's
                 raise CsvError("more fields than the header has columns")
+            if None in record.values():  # and its value for the columns a short row lacks
+                raise CsvError(
+                    "fewer fields than the header has columns (leave an optional one empty: "
+                    "a,b,,d); the values would shift into the wrong columns"
+                )
             if not all(record.get(c) for c in REQUIRED):
                 raise CsvError("devEui, model and name are required")
             dev_eui = record["devEui"].strip()
@@ -252,11 +258,12 @@ def register(app: typer.Typer) -> None:
         if not is_tenant_id(tenant):
             console.print(f"✗ not a tenant id: {tenant!r}")
             raise typer.Exit(2)
-        if file.stat().st_size > MAX_FILE_BYTES:
+        regular = file.is_file()  # not a pipe (/dev/stdin, <(...)), which reads only once
+        if regular and file.stat().st_size > MAX_FILE_BYTES:
             console.print(f"✗ the file is larger than {MAX_FILE_BYTES // 2**20} MB: split it")
             raise typer.Exit(2)
         try:
-            total = sum(1 for _ in _file_rows(file))
+            total = sum(1 for _ in _file_rows(file)) if regular else None
             with httpx.Client(base_url=api_url, timeout=API_TIMEOUT_S,
                               headers={"Authorization": f"Bearer {key}"}) as client:
                 check_access(client, tenant)

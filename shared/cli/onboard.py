@@ -81,6 +81,8 @@ def validate(spec: TenantSpec) -> None:
         )
     if not 1 <= len(spec.name.strip()) <= 100 or spec.name != spec.name.strip():
         problems.append("--name must be 1-100 characters without leading or trailing spaces")
+    elif not spec.name.isprintable():  # a line break would end the Bicep string and comment
+        problems.append("--name must be one line of printable characters")
     if not KOMMUNENUMMER.fullmatch(spec.kommunenummer):
         problems.append(f"--kommunenummer {spec.kommunenummer!r} must be four digits, e.g. 3907")
     if not LOCALE.fullmatch(spec.locale):

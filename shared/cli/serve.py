@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import socket
+import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -16,6 +19,7 @@ from rich.markup import escape
 
 from shared import logs
 from shared.settings import Settings
+from shared.store import StoreError
 
 if TYPE_CHECKING:
     from shared.telemetry.ingest import Ingestor
@@ -41,13 +45,45 @@ def _configuration_problem(error: Exception) -> str:
             ": ".join([*map(str, problem["loc"]), problem["msg"].removeprefix("Value error, ")])
             for problem in error.errors(include_input=False, include_url=False)
         )
+    if isinstance(error, sqlite3.DatabaseError):
+        return f"{error}: a file in the data dir (store.sqlite, keys.sqlite) is not Smartby's"
     return str(error)
+
+
+def local_url(host: str, port: int) -> str:
+    """The URL to open for a bound address: a wildcard address is not one a browser can open,
+    so its loopback; an IPv6 address in brackets."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 - not a bind
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def listen(app: Any, host: str, port: int) -> None:
+    """Serve `app` until Ctrl-C. `::` takes IPv4 connections too: asyncio would bind it to
+    IPv6 only, and the CLI's own default URL (127.0.0.1) could not reach it."""
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    )
+    # uvicorn re-raises Ctrl-C once it has shut down; `uvicorn.run` would swallow it, as here.
+    with contextlib.suppress(KeyboardInterrupt):
+        if host != "::":
+            server.run()
+            return
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(("::", port))
+        with sock:
+            server.run(sockets=[sock])
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
-        port: Annotated[int, typer.Option(envvar="PORT", help="Port to listen on.")] = 7071,
+        port: Annotated[
+            int, typer.Option(envvar="PORT", min=1, max=65535, help="Port to listen on.")
+        ] = 7071,
         host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
         data_dir: Annotated[
             Path | None,
@@ -59,8 +95,6 @@ def register(app: typer.Typer) -> None:
         ] = True,
     ) -> None:
         """Run the API, the portal and the stages locally; Ctrl-C stops, data is kept."""
-        import uvicorn
-
         from shared.api import create_app
         from shared.bootstrap import build_platform, local_admin_key
 
@@ -73,14 +107,15 @@ def register(app: typer.Typer) -> None:
                 settings = Settings(admin_key=local_admin_key(settings.data_dir))
             logs.configure(settings.log_format, settings.log_level)
             platform = build_platform(settings)
-        except (ValueError, OSError) as error:  # a setting or the data dir: one line will do
+        except (ValueError, OSError, StoreError, sqlite3.DatabaseError) as error:
+            # a setting, or the data dir (unreadable, or not Smartby's): one line will do
             Console(stderr=True, highlight=False, markup=False, soft_wrap=True).print(
                 f"✗ Cannot start: {_configuration_problem(error)}"
             )
             raise typer.Exit(2) from None
         admin_key = settings.admin_key.get_secret_value() if settings.admin_key else ""
         console = Console(highlight=False)
-        base = f"http://{f'[{host}]' if ':' in host else host}:{port}"  # IPv6 in brackets
+        base = local_url(host, port)
         data = escape(str(settings.data_dir))
         console.print(f"[bold]Smartby[/bold] on the embedded default, data in {data}")
         console.print(f"  Portal:    {escape(base)}/")
@@ -102,9 +137,7 @@ def register(app: typer.Typer) -> None:
             daemon=True,
         ).start()
         try:
-            uvicorn.run(
-                create_app(platform), host=host, port=port, log_config=None, access_log=False
-            )
+            listen(create_app(platform), host, port)
         finally:
             stop.set()
             platform.close()

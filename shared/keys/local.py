@@ -30,13 +30,33 @@ def load_or_create_master_key(data_dir: Path, configured: str | None) -> bytes:
         return key
     path = data_dir / "master.key"
     if path.exists():
-        return base64.urlsafe_b64decode(path.read_text().strip() + "==")
-    data_dir.mkdir(parents=True, exist_ok=True)
+        text = path.read_text().strip()
+        try:
+            key = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        except ValueError:
+            key = b""
+        if len(key) != 32:
+            raise ValueError(f"{path} does not hold a master key (base64url of 32 bytes)")
+        return key
     key = AESGCM.generate_key(bit_length=256)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(base64.urlsafe_b64encode(key).decode().rstrip("="))
+    write_private(path, base64.urlsafe_b64encode(key).decode().rstrip("="))
     return key
+
+
+def write_private(path: Path, text: str) -> None:
+    """Create `path` (mode 0600) holding `text`, whole or not at all: written to a temporary
+    file first, so that a kill or a full disk never leaves a truncated key behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 class LocalKeyStore:
@@ -50,6 +70,25 @@ class LocalKeyStore:
             "CREATE TABLE IF NOT EXISTS secrets (tenant TEXT NOT NULL, name TEXT NOT NULL, "
             "nonce BLOB NOT NULL, ciphertext BLOB NOT NULL, PRIMARY KEY (tenant, name))"
         )
+        self._check_master_key(path)
+
+    def _check_master_key(self, path: Path) -> None:
+        """Refuse to start with a master key that does not open the keys already stored (e.g.
+        SMARTBY_MASTER_KEY set after a first run generated master.key): every keyed device's
+        messages would fail, one by one, as if the key store were down."""
+        row = self._db.execute("SELECT tenant, name, nonce, ciphertext FROM secrets LIMIT 1")
+        stored = row.fetchone()
+        if stored is None:
+            return
+        tenant, name, nonce, ciphertext = stored
+        try:
+            self._aead.decrypt(nonce, ciphertext, f"{tenant}/{name}".encode())
+        except InvalidTag:
+            self._db.close()
+            raise ValueError(
+                f"the master key does not open the keys in {path}: it is not the key they were "
+                "stored with (SMARTBY_MASTER_KEY, or master.key in the data dir)"
+            ) from None
 
     def put(self, tenant: str, name: str, secret: bytes) -> None:
         check_names(tenant, name)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,6 +145,44 @@ def test_a_row_with_more_fields_than_the_header_fails_without_repeating_them():
                          "0000000000000002,json,b\n")
     assert str(first) == "line 2: more fields than the header has columns"
     assert second.dev_eui == "0000000000000002"
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        f"a84041000181c8d9,dragino-lht65,Farris,59.06,10.0,farris,water,{KEY}",  # into tags
+        f"a84041000181c8d9,dragino-lht65,Farris,59.06,10.0,{KEY}",  # into area
+        f"a84041000181c8d9,dragino-lht65,{KEY}",  # into name
+    ],
+)
+def test_a_row_with_fewer_fields_than_the_header_fails_rather_than_shift_a_key(row):
+    """Left-out optional columns would move the AppSKey into a column that is stored and
+    shown (a tag, the area, the name), and the device would have no key."""
+    header = "devEui,model,name,lat,lon,area,medium,tags,params,appSKey\n"
+    [refused] = rows(header + row + "\n")
+    assert isinstance(refused, CsvError)
+    assert str(refused).startswith("line 2: fewer fields than the header has columns")
+    assert KEY not in str(refused)
+    [kept] = rows(header + "a84041000181c8d9,dragino-lht65,Farris,,,,,,," + KEY + "\n")
+    assert isinstance(kept, Row) and kept.body["appSKey"] == KEY
+
+
+@pytest.mark.timeout(30)  # read twice, the second open of the pipe would wait for a writer
+def test_a_file_from_a_pipe_is_read_once(tmp_path, api_url, make_tenant, client):
+    """`/dev/stdin` or `<(...)` cannot be read twice (once to count, once to import)."""
+    key = make_tenant("drammen", "3301").keys["tenant-admin"]
+    fifo = tmp_path / "devices.csv"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_text,
+                              args=("devEui,model,name\n0000000000000001,json,Bryggen\n",))
+    writer.start()
+    result = CliRunner().invoke(
+        app, ["devices", "import", str(fifo), "--tenant", "drammen", "--api-url", api_url,
+              "--key", key], env={"COLUMNS": "500"},
+    )
+    writer.join(timeout=10)
+    assert result.exit_code == 0, result.output
+    assert "1 created, 0 updated" in result.output
 
 
 def test_a_param_with_bars_is_a_list_of_texts():

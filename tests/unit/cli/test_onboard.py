@@ -64,6 +64,7 @@ def test_accepts_a_plain_municipality() -> None:
         ({"locale": "norsk"}, "--locale"),
         ({"timezone": "Europe/Sandefjord"}, "IANA"),
         ({"name": " "}, "--name"),
+        ({"name": "Tjøme\n// x"}, "one line of printable characters"),
         ({"budget": 0}, "positive"),
         ({"contact_emails": ("not-an-address",)}, "not an e-mail"),
         ({"contact_emails": ()}, "needs at least one --contact-email"),

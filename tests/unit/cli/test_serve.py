@@ -1,4 +1,8 @@
+import base64
+import contextlib
 import logging
+import os
+import socket
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -40,9 +44,22 @@ def test_the_local_sweep_runs_until_stopped_and_survives_a_failure() -> None:
 
 @pytest.fixture
 def serve(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    """`smartby serve --no-demo` up to where it would listen: the call to uvicorn is recorded."""
+    """`smartby serve --no-demo` up to where it would listen: the server's start is recorded
+    (its configuration, and the sockets it was given)."""
     listened: list[dict] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: listened.append(options))
+
+    def run(server: uvicorn.Server, sockets: list | None = None) -> None:
+        reachable = []
+        for sock in sockets or ():  # what the server would accept connections from
+            sock.listen()
+            for address in ("127.0.0.1", "::1"):
+                with contextlib.suppress(OSError):
+                    socket.create_connection((address, sock.getsockname()[1]), timeout=5).close()
+                    reachable.append(address)
+        listened.append({"host": server.config.host, "port": server.config.port,
+                         "reachable": reachable})
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
     monkeypatch.setenv("SMARTBY_DATA_DIR", str(tmp_path))
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level  # serve configures logging
@@ -78,10 +95,68 @@ def test_the_admin_key_setting_is_read_without_surrounding_whitespace(
 
 
 def test_serve_puts_an_ipv6_host_in_brackets(serve) -> None:
-    code, output, listened = serve("--host", "::", "--port", "8080")
+    code, output, listened = serve("--host", "fe80::1", "--port", "8080")
     assert code == 0, output
-    assert "Portal:    http://[::]:8080/" in output
-    assert listened[0]["host"] == "::"
+    assert "Portal:    http://[fe80::1]:8080/" in output
+    assert listened[0]["host"] == "fe80::1"
+
+
+def test_serve_on_every_address_takes_ipv4_and_ipv6_and_shows_a_url_to_open(serve) -> None:
+    """`--host ::`: asyncio alone would listen on IPv6 only, out of reach of 127.0.0.1, the
+    CLI's own default URL."""
+    code, output, listened = serve("--host", "::", "--port", "0")
+    assert code == 2, output  # no port 0: the demo and the banner need to know the port
+    code, output, listened = serve("--host", "::", "--port", "18473")
+    assert code == 0, output
+    assert "Portal:    http://[::1]:18473/" in output
+    assert listened[0]["reachable"] == ["127.0.0.1", "::1"]
+    code, output, listened = serve("--host", "0.0.0.0", "--port", "8080")  # noqa: S104
+    assert "Portal:    http://127.0.0.1:8080/" in output
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        ("store.sqlite", "file is not a database: a file in the data dir"),
+        ("master.key", "master.key does not hold a master key"),
+    ],
+)
+def test_a_damaged_data_dir_is_one_line_not_a_traceback(
+    serve, tmp_path: Path, damage: str, problem: str
+) -> None:
+    (tmp_path / damage).write_text("not what Smartby wrote\n")
+    code, output, listened = serve()
+    assert code == 2, output
+    (line,) = output.splitlines()
+    assert line.startswith("✗ Cannot start:") and problem in line
+    assert not listened
+
+
+def test_a_master_key_that_does_not_open_the_stored_keys_stops_the_start(
+    serve, tmp_path: Path
+) -> None:
+    """SMARTBY_MASTER_KEY set after a first run: every keyed device would answer 503."""
+    assert serve()[0] == 0
+    from shared.bootstrap import build_platform
+
+    platform = build_platform(Settings(data_dir=tmp_path, admin_key="a" * 32))
+    platform.keys.put("larvik", "device-a84041000181c8d1-appskey", bytes(16))
+    platform.close()
+    other = base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+    code, output, listened = serve(SMARTBY_MASTER_KEY=other)
+    assert code == 2, output
+    assert "the master key does not open the keys in" in output
+    assert other not in output
+    assert len(listened) == 1  # only the first start
+
+
+def test_an_empty_admin_key_file_is_replaced_not_taken_as_no_key(serve, tmp_path: Path) -> None:
+    (tmp_path / "admin.key").write_text(" \n")
+    code, output, _ = serve()
+    assert code == 0, output
+    key = (tmp_path / "admin.key").read_text().strip()
+    assert key.startswith("sby-admin-") and f"Admin key: {key}" in output
+    assert (tmp_path / "admin.key").stat().st_mode & 0o777 == 0o600
 
 
 @pytest.mark.parametrize(
