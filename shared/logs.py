@@ -32,7 +32,8 @@ REDACTED = "[REDACTED]"
 _PATTERNS = [
     re.compile(r"sby\.[a-z0-9-]+\.[0-9a-f]+\.[A-Za-z0-9_-]+"),  # Smartby API keys
     re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+"),
-    re.compile(r"(?i)((?:app_?s_?key|nwk_?s_?key|secret|password|key)\W{0,3})[0-9a-f]{32,64}"),
+    # `appSKey=…`, `"appSKey": "…"` (JSON), `'aesKey': '…'` (a dict's repr)
+    re.compile(r"(?i)((?:app_?s_?key|nwk_?s_?key|secret|password|key)\W{0,6})[0-9a-f]{32,64}"),
 ]
 _registered: set[str] = set()
 _registered_lock = threading.Lock()

@@ -31,6 +31,7 @@ _TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     409: "Conflict",
     413: "Content too large",
     415: "Unsupported media type",
@@ -148,7 +149,11 @@ _PROBLEM_REF = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"
 _COMMON = {
     "secured": {401: "No valid API key", 403: "The key may not do this (tenant or scope)"},
     "path": {404: "No such resource"},
-    "body": {413: "The body is too large", 415: "The body is not JSON"},
+    "body": {
+        408: "The body did not arrive in time",
+        413: "The body is too large",
+        415: "The body is not JSON",
+    },
     "input": {422: "The request does not match the schema"},
     "paged": {400: "The continuation token is not one this listing issued"},
     "write": {409: "The resource changed concurrently (retry), or conflicts with another"},

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from shared import __version__
 from shared.api.deps import PlatformDep
+from shared.bootstrap import Platform
 
 router = APIRouter(prefix="/api", tags=["health"])
+CHECKS_FRESH_S = 5.0
 
 
 class Check(BaseModel):
@@ -39,15 +42,37 @@ def _check(probe: Callable[[], None], adapter: str) -> Check:
     )
 
 
+class _RecentChecks:
+    """The last probe of the dependencies, reused for CHECKS_FRESH_S: the endpoint is public,
+    and each probe is a request to Cosmos and Key Vault, whose limits are shared. One probe
+    runs at a time; callers meanwhile wait for its result."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._checks: dict[str, Check] = {}
+        self._until = 0.0
+
+    def get(self, platform: Platform) -> dict[str, Check]:
+        with self._lock:
+            if time.monotonic() >= self._until:
+                settings = platform.settings
+                self._checks = {
+                    "store": _check(platform.store.ping, settings.store.value),
+                    "bus": _check(platform.bus.ping, settings.bus.value),
+                    "keys": _check(platform.keys.ping, settings.keystore.value),
+                }
+                self._until = time.monotonic() + CHECKS_FRESH_S
+            return self._checks
+
+
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
-def health(platform: PlatformDep, response: Response) -> Health:
-    """`ok` (200) when every dependency answers, else `degraded` (503)."""
-    settings = platform.settings
-    checks = {
-        "store": _check(platform.store.ping, settings.store.value),
-        "bus": _check(platform.bus.ping, settings.bus.value),
-        "keys": _check(platform.keys.ping, settings.keystore.value),
-    }
+def health(platform: PlatformDep, request: Request, response: Response) -> Health:
+    """`ok` (200) when every dependency answers, else `degraded` (503); checked at most every
+    few seconds."""
+    state = request.app.state
+    if not hasattr(state, "health_checks"):
+        state.health_checks = _RecentChecks()
+    checks = state.health_checks.get(platform)
     healthy = all(c.status == "ok" for c in checks.values())
     if not healthy:
         response.status_code = 503

@@ -121,9 +121,42 @@ def test_store_outage_is_503_with_retry_after(client, platform, monkeypatch):
 def test_correlation_id_is_echoed_or_created(client):
     given = client.get("/api/health", headers={"X-Correlation-Id": "abc-123"})
     assert given.headers["x-correlation-id"] == "abc-123"
-    created = client.get("/api/health", headers={"X-Correlation-Id": "bad id; drop"})
-    assert created.headers["x-correlation-id"] != "bad id; drop"
-    assert len(created.headers["x-correlation-id"]) == 16
+    for unsafe in (b"bad id; drop", b"\xc0\xaa"):  # Latin-1 letters would echo as other bytes
+        created = client.get("/api/health", headers={"X-Correlation-Id": unsafe})
+        assert created.headers["x-correlation-id"] != unsafe.decode("latin-1")
+        assert len(created.headers["x-correlation-id"]) == 16
+
+
+def test_every_response_carries_the_protective_headers(client, make_tenant):
+    """An issued key (and any tenant data) is never kept by a cache; nothing is sniffed or
+    framed (the API docs' "Authorize" included) or sent on as a referrer."""
+    make_tenant("sandefjord")
+    issued = client.post("/api/tenants/sandefjord/keys", json={"name": "k", "scopes": ["read"]},
+                         headers=auth(ADMIN_KEY))
+    assert issued.json()["key"].startswith("sby.")
+    for response in (issued, client.get("/api/docs"), client.get("/api/nothing-here"),
+                     client.get("/"), client.get("/static/portal.css")):
+        assert response.headers["x-content-type-options"] == "nosniff", response.url
+        assert response.headers["x-frame-options"] == "DENY", response.url
+        assert response.headers["referrer-policy"] == "no-referrer", response.url
+    assert issued.headers["cache-control"] == "no-store"
+    assert client.get("/api/nothing-here").headers["cache-control"] == "no-store"
+    assert "no-store" not in client.get("/static/portal.css").headers.get("cache-control", "")
+
+
+def test_health_probes_the_dependencies_at_most_every_few_seconds(client, platform, monkeypatch):
+    """The endpoint is public: each probe is a Cosmos and a Key Vault request."""
+    from shared.api.routes import health
+
+    probes = []
+    monkeypatch.setattr(platform.keys, "ping", lambda: probes.append("keys"))
+    for _ in range(20):
+        assert client.get("/api/health").status_code == 200
+    assert probes == ["keys"]
+    later = health.time.monotonic() + health.CHECKS_FRESH_S
+    monkeypatch.setattr(health.time, "monotonic", lambda: later)
+    client.get("/api/health")
+    assert probes == ["keys", "keys"]
 
 
 def test_validation_errors_do_not_echo_the_input(client):
@@ -135,3 +168,68 @@ def test_validation_errors_do_not_echo_the_input(client):
     body = _is_problem(response, 422)
     assert "deadbeef" not in response.text
     assert {"loc", "msg", "type"} == set(body["errors"][0])
+
+
+def _asgi(app, method: str, path: str, headers: list, receive) -> list[dict]:
+    """One request straight through the ASGI app, as a server would make it."""
+    import asyncio
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
+             "query_string": b"", "root_path": "", "headers": headers,
+             "client": ("192.0.2.7", 50000), "server": ("testserver", 80)}
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+def test_a_body_that_does_not_arrive_is_answered_408(platform, monkeypatch):
+    """`smartby serve` faces the network itself: a client declaring a body and never sending
+    it must not hold a request open for ever."""
+    import asyncio
+
+    from shared.api import create_app, middleware
+
+    monkeypatch.setattr(middleware, "BODY_DEADLINE_S", 0.2)
+
+    async def stalled():
+        await asyncio.sleep(3600)
+
+    sent = _asgi(create_app(platform), "POST", "/api/tenants",
+                 [(b"content-type", b"application/json"), (b"content-length", b"100")], stalled)
+    assert sent[0]["status"] == 408
+    assert dict(sent[0]["headers"])[b"content-type"] == PROBLEM.encode()
+
+
+def test_a_client_gone_before_its_body_is_logged_as_499_not_a_server_error(platform, caplog):
+    import logging
+
+    from shared.api import create_app
+
+    async def gone():
+        return {"type": "http.disconnect"}
+
+    with caplog.at_level(logging.INFO, logger="smartby.access"):
+        sent = _asgi(create_app(platform), "POST", "/api/tenants",
+                     [(b"content-type", b"application/json"), (b"content-length", b"100")], gone)
+    assert sent == []
+    assert [r.status for r in caplog.records if r.name == "smartby.access"] == [499]
+
+
+def test_a_path_cannot_add_lines_to_the_access_log(platform, caplog):
+    import logging
+
+    from shared.api import create_app
+
+    async def empty():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    forged = "/api/x\n12:00:00 INFO    smartby.access: GET /api/admin 200"
+    with caplog.at_level(logging.INFO, logger="smartby.access"):
+        _asgi(create_app(platform), "GET", forged, [], empty)
+    [line] = [r.getMessage() for r in caplog.records if r.name == "smartby.access"]
+    assert "\n" not in line and "/api/x\\n12:00:00" in line

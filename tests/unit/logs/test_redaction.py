@@ -36,9 +36,19 @@ def test_api_keys_are_redacted_in_message_args_and_extras(captured):
     assert logs.REDACTED in json.loads(output)["message"]
 
 
-def test_hex_key_material_next_to_a_key_name_is_redacted(captured):
-    logging.getLogger("smartby.test").warning("device payload appSKey=%s", APP_S_KEY)
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "appSKey={key}",
+        '{{"appSKey": "{key}"}}',  # JSON
+        "{{'aesKey': '{key}{key}'}}",  # a dict's repr
+        "app_s_key : {key}",
+    ],
+)
+def test_hex_key_material_next_to_a_key_name_is_redacted(captured, shape):
+    logging.getLogger("smartby.test").warning("device payload %s", shape.format(key=APP_S_KEY))
     assert APP_S_KEY not in captured.getvalue()
+    assert logs.REDACTED in captured.getvalue()
 
 
 def test_registered_secrets_are_redacted_even_in_exceptions(captured):
