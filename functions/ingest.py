@@ -20,8 +20,8 @@ import azure.functions as func
 
 from functions import platform
 from shared import logs
-from shared.telemetry.ingest import Delivery, deliver
-from shared.telemetry.uplinks import MalformedUplink, parse_device_body, parse_time
+from shared.telemetry.ingest import Delivery, deliver_from_device
+from shared.telemetry.uplinks import MalformedUplink, parse_time
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def routed_deliveries(events: Sequence[func.EventHubEvent]) -> list[tuple[str | 
         tenant = props.get("tenant") if isinstance(props, dict) else None
         routed.append((
             tenant if isinstance(tenant, str) else None,
-            deliver("iothub", event.get_body(), parse_device_body, device, received, "iothub"),
+            deliver_from_device("iothub", event.get_body(), device, received),
         ))
     return routed
 

@@ -32,7 +32,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
@@ -74,7 +74,7 @@ from shared.telemetry.series import (
     read_current,
     write_merged,
 )
-from shared.telemetry.uplinks import Ignored, MalformedUplink, Uplink
+from shared.telemetry.uplinks import Ignored, MalformedUplink, Uplink, parse_device_body
 from shared.tenants.model import PLATFORM_PARTITION
 from shared.tenants.service import TenantService
 
@@ -94,6 +94,8 @@ _TENANT_TTL_S = 60.0
 QUIET_AFTER = timedelta(hours=2)
 MAX_TENANT_PAGES = 100
 _REWRITE_ATTEMPTS = 5
+#: IoT Hub device ids are at most 128 characters; a longer sender is not one.
+MAX_SENDER_CHARS = 128
 _KEY_FIELDS = frozenset({"app_s_key", "aes_key"})
 
 
@@ -104,6 +106,20 @@ class Delivery:
     source: str
     raw: bytes
     parsed: Uplink | Ignored | MalformedUplink
+    #: An IP device's message: the sender and receive time its entry point knew (IoT Hub's
+    #: device id and enqueued time; the URL's device), kept with it if the body is refused.
+    sender: str | None = None
+    received: datetime | None = None
+    #: A message replayed from the quarantine: the reason it was kept there.
+    replay_of: str | None = None
+
+    @property
+    def judged_by_window(self) -> bool:
+        """Whether its frame counter is held to the session's window: a replayed frame is
+        not, unless the window is what refused it (`fcnt_regressed`). It was set aside before
+        its counter counted (unknown device, missing key...), so the frames that arrived since
+        have moved the window past it; it is still checked for duplicates and replays."""
+        return self.replay_of is None or self.replay_of == "fcnt_regressed"
 
 
 def deliver(source: str, raw: bytes, parse: Any, *args: Any) -> Delivery:
@@ -120,6 +136,14 @@ def deliver(source: str, raw: bytes, parse: Any, *args: Any) -> Delivery:
         log.exception("the %s parser failed", source)
         detail = f"the {source} parser failed: {type(exc).__name__}"
         return Delivery(source, raw, MalformedUplink("internal_error", detail))
+
+
+def deliver_from_device(source: str, raw: bytes, device_id: str, received: datetime) -> Delivery:
+    """An IP device's message (`source` iothub or http): parsed with the sender and receive
+    time its entry point knows, which its quarantine record keeps even if the body does not
+    parse, so that two devices' refused messages are two records naming their senders."""
+    delivery = deliver(source, raw, parse_device_body, device_id, received, source)
+    return replace(delivery, sender=device_id[:MAX_SENDER_CHARS], received=received)
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,8 +407,9 @@ class Ingestor:
                 by_tenant.setdefault(tenant, []).append(delivery)
                 continue
             detail = f"no tenant {tenant!r}" if tenant else "the message names no tenant"
-            qid = platform.put("unknown_tenant", detail, delivery.source, delivery.raw)
-            total.rejections.append(Rejection("unknown_tenant", detail, qid, None))
+            qid = platform.put("unknown_tenant", detail, delivery.source, delivery.raw,
+                               delivery.sender, delivery.received)
+            total.rejections.append(Rejection("unknown_tenant", detail, qid, delivery.sender))
         for tenant, deliveries in by_tenant.items():
             part = self.ingest(tenant, deliveries)
             total.accepted += part.accepted
@@ -418,9 +443,10 @@ class Ingestor:
 
         def quarantine_refused() -> None:
             """Written last: a batch judged again (`_Reregistered`) leaves no record behind."""
-            for delivery, reason, detail, device in refused:
+            for delivery, reason, detail, named in refused:
                 parsed = delivery.parsed
-                received = parsed.received if isinstance(parsed, Uplink) else None
+                device = named or delivery.sender
+                received = parsed.received if isinstance(parsed, Uplink) else delivery.received
                 qid = quarantine.put(reason, detail, delivery.source, delivery.raw, device,
                                      received)
                 result.rejections.append(Rejection(reason, detail, qid, device))
@@ -616,7 +642,9 @@ class Ingestor:
         outcome = _Outcome()
         for delivery, uplink in frames:
             try:
-                observations = self._accept(keys, device, uplink, session)
+                observations = self._accept(
+                    keys, device, uplink, session, window=delivery.judged_by_window
+                )
             except _Rejected as exc:
                 outcome.rejected.append((delivery, exc))
                 continue
@@ -635,7 +663,13 @@ class Ingestor:
         return outcome
 
     def _accept(
-        self, keys: TenantKeys, device: Document, uplink: Uplink, session: _Session
+        self,
+        keys: TenantKeys,
+        device: Document,
+        uplink: Uplink,
+        session: _Session,
+        *,
+        window: bool = True,
     ) -> list[Observation] | _Redelivered:
         """The uplink's observations, or for an exact redelivery those of them still to be
         published (if its frame is in the outbox); raises _Rejected."""
@@ -652,7 +686,7 @@ class Ingestor:
         key = digest if uplink.fcnt is None else str(uplink.fcnt)
         try:
             rejoined = self._check_session(
-                uplink, session, digest, keyed=bool(device.get("hasAppSKey"))
+                uplink, session, digest, keyed=bool(device.get("hasAppSKey")), window=window
             )
         except _Duplicate:
             failed_here = self._unpublished.get((keys.tenant, uplink.dev_eui, key)) == digest
@@ -689,7 +723,7 @@ class Ingestor:
 
     @staticmethod
     def _check_session(
-        uplink: Uplink, session: _Session, digest: str, *, keyed: bool
+        uplink: Uplink, session: _Session, digest: str, *, keyed: bool, window: bool
     ) -> bool:
         """Whether the uplink starts a new session (another DevAddr: the device joined again),
         which the caller applies once the frame decoded; raises _Duplicate or _Rejected.
@@ -720,7 +754,7 @@ class Ingestor:
             raise _Rejected(
                 "fcnt_replayed", f"FCnt {fcnt} was already received with another payload"
             )
-        if session.last is not None and fcnt <= session.last - FCNT_WINDOW:
+        if window and session.last is not None and fcnt <= session.last - FCNT_WINDOW:
             raise _Rejected(
                 "fcnt_regressed",
                 f"FCnt {fcnt} is older than the last {FCNT_WINDOW} frames (last {session.last}); "

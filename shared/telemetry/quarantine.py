@@ -26,7 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.store import Conflict, Query
 from shared.store.tenancy import TenantContainer
 
-MAX_KEPT_BYTES = 64 * 1024
+#: A message is kept whole up to the API's default body limit, so any message the default
+#: accepts can be replayed (TTN uplinks heard by many gateways exceed 64 KiB). Stored as JSON
+#: text, escaping can make it up to 6 times longer (control characters as \u00XX): 1.5 MB,
+#: inside Cosmos DB's 2 MB item limit.
+MAX_KEPT_BYTES = 256 * 1024
 _FIND_PAGE = 200
 _MAX_FIND_PAGES = 50
 
@@ -70,11 +74,12 @@ class QuarantineRecord(BaseModel):
 
 
 #: Fields in which LoRaWAN network servers send session or root keys (The Things Stack's
-#: snake_case, ChirpStack's camelCase); their values never reach a quarantine record.
+#: snake_case, ChirpStack's camelCase), and Smartby's own device key fields (a registration
+#: body posted to an ingest URL by mistake); their values never reach a quarantine record.
 KEY_FIELDS = frozenset({
     "app_s_key", "nwk_s_key", "f_nwk_s_int_key", "s_nwk_s_int_key", "nwk_s_enc_key",
     "app_key", "nwk_key", "appSKey", "nwkSKey", "fNwkSIntKey", "sNwkSIntKey", "nwkSEncKey",
-    "appKey", "nwkKey",
+    "appKey", "nwkKey", "aesKey", "aes_key",
 })
 REDACTED = "[redacted]"
 _WITHHELD = orjson.dumps({"withheld": "the message names a key field and could not be redacted"})
@@ -165,20 +170,28 @@ class Quarantine:
         self._records.delete(record_id)
 
     def list(
-        self, reason: str | None, limit: int, continuation: str | None
+        self,
+        reason: str | None,
+        limit: int,
+        continuation: str | None,
+        *,
+        oldest_first: bool = False,
     ) -> tuple[list[QuarantineRecord], str | None]:
         query = Query(
-            where={"reason": reason} if reason else {}, order_by="received", descending=True
+            where={"reason": reason} if reason else {},
+            order_by="received",
+            descending=not oldest_first,
         )
         page = self._records.query(query, limit=limit, continuation=continuation)
         return [QuarantineRecord.model_validate(d) for d in page.items], page.continuation
 
     def find(self, reason: str, device: str | None, limit: int) -> list[QuarantineRecord]:
-        """Up to `limit` records of one reason (and device), newest first."""
+        """Up to `limit` records of one reason (and device), oldest first: a backlog replayed
+        in several calls goes forward, each call's frames after the last call's."""
         found: list[QuarantineRecord] = []
         token = None
         for _ in range(_MAX_FIND_PAGES):
-            page, token = self.list(reason, _FIND_PAGE, token)
+            page, token = self.list(reason, _FIND_PAGE, token, oldest_first=True)
             found.extend(r for r in page if device is None or r.device == device)
             if len(found) >= limit or token is None:
                 break

@@ -4,9 +4,12 @@ A device registered after its first uplinks (`unknown_device`), a key entered wr
 corrected (`decode_failed`, `no_key`), a session reset after an ABP device restarted its frame
 counter (`fcnt_regressed`): each leaves messages in the quarantine that ingest would accept now.
 A replay parses each message again as its entry point did and ingests it through the same core,
-in frame-counter order per device. A message accepted (or found already stored) leaves the
-quarantine; one rejected again stays, under its new reason. Messages that never parsed
-(`malformed`, `too_large`) would fail the same way and are not replayed.
+in frame-counter order per device. A replayed frame is checked for duplicates and replays as any
+frame is, but not held to the session's 64-frame window, which the frames received since it was
+set aside have moved on (unless the window is what set it aside: `fcnt_regressed`). A message
+accepted (or found already stored) leaves the quarantine; one rejected again stays, under its
+new reason. Messages that never parsed (`malformed`, `too_large`) would fail the same way and
+are not replayed.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ log = logging.getLogger(__name__)
 
 MAX_REPLAY = 500
 REPLAYABLE = tuple(r for r in REASONS if r not in ("malformed", "too_large", "unknown_tenant"))
-Outcome = Literal["accepted", "duplicate", "rejected", "not_replayable"]
+Outcome = Literal["accepted", "duplicate", "rejected", "not_replayable", "not_found"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +67,7 @@ def replay(ingestor: Ingestor, tenant: str, records: Sequence[QuarantineRecord])
     # As ingest orders a batch: a device's frames in counter order, so none looks regressed.
     pending.sort(key=lambda p: (p[1].dev_eui, p[1].fcnt or 0))
     for record, uplink, raw in pending:
-        delivery = Delivery(record.source, raw, uplink)
+        delivery = Delivery(record.source, raw, uplink, replay_of=record.reason)
         outcomes[record.id] = _ingest_again(ingestor, tenant, record.id, delivery)
         if outcomes[record.id].quarantine_id != record.id:
             quarantine.delete(record.id)

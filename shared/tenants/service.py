@@ -33,7 +33,7 @@ TENANT_SCOPES = frozenset(Scope) - {Scope.ADMIN}
 #: and revoked; apps and integrations need a handful each.
 MAX_KEYS_PER_TENANT = 500
 _KEY_PAGE = 200
-_UPDATE_ATTEMPTS = 5
+_UPDATE_ATTEMPTS = 10  # rare writes, but several operators and tools may contend
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,10 @@ from starlette.responses import Response
 
 from shared.api.deps import PlatformDep, TenantIngest
 from shared.api.problems import problem
-from shared.telemetry.ingest import Delivery, IngestResult, deliver
+from shared.telemetry.ingest import Delivery, IngestResult, deliver, deliver_from_device
 from shared.telemetry.uplinks import (
     CHIRPSTACK_EVENTS,
     parse_chirpstack,
-    parse_device_body,
     parse_ttn,
 )
 
@@ -109,6 +108,4 @@ async def ingest_device(
     """An IP device's own message: clear JSON, or an AES-256-GCM envelope for keyed devices."""
     body = await request.body()
     now = datetime.now(UTC)
-    return await _ingest(
-        platform, tenant, request, deliver("http", body, parse_device_body, dev_eui, now, "http")
-    )
+    return await _ingest(platform, tenant, request, deliver_from_device("http", body, dev_eui, now))

@@ -24,7 +24,7 @@ from shared.store.tenancy import TenantContainer
 from shared.telemetry.codecs.quantities import SPECS
 from shared.telemetry.observations import iso, smart_data_model
 from shared.telemetry.quarantine import REASONS, QuarantineRecord
-from shared.telemetry.replay import MAX_REPLAY, REPLAYABLE, replay
+from shared.telemetry.replay import MAX_REPLAY, REPLAYABLE, Replayed, replay
 from shared.telemetry.series import MAX_QUERY_DAYS
 from shared.tenants.model import PLATFORM_PARTITION
 
@@ -191,7 +191,11 @@ class ReplayRequest(BaseModel):
     )
     reason: Literal[REPLAYABLE] | None = None  # type: ignore[valid-type]
     device: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{16}$")] | None = None
-    limit: int = Field(100, ge=1, le=MAX_REPLAY, description="With `reason`: newest first.")
+    limit: int = Field(
+        100, ge=1, le=MAX_REPLAY,
+        description="With `reason`: the oldest records first, so that repeated calls work "
+        "through a backlog in order.",
+    )
 
     @model_validator(mode="after")
     def _ids_or_reason(self) -> ReplayRequest:
@@ -227,13 +231,18 @@ def replay_quarantine(
     its key corrected, its session reset. Accepted messages leave the quarantine; a message
     rejected again stays, under its new reason. Malformed messages are not replayed."""
     quarantine = platform.ingestor.quarantine(tenant)
+    missing: list[Replayed] = []
     if request.ids is not None:
-        found = (quarantine.get(record_id) for record_id in dict.fromkeys(request.ids))
-        records = [record for record in found if record is not None]
+        records = []
+        for record_id in dict.fromkeys(request.ids):
+            if (record := quarantine.get(record_id)) is not None:
+                records.append(record)
+            else:  # replayed already, expired, or never this tenant's
+                missing.append(Replayed(record_id, "not_found"))
     else:
         device = request.device.lower() if request.device else None
         records = quarantine.find(request.reason, device, request.limit)
-    outcomes = replay(platform.ingestor, tenant, records)
+    outcomes = replay(platform.ingestor, tenant, records) + missing
     items = [
         ReplayItem(id=o.id, outcome=o.outcome, readings=o.readings, reason=o.reason,
                    detail=o.detail, quarantineId=o.quarantine_id)

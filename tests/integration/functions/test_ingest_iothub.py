@@ -126,3 +126,27 @@ def test_a_copy_that_routing_delivers_again_is_known_by_iot_hubs_enqueued_time(r
     assert latest["values"]["temperature"]["time"] == "2026-11-22T10:00:00.100000Z"
     assert list(latest["open"]["up"]) == ["1795341600100"]
     assert platform().bus.published("observations") == 1
+
+
+def test_refused_messages_name_their_sender_and_time_even_unparsed(registered):
+    """An untwinned device (no tenant tag) or a device id that is not an EUI-64: the operator
+    must see which IoT Hub device to fix, and two devices' messages are two records."""
+    from functions import platform
+
+    _setup(platform())
+    body = b'{"temperature": 4.5}'
+    untagged = {"tenant": "$twin.tags.tenant"}
+    ingest = registered("ingest_iothub").get_user_function()
+    ingest(trigger_batch([
+        D2CMessage(SENSOR, body, properties=untagged, enqueued="2026-11-22T10:00:00Z"),
+        D2CMessage("0004a30b001c2b3e", body, properties=untagged, enqueued="2026-11-22T10:00:00Z"),
+        D2CMessage(SENSOR, body, properties=untagged, enqueued="2026-11-22T10:10:00Z"),
+        D2CMessage("pumpestasjon-3", body, properties={"tenant": "sandefjord"}),
+        D2CMessage("pumpestasjon-4", body, properties={"tenant": "sandefjord"}),
+    ]))
+    unrouted, _ = platform().ingestor.quarantine("platform").list(None, 50, None)
+    assert sorted((r.device, f"{r.uplink_time:%H:%M}") for r in unrouted) == [
+        (SENSOR, "10:00"), (SENSOR, "10:10"), ("0004a30b001c2b3e", "10:00"),
+    ]
+    malformed, _ = platform().ingestor.quarantine("sandefjord").list("malformed", 50, None)
+    assert sorted(r.device for r in malformed) == ["pumpestasjon-3", "pumpestasjon-4"]

@@ -137,6 +137,38 @@ def test_a_replayed_message_already_stored_is_a_duplicate_and_leaves(client, san
     assert _quarantine(client, sandefjord)["counts"] == {}
 
 
+def test_a_backlog_is_replayed_in_order_over_several_calls_and_after_live_frames(
+    client, sandefjord
+):
+    """A device registered late keeps sending before anyone replays its backlog: the frames
+    received since have moved its session's 64-frame window past the quarantined ones, which
+    are stored all the same (in calls of `limit` records, oldest first)."""
+    for fcnt in range(1, 81):
+        assert _post_uplink(client, sandefjord, fcnt, minute=fcnt % 60).status_code == 422
+    _em300(client, sandefjord)
+    for fcnt in range(81, 161):  # live traffic, accepted
+        assert _post_uplink(client, sandefjord, fcnt, minute=fcnt % 60).status_code == 202
+    first = _replay(client, sandefjord, {"reason": "unknown_device", "limit": 50}).json()
+    assert first["counts"] == {"accepted": 50}
+    second = _replay(client, sandefjord, {"reason": "unknown_device", "limit": 50}).json()
+    assert second["counts"] == {"accepted": 30}
+    assert _quarantine(client, sandefjord)["counts"] == {}
+    # Only replays pass the window: the same old frame from the network server does not.
+    assert _post_uplink(client, sandefjord, 3, minute=3).json()["reason"] == "fcnt_regressed"
+
+
+def test_replaying_ids_that_are_gone_says_so(client, sandefjord):
+    assert _post_uplink(client, sandefjord, 1, minute=1).status_code == 422
+    (record,) = _quarantine(client, sandefjord)["items"]
+    _em300(client, sandefjord)
+    assert _replay(client, sandefjord, {"ids": [record["id"]]}).json()["counts"] == {
+        "accepted": 1
+    }
+    again = _replay(client, sandefjord, {"ids": [record["id"]]}).json()
+    assert again["counts"] == {"not_found": 1}
+    assert again["items"][0]["id"] == record["id"]
+
+
 def test_malformed_messages_are_not_replayed(client, sandefjord):
     response = client.post(
         "/api/tenants/sandefjord/ingest/ttn", content=b'{"end_device_ids": ',
@@ -149,7 +181,31 @@ def test_malformed_messages_are_not_replayed(client, sandefjord):
     assert _quarantine(client, sandefjord)["counts"] == {"malformed": 1}
 
 
-def test_a_truncated_message_is_not_replayed(client, sandefjord, platform):
+def test_a_message_heard_by_many_gateways_is_kept_whole_and_replayed(client, sandefjord):
+    """Every message the API takes (256 KiB by default) is kept whole: a TTN uplink heard
+    through Packet Broker by 80 gateways is over 64 KiB."""
+    message = ttn_uplink(EM300, DEV_ADDR, 1, encrypt(PAYLOAD, KEY, DEV_ADDR, 1),
+                         "2026-11-22T10:01:00Z")
+    gateway = message["uplink_message"]["rx_metadata"][0]
+    message["uplink_message"]["rx_metadata"] = [
+        gateway | {"gateway_ids": {"gateway_id": f"packetbroker-{i}"}, "padding": "x" * 900}
+        for i in range(80)
+    ]
+    posted = client.post("/api/tenants/sandefjord/ingest/ttn", json=message,
+                         headers=auth(sandefjord.keys["ingest"]))
+    assert posted.status_code == 422 and len(posted.request.content) > 64 * 1024
+    (record,) = _quarantine(client, sandefjord)["items"]
+    assert record["truncated"] is False
+    _em300(client, sandefjord)
+    assert _replay(client, sandefjord, {"reason": "unknown_device"}).json()["counts"] == {
+        "accepted": 1
+    }
+
+
+def test_a_truncated_message_is_not_replayed(client, sandefjord, platform, monkeypatch):
+    from shared.telemetry import quarantine
+
+    monkeypatch.setattr(quarantine, "MAX_KEPT_BYTES", 64 * 1024)  # a body over what is kept
     huge = ttn_uplink(EM300, DEV_ADDR, 1, PAYLOAD, "2026-11-22T10:00:00Z")
     huge["padding"] = base64.b64encode(bytes(70_000)).decode()
     assert client.post("/api/tenants/sandefjord/ingest/ttn", json=huge,

@@ -22,6 +22,16 @@ def test_key_fields_are_redacted_at_any_depth_and_in_lists():
     }
 
 
+def test_smartbys_own_key_fields_are_redacted_too():
+    """A registration body posted to an ingest URL by mistake carries the device's key."""
+    secret = "7f" * 32
+    registration = {"model": "json", "name": "Havna", "aesKey": secret, "appSKey": secret[:32]}
+    kept = without_keys(orjson.dumps(registration))
+    assert secret[:32].encode() not in kept
+    assert orjson.loads(kept) == {"model": "json", "name": "Havna", "aesKey": REDACTED,
+                                  "appSKey": REDACTED}
+
+
 @pytest.mark.parametrize(
     "raw",
     [
