@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from shared.telemetry.ingest import Delivery, Ingestor
-from shared.telemetry.quarantine import REASONS, QuarantineRecord
+from shared.telemetry.quarantine import REASONS, Quarantine, QuarantineRecord
 from shared.telemetry.uplinks import MalformedUplink, Uplink, reparse
 
 log = logging.getLogger(__name__)
 
 MAX_REPLAY = 500
-REPLAYABLE = tuple(r for r in REASONS if r not in ("malformed", "too_large", "unknown_tenant"))
+REPLAYABLE = tuple(r for r in REASONS if r not in ("malformed", "too_large"))
 Outcome = Literal["accepted", "duplicate", "rejected", "not_replayable", "not_found"]
 
 
@@ -43,11 +43,18 @@ class Replayed:
     quarantine_id: str | None = None  # the record it is kept under now, when rejected again
 
 
-def replay(ingestor: Ingestor, tenant: str, records: Sequence[QuarantineRecord]) -> list[Replayed]:
-    """Ingest the records' messages again; returns each record's outcome, in `records` order."""
+def replay(
+    ingestor: Ingestor,
+    tenant: str,
+    records: Sequence[QuarantineRecord],
+    kept_in: Quarantine | None = None,
+) -> list[Replayed]:
+    """Ingest the records' messages into `tenant` again; returns each record's outcome, in
+    `records` order. The records are in `kept_in`: the tenant's quarantine by default, or the
+    platform's for messages that named no known tenant."""
     if len(records) > MAX_REPLAY:
         raise ValueError(f"at most {MAX_REPLAY} records per replay")
-    quarantine = ingestor.quarantine(tenant)
+    quarantine = kept_in or ingestor.quarantine(tenant)
     outcomes: dict[str, Replayed] = {}
     pending: list[tuple[QuarantineRecord, Uplink, bytes]] = []
     for record in records:

@@ -20,10 +20,10 @@ from pydantic import (
 from shared.api.deps import AdminOnly, Continuation, PlatformDep, TenantAdmin, TenantReader
 from shared.errors import InvalidInput
 from shared.store import Query as StoreQuery
-from shared.store.tenancy import TenantContainer
+from shared.store.tenancy import TENANT_ID_MAX, TENANT_ID_PATTERN, TenantContainer
 from shared.telemetry.codecs.quantities import SPECS
 from shared.telemetry.observations import iso, smart_data_model
-from shared.telemetry.quarantine import REASONS, QuarantineRecord
+from shared.telemetry.quarantine import REASONS, Quarantine, QuarantineRecord
 from shared.telemetry.replay import MAX_REPLAY, REPLAYABLE, Replayed, replay
 from shared.telemetry.series import MAX_QUERY_DAYS
 from shared.tenants.model import PLATFORM_PARTITION
@@ -230,19 +230,49 @@ def replay_quarantine(
     """Ingest quarantined messages again once their cause is fixed: a device registered late,
     its key corrected, its session reset. Accepted messages leave the quarantine; a message
     rejected again stays, under its new reason. Malformed messages are not replayed."""
-    quarantine = platform.ingestor.quarantine(tenant)
+    return _replayed(platform, tenant, platform.ingestor.quarantine(tenant), request)
+
+
+class PlatformReplayRequest(ReplayRequest):
+    tenant: Annotated[
+        str, StringConstraints(pattern=TENANT_ID_PATTERN, max_length=TENANT_ID_MAX)
+    ] = Field(
+        description="The tenant the messages belong to (their devices' `tenant` twin tag)."
+    )
+
+
+@platform_router.post(
+    "/quarantine/replay",
+    response_model=ReplayReport,
+    responses={404: {"description": "No such tenant"}},
+)
+def replay_platform_quarantine(
+    _: AdminOnly, platform: PlatformDep, request: PlatformReplayRequest
+) -> ReplayReport:
+    """Ingest messages that named no known tenant into `tenant`, once their devices carry its
+    tag (e.g. `{"reason": "unknown_tenant", "tenant": "sandefjord"}`). Each leaves the
+    platform's quarantine; one the tenant refuses goes to the tenant's, under its reason."""
+    platform.tenants.get(request.tenant)  # 404 for a tenant that does not exist
+    unrouted = platform.ingestor.quarantine(PLATFORM_PARTITION)
+    return _replayed(platform, request.tenant, unrouted, request)
+
+
+def _replayed(
+    platform: PlatformDep, tenant: str, quarantine: Quarantine, request: ReplayRequest
+) -> ReplayReport:
+    """Replay the records `request` names from `quarantine` into `tenant`."""
     missing: list[Replayed] = []
     if request.ids is not None:
         records = []
         for record_id in dict.fromkeys(request.ids):
             if (record := quarantine.get(record_id)) is not None:
                 records.append(record)
-            else:  # replayed already, expired, or never this tenant's
+            else:  # replayed already, expired, or never in this quarantine
                 missing.append(Replayed(record_id, "not_found"))
     else:
         device = request.device.lower() if request.device else None
         records = quarantine.find(request.reason, device, request.limit)
-    outcomes = replay(platform.ingestor, tenant, records) + missing
+    outcomes = replay(platform.ingestor, tenant, records, kept_in=quarantine) + missing
     items = [
         ReplayItem(id=o.id, outcome=o.outcome, readings=o.readings, reason=o.reason,
                    detail=o.detail, quarantineId=o.quarantine_id)

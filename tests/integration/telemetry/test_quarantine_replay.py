@@ -233,3 +233,40 @@ def test_a_bad_replay_request_is_a_problem(client, sandefjord, body):
 def test_replay_needs_the_tenant_admin_scope(client, sandefjord):
     for scope in ("read", "app", "ingest"):
         assert _replay(client, sandefjord, {"reason": "unknown_device"}, scope).status_code == 403
+
+
+def test_messages_of_a_device_without_its_tenant_tag_are_replayed_into_the_tenant(
+    client, sandefjord, platform
+):
+    """IoT Hub device onboarded without the `tenant` twin tag: its messages wait in the
+    platform's quarantine until the admin replays them into the right tenant."""
+    from datetime import UTC
+
+    from shared.telemetry.ingest import deliver_from_device
+    from tests.conftest import ADMIN_KEY
+
+    _register(client, sandefjord, IP_SENSOR, {"model": "json", "name": "Havnelageret"})
+    sent = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+    platform.ingestor.ingest_routed([
+        ("$twin.tags.tenant", deliver_from_device(
+            "iothub", b'{"temperature": %d}' % minute, IP_SENSOR, sent + timedelta(minutes=minute)
+        ))
+        for minute in (0, 10)
+    ])
+    admin = auth(ADMIN_KEY)
+    unrouted = client.get("/api/quarantine", headers=admin).json()
+    assert unrouted["counts"] == {"unknown_tenant": 2}
+
+    nowhere = client.post("/api/quarantine/replay", headers=admin,
+                          json={"reason": "unknown_tenant", "tenant": "nowhere"})
+    assert nowhere.status_code == 404
+    refused = client.post("/api/quarantine/replay", headers=auth(sandefjord.keys["tenant-admin"]),
+                          json={"reason": "unknown_tenant", "tenant": "sandefjord"})
+    assert refused.status_code == 403
+    report = client.post("/api/quarantine/replay", headers=admin,
+                         json={"reason": "unknown_tenant", "tenant": "sandefjord"}).json()
+    assert report["counts"] == {"accepted": 2}
+    assert client.get("/api/quarantine", headers=admin).json()["counts"] == {}
+    assert _temperatures(client, sandefjord, IP_SENSOR) == [
+        ("2026-11-22T10:00:00Z", 0.0), ("2026-11-22T10:10:00Z", 10.0)
+    ]
