@@ -276,19 +276,29 @@ def test_observations_page_through_with_continuation(client, sandefjord):
         frm = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, fcnt)
         _post_ttn(client, sandefjord,
                   ttn_uplink(EM300, DEV_ADDR, fcnt, frm, f"2026-11-22T16:0{minute}:00Z"))
-    seen, token = [], None
-    while True:
-        params = {"from": "2026-11-22T00:00:00Z", "to": "2026-11-23T00:00:00Z",
-                  "quantity": "temperature", "limit": 2}
-        if token:
-            params["continuation"] = token
-        page = client.get(f"/api/tenants/sandefjord/devices/{EM300}/observations",
-                          params=params, headers=auth(sandefjord.keys["read"])).json()
-        seen.extend(item["time"] for item in page["items"])
-        token = page["continuation"]
-        if not token:
-            break
+    pages = _pages(client, sandefjord, EM300, {"from": "2026-11-22T00:00:00Z",
+                                               "to": "2026-11-23T00:00:00Z",
+                                               "quantity": "temperature", "limit": 2})
+    seen = [item["time"] for page in pages for item in page]
     assert seen == sorted(seen) and len(seen) == len(set(seen)) == 5
+
+
+def _pages(client, tenant, dev_eui, params, after_each=None) -> list[list[dict]]:
+    """Every page of a device's observations, following `continuation` to the end."""
+    pages, token = [], None
+    while True:
+        response = client.get(
+            f"/api/tenants/sandefjord/devices/{dev_eui}/observations",
+            params={**params, **({"continuation": token} if token else {})},
+            headers=auth(tenant.keys["read"]),
+        )
+        assert response.status_code == 200, response.text
+        pages.append(response.json()["items"])
+        if after_each:
+            after_each()
+        token = response.json()["continuation"]
+        if not token:
+            return pages
 
 
 def test_every_quantity_can_be_asked_for(client, sandefjord):
@@ -330,34 +340,20 @@ def test_a_long_range_of_hours_without_the_quantity_is_read_a_bounded_stretch_at
         return page
 
     monkeypatch.setattr(TenantContainer, "query", counted)
-    pages, token = [], None
-    while True:
-        params = {"from": "2026-11-21T00:00:00Z", "to": "2026-11-22T00:00:00Z",
-                  "quantity": "co2", "limit": 1, **({"continuation": token} if token else {})}
-        response = client.get(f"/api/tenants/sandefjord/devices/{EM300}/observations",
-                              params=params, headers=auth(sandefjord.keys["read"]))
-        assert response.status_code == 200, response.text
-        pages.append(response.json()["items"])
+
+    def at_most_a_pages_hours_read():
         assert len(read_documents) <= 4
         read_documents.clear()
-        token = response.json()["continuation"]
-        if not token:
-            break
+
+    day = {"from": "2026-11-21T00:00:00Z", "to": "2026-11-22T00:00:00Z"}
+    pages = _pages(client, sandefjord, EM300, {**day, "quantity": "co2", "limit": 1},
+                   at_most_a_pages_hours_read)
     assert pages == [[], [], []]  # 10 hours, 4 per page
 
     # The temperatures of those hours, one per page, resume exactly where each page ended.
     monkeypatch.setattr(series, "MAX_PAGE_HOURS", 3)
-    times, token = [], None
-    while True:
-        params = {"from": "2026-11-21T00:00:00Z", "to": "2026-11-22T00:00:00Z",
-                  "quantity": "temperature", "limit": 2,
-                  **({"continuation": token} if token else {})}
-        page = client.get(f"/api/tenants/sandefjord/devices/{EM300}/observations",
-                          params=params, headers=auth(sandefjord.keys["read"])).json()
-        times.extend(item["time"] for item in page["items"])
-        token = page["continuation"]
-        if not token:
-            break
+    pages = _pages(client, sandefjord, EM300, {**day, "quantity": "temperature", "limit": 2})
+    times = [item["time"] for page in pages for item in page]
     assert times == [f"2026-11-21T{hour:02}:30:00Z" for hour in range(10)]
 
 
