@@ -5,8 +5,10 @@
     ├── Unauthenticated     401  no key, or a key that is not valid
     ├── Forbidden           403  a valid key without the scope or tenant for this route
     ├── NotFound            404
-    ├── AlreadyExists       409
-    ├── LimitReached        409  a per-tenant limit (e.g. API keys) would be exceeded
+    ├── StateConflict       409  the request does not fit the resource's current state:
+    │   ├── AlreadyExists        its id is taken
+    │   ├── LimitReached         a per-tenant limit (e.g. API keys) would be exceeded
+    │   └── ChangedMeanwhile     other writers kept changing it while it was served; retry
     └── Unavailable         503  a dependency (store, bus, key store) is down; retry later
 
 Domain code raises these; `shared.api.problems` turns them into RFC 9457 problem+json.
@@ -44,14 +46,21 @@ class NotFound(SmartbyError):
     title = "Not found"
 
 
-class AlreadyExists(SmartbyError):
+class StateConflict(SmartbyError):
     status = 409
     title = "Conflict"
 
 
-class LimitReached(SmartbyError):
-    status = 409
-    title = "Conflict"
+class AlreadyExists(StateConflict):
+    pass
+
+
+class LimitReached(StateConflict):
+    pass
+
+
+class ChangedMeanwhile(StateConflict):
+    pass
 
 
 class Unavailable(SmartbyError):

@@ -21,7 +21,7 @@ from shared import logs
 from shared.bus import BusError
 from shared.errors import SmartbyError
 from shared.keys import KeyStoreError
-from shared.store import InvalidRequest, PreconditionFailed, StoreError
+from shared.store import InvalidRequest, StoreError
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -102,11 +102,6 @@ def install(app: FastAPI) -> None:
         return problem(400, "The request cannot be served: check paging tokens and ids.",
                        instance=request.url.path)
 
-    @app.exception_handler(PreconditionFailed)
-    async def _changed_meanwhile(request: Request, exc: PreconditionFailed) -> Response:
-        return problem(409, "The resource kept changing while this request was served; retry.",
-                       instance=request.url.path)
-
     @app.exception_handler(StoreError)
     @app.exception_handler(KeyStoreError)
     @app.exception_handler(BusError)
@@ -156,7 +151,6 @@ _COMMON = {
     },
     "input": {422: "The request does not match the schema"},
     "paged": {400: "The continuation token is not one this listing issued"},
-    "write": {409: "The resource changed concurrently (retry), or conflicts with another"},
     "any": {503: "A backing service is down"},
 }
 
@@ -169,9 +163,9 @@ def document(spec: dict[str, Any]) -> dict[str, Any]:
     for schema in ("HTTPValidationError", "ValidationError"):
         spec["components"]["schemas"].pop(schema, None)
     for operations in spec.get("paths", {}).values():
-        for method, operation in operations.items():
+        for operation in operations.values():
             parameters = operation.get("parameters", ())
-            kinds = ["any"] if method == "get" else ["any", "write"]
+            kinds = ["any"]
             kinds += ["secured"] if operation.get("security") else []
             kinds += ["path"] if any(p.get("in") == "path" for p in parameters) else []
             kinds += ["body"] if "requestBody" in operation else []

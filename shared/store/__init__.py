@@ -22,10 +22,10 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 Document = dict[str, Any]
 
@@ -52,6 +52,24 @@ class InvalidRequest(StoreError, ValueError):
 
 class Unavailable(StoreError):
     """A transient failure (throttling, timeout, connection); safe to retry."""
+
+
+T = TypeVar("T")
+
+
+def until_unchanged(write: Callable[[], T], attempts: int) -> T:
+    """`write()` (a read, a change, and a write guarded by the ETag read) again while another
+    writer gets in between (PreconditionFailed), after a growing random pause; the last
+    PreconditionFailed is raised."""
+    for attempt in range(attempts):
+        if attempt:
+            pause_before_retry(attempt)
+        try:
+            return write()
+        except PreconditionFailed:
+            if attempt == attempts - 1:
+                raise
+    raise ValueError("attempts must be at least 1")
 
 
 def pause_before_retry(attempt: int, base_s: float = 0.005) -> None:

@@ -35,10 +35,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.bus import OBSERVATIONS, BusError, EventBus
-from shared.errors import NotFound
+from shared.errors import ChangedMeanwhile, NotFound
 from shared.keys import KeyRefused, KeyStore, KeyStoreError, TenantKeys
 from shared.lru import Lru
 from shared.store import (
@@ -46,7 +46,7 @@ from shared.store import (
     DocumentStore,
     PreconditionFailed,
     StoreError,
-    pause_before_retry,
+    until_unchanged,
 )
 from shared.store import NotFound as StoreNotFound
 from shared.store.tenancy import TenantContainer
@@ -79,6 +79,7 @@ from shared.tenants.model import PLATFORM_PARTITION
 from shared.tenants.service import TenantService
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: How many recent FCnts a device's session remembers; an older, unseen FCnt is a regression.
 FCNT_WINDOW = 64
@@ -99,6 +100,14 @@ MAX_SENDER_CHARS = 128
 _KEY_FIELDS = frozenset({"app_s_key", "aes_key"})
 
 
+#: Quarantine reasons of frames refused before the session judged their counter: a replay of
+#: one is not held to the window the device's later frames have moved (see `Delivery`).
+_COUNTED_LATER = frozenset(
+    {"unknown_tenant", "unknown_device", "no_key", "decrypt_failed", "decode_failed",
+     "internal_error"}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """One message as it arrived: its source, its original bytes, and what parsing made of it."""
@@ -115,11 +124,13 @@ class Delivery:
 
     @property
     def judged_by_window(self) -> bool:
-        """Whether its frame counter is held to the session's window: a replayed frame is
-        not, unless the window is what refused it (`fcnt_regressed`). It was set aside before
-        its counter counted (unknown device, missing key...), so the frames that arrived since
-        have moved the window past it; it is still checked for duplicates and replays."""
-        return self.replay_of is None or self.replay_of == "fcnt_regressed"
+        """Whether its frame counter is held to the session's window. A replayed frame is not
+        if it was set aside before its counter counted (`_COUNTED_LATER`: the frames that
+        arrived since have moved the window past it); it is still checked for duplicates.
+        Frames the session itself refused (`fcnt_regressed`, `fcnt_replayed`, `devaddr_changed`)
+        are judged by it again: else a captured frame sent in with a cut payload, refused as
+        `fcnt_replayed`, would be stored by a routine replay."""
+        return self.replay_of not in _COUNTED_LATER
 
 
 def deliver(source: str, raw: bytes, parse: Any, *args: Any) -> Delivery:
@@ -713,8 +724,11 @@ class Ingestor:
         if rejoined:  # taken only from a frame that decoded: a forged one changes nothing
             session.dev_addr, session.last, session.seen = uplink.dev_addr, None, {}
             session.unpublished = {}
-        session.seen[key] = digest
-        session.accepted[key] = uplink.source
+        if uplink.fcnt is None or session.last is None or uplink.fcnt > session.last - FCNT_WINDOW:
+            # Remembered as seen (and in the outbox) only inside the window: a replayed frame
+            # from before it would push the newest frames' counters out of `seen`.
+            session.seen[key] = digest
+            session.accepted[key] = uplink.source
         session.changed = True
         if uplink.fcnt is not None:
             last = session.last
@@ -816,22 +830,19 @@ class Ingestor:
         registry.get(dev_eui)  # NotFound first; each step after it may be retried on failure
         latest = TenantContainer(self._store.container("latest"), tenant)
         ttl = self._retention_days(tenant) * 86400
-        for attempt in range(_REWRITE_ATTEMPTS):
-            if attempt:
-                pause_before_retry(attempt)
+
+        def seal_and_delete() -> None:
             state = latest.read(dev_eui)
             if state is None:
-                break
+                return
             bucket, hour = open_hour_of(state)
             if bucket is not None and hour is not None:
                 self.series(tenant).seal(dev_eui, bucket, hour, ttl)
-            try:
-                latest.delete(dev_eui, etag=state["_etag"])  # only the state whose hour we sealed
-                break
-            except PreconditionFailed:
-                continue  # another host stored readings meanwhile: seal its hour too
-        else:
-            raise PreconditionFailed(f"{dev_eui}: its state kept changing")
+            # Only the state whose hour was sealed: if another host stored readings meanwhile,
+            # PreconditionFailed, and their hour is sealed too on the next attempt.
+            latest.delete(dev_eui, etag=state["_etag"])
+
+        _while_changing(dev_eui, seal_and_delete)
         self._buckets.forget((latest.partition(), dev_eui, ""))
         registry.delete(dev_eui)
 
@@ -850,9 +861,8 @@ class Ingestor:
         instance may have written it), ETag-guarded; False when it has none."""
         latest = TenantContainer(self._store.container("latest"), tenant)
         key = (latest.partition(), dev_eui, "")
-        for attempt in range(_REWRITE_ATTEMPTS):
-            if attempt:
-                pause_before_retry(attempt)
+
+        def rewrite() -> bool:
             self._buckets.forget(key)
             doc = latest.read(dev_eui)
             if doc is None:
@@ -861,12 +871,20 @@ class Ingestor:
             change(doc)
             try:
                 self._buckets.put(key, latest.replace(doc, etag=etag))
-            except PreconditionFailed:
-                continue  # ingest wrote it meanwhile
             except StoreNotFound:
                 return False
             return True
-        raise PreconditionFailed(f"{dev_eui}: its state kept changing")
+
+        return _while_changing(dev_eui, rewrite)
+
+
+def _while_changing(dev_eui: str, write: Callable[[], T]) -> T:
+    """A read-change-write of a device's state, again while ingest keeps writing it meanwhile;
+    ChangedMeanwhile (409, retry) if it never stops."""
+    try:
+        return until_unchanged(write, _REWRITE_ATTEMPTS)
+    except PreconditionFailed:
+        raise ChangedMeanwhile(f"device {dev_eui}: its state kept changing; retry") from None
 
 
 def _device_key(keys: TenantKeys, name: str) -> bytes | None:

@@ -31,7 +31,7 @@ from shared.store.tenancy import TenantContainer
 #: text, escaping can make it up to 6 times longer (control characters as \u00XX): 1.5 MB,
 #: inside Cosmos DB's 2 MB item limit.
 MAX_KEPT_BYTES = 256 * 1024
-_FIND_PAGE = 200
+_FIND_PAGE = 50  # records of up to MAX_KEPT_BYTES each
 _MAX_FIND_PAGES = 50
 
 #: Every reason ingest quarantines for (stable codes, counted per tenant).
@@ -185,17 +185,23 @@ class Quarantine:
         page = self._records.query(query, limit=limit, continuation=continuation)
         return [QuarantineRecord.model_validate(d) for d in page.items], page.continuation
 
-    def find(self, reason: str, device: str | None, limit: int) -> list[QuarantineRecord]:
-        """Up to `limit` records of one reason (and device), oldest first: a backlog replayed
-        in several calls goes forward, each call's frames after the last call's."""
+    def find(
+        self, reason: str, device: str | None, limit: int, continuation: str | None = None
+    ) -> tuple[list[QuarantineRecord], str | None]:
+        """Up to `limit` records of one reason (and device, in any case), oldest first, and
+        where the next call goes on: a backlog replayed in several calls goes forward, and
+        past records that are refused again (they keep their place)."""
         found: list[QuarantineRecord] = []
-        token = None
+        token = continuation
         for _ in range(_MAX_FIND_PAGES):
-            page, token = self.list(reason, _FIND_PAGE, token, oldest_first=True)
-            found.extend(r for r in page if device is None or r.device == device)
+            # Never more than still wanted: the token then resumes right after the last found.
+            page, token = self.list(
+                reason, min(_FIND_PAGE, limit - len(found)), token, oldest_first=True
+            )
+            found.extend(r for r in page if device is None or (r.device or "").lower() == device)
             if len(found) >= limit or token is None:
                 break
-        return found[:limit]
+        return found, token
 
     def counts(self) -> dict[str, int]:
         counts = {

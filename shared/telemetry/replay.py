@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 MAX_REPLAY = 500
 REPLAYABLE = tuple(r for r in REASONS if r not in ("malformed", "too_large"))
+#: What a tenant's quarantine holds of them (`unknown_tenant` is the platform's).
+REPLAYABLE_IN_TENANT = tuple(r for r in REPLAYABLE if r != "unknown_tenant")
 Outcome = Literal["accepted", "duplicate", "rejected", "not_replayable", "not_found"]
 
 

@@ -14,8 +14,22 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shared.errors import AlreadyExists, InvalidInput, LimitReached, NotFound, Unauthenticated
-from shared.store import Conflict, DocumentStore, PreconditionFailed, Query, pause_before_retry
+from shared.errors import (
+    AlreadyExists,
+    ChangedMeanwhile,
+    InvalidInput,
+    LimitReached,
+    NotFound,
+    Unauthenticated,
+)
+from shared.store import (
+    Conflict,
+    Document,
+    DocumentStore,
+    PreconditionFailed,
+    Query,
+    until_unchanged,
+)
 from shared.store.tenancy import TenantContainer, is_tenant_id
 from shared.tenants.model import (
     ApiKeyCreate,
@@ -88,22 +102,21 @@ class TenantService:
         operator, `smartby onboard`) is kept, not overwritten, and this one applied over it."""
         view = self._view(tenant)
         patch = changes.model_dump(by_alias=True, exclude_unset=True, exclude_none=True)
-        for attempt in range(_UPDATE_ATTEMPTS):
+
+        def apply() -> Document:
             doc = view.read(tenant)
             if doc is None:
                 raise NotFound(f"no tenant {tenant!r}")
-            if not patch:
-                break
-            etag = doc.pop("_etag")
-            doc.update(patch, updated=_now().isoformat())
-            try:
+            if patch:
+                etag = doc.pop("_etag")
+                doc.update(patch, updated=_now().isoformat())
                 view.replace(doc, etag=etag)
-                break
-            except PreconditionFailed:
-                if attempt == _UPDATE_ATTEMPTS - 1:
-                    raise
-                pause_before_retry(attempt + 1)
-        return TenantPublic.model_validate(doc)
+            return doc
+
+        try:
+            return TenantPublic.model_validate(until_unchanged(apply, _UPDATE_ATTEMPTS))
+        except PreconditionFailed:
+            raise ChangedMeanwhile(f"tenant {tenant!r} kept changing; retry") from None
 
     def list(self, limit: int, continuation: str | None) -> tuple[list[TenantPublic], str | None]:
         page = self._tenants.scan(

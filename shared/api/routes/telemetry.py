@@ -24,7 +24,7 @@ from shared.store.tenancy import TENANT_ID_MAX, TENANT_ID_PATTERN, TenantContain
 from shared.telemetry.codecs.quantities import SPECS
 from shared.telemetry.observations import iso, smart_data_model
 from shared.telemetry.quarantine import REASONS, Quarantine, QuarantineRecord
-from shared.telemetry.replay import MAX_REPLAY, REPLAYABLE, Replayed, replay
+from shared.telemetry.replay import MAX_REPLAY, REPLAYABLE_IN_TENANT, Replayed, replay
 from shared.telemetry.series import MAX_QUERY_DAYS
 from shared.tenants.model import PLATFORM_PARTITION
 
@@ -181,26 +181,55 @@ def platform_quarantine(
     return _quarantine_page(platform, PLATFORM_PARTITION, reason, limit, continuation)
 
 
-class ReplayRequest(BaseModel):
-    """Which quarantined messages to ingest again: listed by id, or by reason (and device)."""
-
+class _ReplaySelection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ids: list[Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]] | None = Field(
         None, min_length=1, max_length=MAX_REPLAY
     )
-    reason: Literal[REPLAYABLE] | None = None  # type: ignore[valid-type]
-    device: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{16}$")] | None = None
     limit: int = Field(
         100, ge=1, le=MAX_REPLAY,
-        description="With `reason`: the oldest records first, so that repeated calls work "
-        "through a backlog in order.",
+        description="Without `ids`: how many records, the oldest first.",
     )
+    continuation: Continuation = Field(
+        None, description="Without `ids`: the `continuation` of the previous replay's report, "
+        "to go on past the records it replayed or found refused again.",
+    )
+
+
+
+class ReplayRequest(_ReplaySelection):
+    """Which quarantined messages to ingest again: listed by id, or by reason (and device)."""
+
+    reason: Literal[REPLAYABLE_IN_TENANT] | None = None  # type: ignore[valid-type]
+    device: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{16}$")] | None = None
 
     @model_validator(mode="after")
     def _ids_or_reason(self) -> ReplayRequest:
         if (self.ids is None) == (self.reason is None):
             raise ValueError("give either `ids` or `reason`")
+        return self
+
+
+#: An IoT Hub device id: up to 128 of these characters (not only an EUI-64).
+IotHubDeviceId = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9\-.+%_#*?!(),:=@$']{1,128}$")
+]
+
+
+class PlatformReplayRequest(_ReplaySelection):
+    """Messages that named no known tenant, to ingest into `tenant`: listed by id, or all of
+    one device's (named on purpose: a tenant admin may register any device id)."""
+
+    tenant: Annotated[
+        str, StringConstraints(pattern=TENANT_ID_PATTERN, max_length=TENANT_ID_MAX)
+    ] = Field(description="The tenant the device belongs to (its `tenant` twin tag now).")
+    device: IotHubDeviceId | None = None
+
+    @model_validator(mode="after")
+    def _ids_or_device(self) -> PlatformReplayRequest:
+        if (self.ids is None) == (self.device is None):
+            raise ValueError("give either `ids` or `device`")
         return self
 
 
@@ -221,6 +250,10 @@ class ReplayReport(BaseModel):
     counts: dict[str, int] = Field(description="Records per outcome.")
     readings: int = Field(description="Readings stored by the replay.")
     items: list[ReplayItem]
+    continuation: str | None = Field(
+        None, description="Replaying by reason or device: where the next replay goes on "
+        "(null: no records after these)."
+    )
 
 
 @router.post("/quarantine/replay", response_model=ReplayReport)
@@ -230,15 +263,8 @@ def replay_quarantine(
     """Ingest quarantined messages again once their cause is fixed: a device registered late,
     its key corrected, its session reset. Accepted messages leave the quarantine; a message
     rejected again stays, under its new reason. Malformed messages are not replayed."""
-    return _replayed(platform, tenant, platform.ingestor.quarantine(tenant), request)
-
-
-class PlatformReplayRequest(ReplayRequest):
-    tenant: Annotated[
-        str, StringConstraints(pattern=TENANT_ID_PATTERN, max_length=TENANT_ID_MAX)
-    ] = Field(
-        description="The tenant the messages belong to (their devices' `tenant` twin tag)."
-    )
+    quarantine = platform.ingestor.quarantine(tenant)
+    return _replayed(platform, tenant, quarantine, request, request.reason, request.device)
 
 
 @platform_router.post(
@@ -249,35 +275,59 @@ class PlatformReplayRequest(ReplayRequest):
 def replay_platform_quarantine(
     _: AdminOnly, platform: PlatformDep, request: PlatformReplayRequest
 ) -> ReplayReport:
-    """Ingest messages that named no known tenant into `tenant`, once their devices carry its
-    tag (e.g. `{"reason": "unknown_tenant", "tenant": "sandefjord"}`). Each leaves the
-    platform's quarantine; one the tenant refuses goes to the tenant's, under its reason."""
+    """Ingest messages that named no known tenant into `tenant`, once their device carries its
+    tag (`{"device": "<IoT Hub device id>", "tenant": "sandefjord"}`, or `ids`). Only messages
+    of devices registered in `tenant` are replayed; the others stay. Each replayed message
+    leaves the platform's quarantine; one the tenant refuses goes to the tenant's."""
     platform.tenants.get(request.tenant)  # 404 for a tenant that does not exist
     unrouted = platform.ingestor.quarantine(PLATFORM_PARTITION)
-    return _replayed(platform, request.tenant, unrouted, request)
+    return _replayed(platform, request.tenant, unrouted, request, "unknown_tenant",
+                     request.device, registered_only=True)
 
 
 def _replayed(
-    platform: PlatformDep, tenant: str, quarantine: Quarantine, request: ReplayRequest
+    platform: PlatformDep,
+    tenant: str,
+    quarantine: Quarantine,
+    request: _ReplaySelection,
+    reason: str | None,
+    device: str | None,
+    *,
+    registered_only: bool = False,
 ) -> ReplayReport:
-    """Replay the records `request` names from `quarantine` into `tenant`."""
-    missing: list[Replayed] = []
+    """Replay into `tenant` the records of `quarantine` that `request` lists by id, or else
+    those of `reason` (and `device`); with `registered_only`, only those of devices registered
+    in `tenant`."""
+    token = None
     if request.ids is not None:
-        records = []
-        for record_id in dict.fromkeys(request.ids):
-            if (record := quarantine.get(record_id)) is not None:
-                records.append(record)
-            else:  # replayed already, expired, or never in this quarantine
-                missing.append(Replayed(record_id, "not_found"))
+        wanted = list(dict.fromkeys(request.ids))
+        records = [r for r in map(quarantine.get, wanted) if r is not None]
     else:
-        device = request.device.lower() if request.device else None
-        records = quarantine.find(request.reason, device, request.limit)
-    outcomes = replay(platform.ingestor, tenant, records, kept_in=quarantine) + missing
+        assert reason is not None  # the request models check it
+        records, token = quarantine.find(
+            reason, device.lower() if device else None, request.limit, request.continuation
+        )
+        wanted = [record.id for record in records]
+    outcomes: dict[str, Replayed] = {}
+    if registered_only:
+        registered = platform.ingestor.registry(tenant).lookup(
+            (r.device or "").lower() for r in records
+        )
+        for record in records:
+            if (record.device or "").lower() not in registered:
+                outcomes[record.id] = Replayed(
+                    record.id, "not_replayable", reason="unknown_device",
+                    detail=f"device {record.device} is not registered in {tenant}",
+                )
+        records = [record for record in records if record.id not in outcomes]
+    outcomes |= {o.id: o for o in replay(platform.ingestor, tenant, records, kept_in=quarantine)}
+    # In the order asked for; an id no longer there was replayed already, or expired.
+    ordered = [outcomes.get(record_id) or Replayed(record_id, "not_found") for record_id in wanted]
     items = [
         ReplayItem(id=o.id, outcome=o.outcome, readings=o.readings, reason=o.reason,
                    detail=o.detail, quarantineId=o.quarantine_id)
-        for o in outcomes
+        for o in ordered
     ]
-    counts = Counter(o.outcome for o in outcomes)
-    return ReplayReport(counts=dict(counts), readings=sum(o.readings for o in outcomes),
-                        items=items)
+    return ReplayReport(counts=dict(Counter(o.outcome for o in ordered)),
+                        readings=sum(o.readings for o in ordered), items=items,
+                        continuation=token)

@@ -143,18 +143,23 @@ def test_a_backlog_is_replayed_in_order_over_several_calls_and_after_live_frames
     """A device registered late keeps sending before anyone replays its backlog: the frames
     received since have moved its session's 64-frame window past the quarantined ones, which
     are stored all the same (in calls of `limit` records, oldest first)."""
-    for fcnt in range(1, 81):
-        assert _post_uplink(client, sandefjord, fcnt, minute=fcnt % 60).status_code == 422
+    frames = [
+        _post_uplink(client, sandefjord, fcnt, minute=fcnt % 60).json()["quarantineId"]
+        for fcnt in range(1, 81)
+    ]
     _em300(client, sandefjord)
     for fcnt in range(81, 161):  # live traffic, accepted
         assert _post_uplink(client, sandefjord, fcnt, minute=fcnt % 60).status_code == 202
     first = _replay(client, sandefjord, {"reason": "unknown_device", "limit": 50}).json()
     assert first["counts"] == {"accepted": 50}
+    assert {item["id"] for item in first["items"]} == set(frames[:50])  # the oldest first
     second = _replay(client, sandefjord, {"reason": "unknown_device", "limit": 50}).json()
     assert second["counts"] == {"accepted": 30}
     assert _quarantine(client, sandefjord)["counts"] == {}
-    # Only replays pass the window: the same old frame from the network server does not.
+    # Only replays pass the window: the same old frame from the network server does not;
+    # and the replayed frames did not push the newest out of the session's memory.
     assert _post_uplink(client, sandefjord, 3, minute=3).json()["reason"] == "fcnt_regressed"
+    assert _post_uplink(client, sandefjord, 150, minute=150 % 60).json()["duplicates"] == 1
 
 
 def test_replaying_ids_that_are_gone_says_so(client, sandefjord):
@@ -236,37 +241,79 @@ def test_replay_needs_the_tenant_admin_scope(client, sandefjord):
 
 
 def test_messages_of_a_device_without_its_tenant_tag_are_replayed_into_the_tenant(
-    client, sandefjord, platform
+    client, sandefjord, make_tenant, platform
 ):
-    """IoT Hub device onboarded without the `tenant` twin tag: its messages wait in the
-    platform's quarantine until the admin replays them into the right tenant."""
+    """IoT Hub devices onboarded without the `tenant` twin tag: their messages wait in the
+    platform's quarantine until the admin replays each device's into its tenant. Another
+    tenant's device is never replayed into this one."""
     from datetime import UTC
 
     from shared.telemetry.ingest import deliver_from_device
     from tests.conftest import ADMIN_KEY
 
+    drammen = make_tenant("drammen", "3301")
     _register(client, sandefjord, IP_SENSOR, {"model": "json", "name": "Havnelageret"})
+    other = "0004a30b001c2b3e"
+    client.put(f"/api/tenants/drammen/devices/{other}", json={"model": "json", "name": "Elva"},
+               headers=auth(drammen.keys["tenant-admin"]))
     sent = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
     platform.ingestor.ingest_routed([
         ("$twin.tags.tenant", deliver_from_device(
-            "iothub", b'{"temperature": %d}' % minute, IP_SENSOR, sent + timedelta(minutes=minute)
+            "iothub", b'{"temperature": %d}' % minute, device, sent + timedelta(minutes=minute)
         ))
-        for minute in (0, 10)
+        for minute, device in ((0, IP_SENSOR.upper()), (10, IP_SENSOR), (20, other))
     ])
     admin = auth(ADMIN_KEY)
-    unrouted = client.get("/api/quarantine", headers=admin).json()
-    assert unrouted["counts"] == {"unknown_tenant": 2}
+    assert client.get("/api/quarantine", headers=admin).json()["counts"] == {"unknown_tenant": 3}
 
-    nowhere = client.post("/api/quarantine/replay", headers=admin,
-                          json={"reason": "unknown_tenant", "tenant": "nowhere"})
-    assert nowhere.status_code == 404
+    def replay(body):
+        return client.post("/api/quarantine/replay", headers=admin, json=body)
+
+    assert replay({"device": IP_SENSOR, "tenant": "nowhere"}).status_code == 404
+    assert replay({"tenant": "sandefjord"}).status_code == 422  # which device, on purpose
     refused = client.post("/api/quarantine/replay", headers=auth(sandefjord.keys["tenant-admin"]),
-                          json={"reason": "unknown_tenant", "tenant": "sandefjord"})
+                          json={"device": IP_SENSOR, "tenant": "sandefjord"})
     assert refused.status_code == 403
-    report = client.post("/api/quarantine/replay", headers=admin,
-                         json={"reason": "unknown_tenant", "tenant": "sandefjord"}).json()
+    report = replay({"device": IP_SENSOR, "tenant": "sandefjord"}).json()  # either case
     assert report["counts"] == {"accepted": 2}
-    assert client.get("/api/quarantine", headers=admin).json()["counts"] == {}
     assert _temperatures(client, sandefjord, IP_SENSOR) == [
         ("2026-11-22T10:00:00Z", 0.0), ("2026-11-22T10:10:00Z", 10.0)
     ]
+    # Drammen's device, even listed by id, stays where Drammen's admin will find it.
+    (left,) = client.get("/api/quarantine", headers=admin).json()["items"]
+    report = replay({"ids": [left["id"]], "tenant": "sandefjord"}).json()
+    assert report["counts"] == {"not_replayable": 1}
+    assert "not registered in sandefjord" in report["items"][0]["detail"]
+    assert _quarantine(client, sandefjord)["counts"] == {}
+    assert client.get("/api/quarantine", headers=admin).json()["counts"] == {"unknown_tenant": 1}
+    assert replay({"ids": [left["id"]], "tenant": "drammen"}).json()["counts"] == {"accepted": 1}
+
+
+def test_a_replay_goes_on_past_records_refused_again(client, sandefjord):
+    """Records refused again keep their place (the oldest): `continuation` passes them."""
+    for fcnt in range(1, 4):
+        assert _post_uplink(client, sandefjord, fcnt, minute=fcnt).status_code == 422
+    _em300(client, sandefjord, key=WRONG_KEY)  # registered, with the wrong key: decode fails
+    first = _replay(client, sandefjord, {"reason": "unknown_device", "limit": 2}).json()
+    assert first["counts"] == {"rejected": 2} and first["continuation"]
+    rest = _replay(client, sandefjord, {"reason": "unknown_device", "limit": 2,
+                                        "continuation": first["continuation"]}).json()
+    assert rest["counts"] == {"rejected": 1} and rest["continuation"] is None
+
+
+def test_a_frame_the_session_refused_is_judged_by_its_window_when_replayed(client, sandefjord):
+    """A captured frame sent in again with a cut payload is `fcnt_replayed`; once its counter
+    has left the window, replaying that reason must not store it."""
+    _em300(client, sandefjord)
+    for fcnt in range(1, 11):
+        assert _post_uplink(client, sandefjord, fcnt, minute=fcnt).status_code == 202
+    cut = encrypt(PAYLOAD, KEY, DEV_ADDR, 5)[:7]
+    forged = client.post("/api/tenants/sandefjord/ingest/ttn",
+                         json=ttn_uplink(EM300, DEV_ADDR, 5, cut, "2026-11-20T03:00:00Z"),
+                         headers=auth(sandefjord.keys["ingest"]))
+    assert forged.json()["reason"] == "fcnt_replayed"
+    for fcnt in range(11, 101):
+        assert _post_uplink(client, sandefjord, fcnt, minute=fcnt % 60).status_code == 202
+    report = _replay(client, sandefjord, {"reason": "fcnt_replayed"}).json()
+    assert report["counts"] == {"rejected": 1}
+    assert report["items"][0]["reason"] == "fcnt_regressed"
