@@ -39,6 +39,7 @@ def create_app(platform: Platform) -> FastAPI:
         static_url="/api/docs-static",
     )
     app.state.platform = platform
+    app.state.health_checks = health.RecentChecks()
     problems.install(app)
     app.openapi = lambda: app.openapi_schema or _documented(app)  # type: ignore[method-assign]
     app.include_router(health.router)

@@ -139,6 +139,10 @@ _PROBLEM_SCHEMA = {
     },
     "additionalProperties": True,
 }
+#: The 409 of a write that other writers kept beating (`ChangedMeanwhile`), for `responses=`.
+CHANGED_MEANWHILE: dict[int | str, dict[str, Any]] = {
+    409: {"description": "Other writers kept changing it meanwhile: retry"}
+}
 _PROBLEM_REF = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 #: The errors every operation of a kind can answer, beyond those it declares itself.
 _COMMON = {

@@ -4,12 +4,12 @@ Every call is bounded by a deadline, not only the send: the SDK opens its AMQP l
 (in `create_batch`) and its management link per `get_eventhub_properties`, and it makes the
 socket blocking for the TLS handshake, so a peer that accepts TCP but never finishes TLS would
 hold the calling thread for hours (and `close()` waits on the same lock). So each call runs on
-a thread of its own and the caller waits at most `_CALL_TIMEOUT_S`: past that, it gets a
-BusError (the batch is retried; should the call complete after all, its events go out twice
-under the same ids), and the stuck producer is dropped for a new one. A hung thread lives
-until its socket gives up; at most `_MAX_THREADS` may, so a namespace that hangs for hours
-costs bounded threads and sockets, and a namespace that is back is used at once. Health
-probes share one call in flight, and a healthy one is remembered for `_PROBE_TTL_S`.
+a thread of its own and the caller waits at most `_CALL_TIMEOUT_S` (plus `_PER_BATCH_S` for
+each further batch of a publish): past that, it gets a BusError (the batch is retried; should
+the call complete after all, its events go out twice under the same ids), and the stuck
+producer is dropped for a new one. A hung thread lives until its socket gives up; at most
+`_MAX_THREADS` may, so a namespace that hangs for hours costs bounded threads and sockets, and
+a namespace that is back is used at once.
 """
 
 from __future__ import annotations
@@ -32,8 +32,10 @@ from shared.bus import ALERTS, OBSERVATIONS, BusError, CloudEvent
 from shared.settings import Settings
 
 _SEND_TIMEOUT_S = 10
-_CALL_TIMEOUT_S = 20.0  # a whole publish (several batches) or probe
-_PROBE_TTL_S = 10.0
+_CALL_TIMEOUT_S = 20.0  # a probe, or a publish's first batch
+#: And for each further batch of a publish: one per partition key (tenant/device), sent one
+#: after another, so a full trigger batch of 256 devices may take a while when the hub is busy.
+_PER_BATCH_S = 0.5
 _CLOSE_TIMEOUT_S = 10.0  # for all producers together
 _MAX_THREADS = 256  # calls running, hung ones included
 T = TypeVar("T")
@@ -56,9 +58,6 @@ class EventHubBus:
         self._producers: dict[str, EventHubProducerClient] = {}
         self._lock = threading.Lock()
         self._running = 0  # threads of calls, hung ones included
-        self._probe: _Call[None] | None = None
-        self._probe_lock = threading.Lock()
-        self._healthy_until = 0.0
         self._closed = False
 
     @classmethod
@@ -115,15 +114,17 @@ class EventHubBus:
         threading.Thread(target=run, name=f"eventhubs-{hub}", daemon=True).start()
         return _Call(future, producer)
 
-    def _outcome(self, hub: str, started: _Call[T]) -> T:
-        """The call's result within the deadline; EventHubError and timeouts become BusError."""
+    def _outcome(self, hub: str, started: _Call[T], batches: int = 1) -> T:
+        """The call's result within its deadline (`batches` sends); EventHubError and
+        timeouts become BusError."""
+        deadline_s = _CALL_TIMEOUT_S + _PER_BATCH_S * (batches - 1)
         try:
-            return started.future.result(timeout=_CALL_TIMEOUT_S)
+            return started.future.result(timeout=deadline_s)
         except FutureTimeout:
             with self._lock:  # a producer stuck in a handshake is not reused
                 if self._producers.get(hub) is started.producer:
                     del self._producers[hub]
-            raise BusError(f"{hub} did not answer within {_CALL_TIMEOUT_S:g} s") from None
+            raise BusError(f"{hub} did not answer within {deadline_s:g} s") from None
         except EventHubError as exc:
             raise BusError(f"{hub} failed: {type(exc).__name__}") from exc
 
@@ -153,24 +154,13 @@ class EventHubBus:
                 producer.send_batch(batch, timeout=_SEND_TIMEOUT_S)
 
         hub = self._hub(topic)
-        self._outcome(hub, self._start(hub, send))
+        self._outcome(hub, self._start(hub, send), batches=len(by_key))
 
     def ping(self) -> None:
-        if time.monotonic() < self._healthy_until:
-            return
+        """Raise BusError unless the observations hub answers (the health route calls it at
+        most every few seconds, one call at a time)."""
         hub = self._hub(OBSERVATIONS)
-
-        def probe(producer: EventHubProducerClient) -> None:
-            producer.get_eventhub_properties()
-            self._healthy_until = time.monotonic() + _PROBE_TTL_S
-
-        with self._probe_lock:  # concurrent health checks wait on the one probe under way
-            if time.monotonic() < self._healthy_until:
-                return
-            if self._probe is None or self._probe.future.done():
-                self._probe = self._start(hub, probe)
-            under_way = self._probe
-        self._outcome(hub, under_way)
+        self._outcome(hub, self._start(hub, lambda producer: producer.get_eventhub_properties()))
 
     def close(self) -> None:
         self._closed = True

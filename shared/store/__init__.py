@@ -164,7 +164,7 @@ class Container(Protocol):
     def scan(
         self, query: Query, *, limit: int = 100, continuation: str | None = None
     ) -> Page:
-        """Cross-partition query: platform catalogues only (never tenant data)."""
+        """Cross-partition query, in id order: platform catalogues only (never tenant data)."""
 
 
 class DocumentStore(Protocol):
@@ -234,6 +234,12 @@ def check_field(name: str) -> str:
     if not _FIELD.fullmatch(name):
         raise ValueError(f"not a queryable field: {name!r}")
     return name
+
+
+def check_scan(query: Query) -> None:
+    """A cross-partition scan pages by id, the one order both stores can resume exactly."""
+    if query.order_by not in (None, "id") or query.descending:
+        raise ValueError("a scan is ordered by id, ascending")
 
 
 def check_query(spec: ContainerSpec, query: Query, limit: int) -> None:

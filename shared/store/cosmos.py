@@ -19,6 +19,7 @@ not obvious from the port:
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -60,6 +61,7 @@ from shared.store import (
     check_field,
     check_partition,
     check_query,
+    check_scan,
     document_key,
     valid_id,
 )
@@ -119,6 +121,38 @@ def _translated(what: str) -> Iterator[None]:
         raise Unavailable(f"{what}: {type(exc).__name__}: {exc.message}") from exc
     except AzureError as exc:  # e.g. the credential could not get a token
         raise StoreError(f"{what}: {type(exc).__name__}: {exc.message}") from exc
+
+
+def _wrapped(token: str | None) -> str | None:
+    """A Cosmos continuation as the API hands it out: base64url, so that what comes back can be
+    checked before it reaches a request header."""
+    return base64.urlsafe_b64encode(token.encode()).decode() if token is not None else None
+
+
+def _unwrapped(token: str | None) -> str | None:
+    """A continuation handed back, or InvalidRequest: text that is not one of ours would fail
+    in the SDK's request headers as a 500 (not Latin-1) or a retried 503 (a line break)."""
+    if token is None:
+        return None
+    try:
+        raw = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True)
+        text = raw.decode("ascii")
+    except (ValueError, UnicodeError) as exc:
+        raise InvalidRequest("invalid continuation token") from exc
+    if not text or not text.isprintable():
+        raise InvalidRequest("invalid continuation token")
+    return text
+
+
+def _after_id(token: str) -> str:
+    """The last id of the previous page of a scan, from its continuation."""
+    try:
+        after = orjson.loads(_unwrapped(token) or "")
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest("invalid continuation token") from exc
+    if not (isinstance(after, list) and len(after) == 1 and isinstance(after[0], str)):
+        raise InvalidRequest("invalid continuation token")
+    return after[0]
 
 
 def _batches(writes: Sequence[Write]) -> Iterator[Sequence[Write]]:
@@ -355,6 +389,13 @@ class CosmosContainer:
         self, sql: _Sql, query: Query, limit: int, continuation: str | None, **scope: Any
     ) -> Page:
         check_query(self.spec, query, limit)
+        tokens: list[str | None] = []
+
+        def remember(headers: Mapping[str, Any], _: object) -> None:
+            # This request's own token: the client's `last_response_headers`, which the page
+            # iterator reads, is shared by every thread, so another request may have set it.
+            tokens.append(headers.get("x-ms-continuation"))
+
         pages = (
             self._items()
             .query_items(
@@ -362,16 +403,18 @@ class CosmosContainer:
                 parameters=sql.parameters,
                 max_item_count=limit,
                 timeout=self._timeout,
+                response_hook=remember,
                 **scope,
             )
-            .by_page(continuation)
+            .by_page(_unwrapped(continuation))
         )
         # Cosmos may answer a page with no items but a continuation (a partition range with no
         # match); skip those so callers only see an empty page at the end.
         for page in pages:
             items = [_public(doc) for doc in page]
-            if items or pages.continuation_token is None:
-                return Page(items, pages.continuation_token)
+            token = tokens[-1] if tokens else None
+            if items or token is None:
+                return Page(items, _wrapped(token))
         return Page([], None)
 
     def query(
@@ -382,9 +425,27 @@ class CosmosContainer:
             return self._page(sql, query, limit, continuation, partition_key=partition)
 
     def scan(self, query: Query, *, limit: int = 100, continuation: str | None = None) -> Page:
-        sql = _filtered("*", None, query)
+        """Pages by id, each page a query of its own (`id > the last id`, TOP limit + 1):
+        the SDK's continuation of a cross-partition ORDER BY query can skip items (it resumes
+        after the block it read ahead to merge the partitions)."""
+        check_scan(query)
+        check_query(self.spec, query, limit)
+        sql = _filtered(f"TOP {limit + 1} *", None, query)
+        if continuation is not None:
+            sql.where(f"c.id > {sql.param(_after_id(continuation))}")
         with _translated(f"scan {self.spec.name}"):
-            return self._page(sql, query, limit, continuation, enable_cross_partition_query=True)
+            found = [
+                _public(doc)
+                for doc in self._items().query_items(
+                    sql.text(" ORDER BY c.id"),
+                    parameters=sql.parameters,
+                    enable_cross_partition_query=True,
+                    timeout=self._timeout,
+                )
+            ]
+        items = found[:limit]
+        more = len(found) > limit
+        return Page(items, _wrapped(orjson.dumps([items[-1]["id"]]).decode()) if more else None)
 
     def count(self, partition: str, query: Query) -> int:
         sql = _filtered("VALUE COUNT(1)", (self.spec.partition_key, partition), query)

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from shared.store import (
     check_field,
     check_partition,
     check_query,
+    check_scan,
     document_key,
 )
 
@@ -319,7 +321,8 @@ class EmbeddedContainer:
         return self._select(partition, query, limit, continuation)
 
     def scan(self, query: Query, *, limit: int = 100, continuation: str | None = None) -> Page:
-        return self._select(None, query, limit, continuation)
+        check_scan(query)
+        return self._select(None, replace(query, order_by="id"), limit, continuation)
 
     def count(self, partition: str, query: Query) -> int:
         where, params = _where(query, self.index_fields)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel
 
 from shared.api.deps import Continuation, PlatformDep, TenantAdmin, TenantReader
+from shared.api.problems import CHANGED_MEANWHILE
 from shared.telemetry.devices import DevicePublic, DeviceUpsert
 
 router = APIRouter(prefix="/api/tenants/{tenant}/devices", tags=["devices"])
@@ -19,7 +20,11 @@ class DeviceList(BaseModel):
     continuation: str | None = None
 
 
-@router.put("/{dev_eui}", response_model=DevicePublic, responses={201: {"model": DevicePublic}})
+@router.put(
+    "/{dev_eui}",
+    response_model=DevicePublic,
+    responses={201: {"model": DevicePublic}, **CHANGED_MEANWHILE},
+)
 def put_device(
     tenant: TenantAdmin, dev_eui: DevEuiPath, body: DeviceUpsert, platform: PlatformDep,
     response: Response,
@@ -50,7 +55,7 @@ def get_device(tenant: TenantReader, dev_eui: DevEuiPath, platform: PlatformDep)
     return platform.ingestor.registry(tenant).get(dev_eui)
 
 
-@router.delete("/{dev_eui}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{dev_eui}", status_code=status.HTTP_204_NO_CONTENT, responses=CHANGED_MEANWHILE)
 def delete_device(tenant: TenantAdmin, dev_eui: DevEuiPath, platform: PlatformDep) -> Response:
     """Remove a device, its keys and its latest state; its stored readings expire with the
     retention."""
@@ -58,7 +63,9 @@ def delete_device(tenant: TenantAdmin, dev_eui: DevEuiPath, platform: PlatformDe
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.delete("/{dev_eui}/session", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{dev_eui}/session", status_code=status.HTTP_204_NO_CONTENT, responses=CHANGED_MEANWHILE
+)
 def reset_session(tenant: TenantAdmin, dev_eui: DevEuiPath, platform: PlatformDep) -> Response:
     """Forget the device's frame-counter session, e.g. after an ABP device was reset."""
     platform.ingestor.reset_session(tenant, dev_eui.lower())

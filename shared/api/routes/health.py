@@ -42,26 +42,27 @@ def _check(probe: Callable[[], None], adapter: str) -> Check:
     )
 
 
-class _RecentChecks:
+class RecentChecks:
     """The last probe of the dependencies, reused for CHECKS_FRESH_S: the endpoint is public,
-    and each probe is a request to Cosmos and Key Vault, whose limits are shared. One probe
-    runs at a time; callers meanwhile wait for its result."""
+    and each probe is a request to Cosmos, Event Hubs and Key Vault, whose limits are shared.
+    One probe runs at a time; callers meanwhile wait for its result."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._lock = threading.Lock()
         self._checks: dict[str, Check] = {}
         self._until = 0.0
 
     def get(self, platform: Platform) -> dict[str, Check]:
         with self._lock:
-            if time.monotonic() >= self._until:
+            if self._clock() >= self._until:
                 settings = platform.settings
                 self._checks = {
                     "store": _check(platform.store.ping, settings.store.value),
                     "bus": _check(platform.bus.ping, settings.bus.value),
                     "keys": _check(platform.keys.ping, settings.keystore.value),
                 }
-                self._until = time.monotonic() + CHECKS_FRESH_S
+                self._until = self._clock() + CHECKS_FRESH_S
             return self._checks
 
 
@@ -69,10 +70,7 @@ class _RecentChecks:
 def health(platform: PlatformDep, request: Request, response: Response) -> Health:
     """`ok` (200) when every dependency answers, else `degraded` (503); checked at most every
     few seconds."""
-    state = request.app.state
-    if not hasattr(state, "health_checks"):
-        state.health_checks = _RecentChecks()
-    checks = state.health_checks.get(platform)
+    checks = request.app.state.health_checks.get(platform)
     healthy = all(c.status == "ok" for c in checks.values())
     if not healthy:
         response.status_code = 503

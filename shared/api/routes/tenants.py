@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, Field
 
 from shared.api.deps import AdminOnly, Continuation, PlatformDep, TenantAdmin, TenantMember
+from shared.api.problems import CHANGED_MEANWHILE
 from shared.tenants.model import (
     ApiKeyCreate,
     ApiKeyIssued,
@@ -50,14 +51,15 @@ def get_tenant(tenant: TenantMember, platform: PlatformDep) -> TenantPublic:
     return platform.tenants.get(tenant)
 
 
-@router.patch("/{tenant}", response_model=TenantPublic)
+@router.patch("/{tenant}", response_model=TenantPublic, responses=CHANGED_MEANWHILE)
 def update_tenant(tenant: TenantAdmin, body: TenantUpdate, platform: PlatformDep) -> TenantPublic:
     """Change a tenant's name, kommunenummer, locale, time zone or retention."""
     return platform.tenants.update(tenant, body)
 
 
 @router.post(
-    "/{tenant}/keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyIssued
+    "/{tenant}/keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyIssued,
+    responses={409: {"description": "The tenant holds the most keys it may: revoke some"}},
 )
 def issue_key(tenant: TenantAdmin, body: ApiKeyCreate, platform: PlatformDep) -> ApiKeyIssued:
     """Issue an API key; the response is the only time the key is shown."""

@@ -24,6 +24,7 @@ from shared.store import (
     Container,
     Document,
     DocumentStore,
+    InvalidRequest,
     NotFound,
     Page,
     PreconditionFailed,
@@ -644,3 +645,55 @@ def test_cosmos_unreachable_is_unavailable():
     with pytest.raises(Unavailable):
         store.container("devices").read("t", "d")
     store.close()
+
+
+@pytest.mark.cosmos
+def test_a_cosmos_page_carries_its_own_continuation(
+    cosmos_store: CosmosStore, unique: str, monkeypatch: pytest.MonkeyPatch
+):
+    """The API's thread pool pages through one client: the SDK's page iterator reads the token
+    from the client's `last_response_headers`, which any other request overwrites. Tenant A's
+    page is held right there while tenant B's query runs."""
+    import threading
+
+    from azure.cosmos import _query_iterable
+
+    devices = cosmos_store.container("devices")
+    for tenant in (f"{unique}a", f"{unique}b"):
+        for n in range(6):
+            devices.create(device(tenant, f"{tenant}-d{n}"))
+    a_held, b_done = threading.Event(), threading.Event()
+    unpack = _query_iterable.QueryIterable._unpack
+
+    def held_in_a(self, block):
+        if threading.current_thread().name == "tenant-a":
+            a_held.set()
+            b_done.wait(10)
+        return unpack(self, block)
+
+    monkeypatch.setattr(_query_iterable.QueryIterable, "_unpack", held_in_a)
+    pages: dict[str, Page] = {}
+    a = threading.Thread(name="tenant-a", target=lambda: pages.__setitem__(
+        "a", devices.query(f"{unique}a", Query(order_by="id"), limit=2)))
+    a.start()
+    assert a_held.wait(10)
+    devices.query(f"{unique}b", Query(order_by="id"), limit=4)
+    b_done.set()
+    a.join(10)
+    monkeypatch.undo()
+    rest = devices.query(f"{unique}a", Query(order_by="id"), limit=10,
+                         continuation=pages["a"].continuation)
+    assert ids(pages["a"].items) + ids(rest.items) == [f"{unique}a-d{n}" for n in range(6)]
+
+
+@pytest.mark.parametrize("token", ["€", " x", "x\ny", "!!!!"])
+def test_a_continuation_that_is_not_a_token_is_invalid(devices: Container, unique: str, token):
+    """Passed on as a request header, such text would fail as a 500 or a retried 503."""
+    fill(devices, unique, 3)
+    with pytest.raises(InvalidRequest):
+        devices.query(unique, Query(order_by="id"), limit=1, continuation=token)
+
+
+def test_a_scan_is_ordered_by_id(store: DocumentStore):
+    with pytest.raises(ValueError, match="ordered by id"):
+        store.container("tenants").scan(Query(order_by="name"))

@@ -108,15 +108,6 @@ def test_a_namespace_that_never_answers_fails_the_call_within_its_deadline(monke
         bus.close()
 
 
-def test_a_healthy_probe_is_remembered_for_a_while(namespace, monkeypatch):
-    bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
-    bus.ping()
-    calls = []
-    monkeypatch.setattr(bus, "_start", lambda hub, call: calls.append(hub))
-    bus.ping()
-    assert calls == []  # health checks do not open a management link each
-
-
 def test_stuck_calls_do_not_keep_the_bus_from_a_namespace_that_is_back(monkeypatch):
     """Producers stuck in a handshake are dropped; the next call, on a new producer, goes
     through. Hung calls are bounded: past the limit a call fails at once."""
@@ -170,6 +161,26 @@ def test_stuck_calls_do_not_keep_the_bus_from_a_namespace_that_is_back(monkeypat
         bus.publish(OBSERVATIONS, _events("a", 1))
 
 
+def test_a_publish_to_many_devices_has_time_for_each_batch(namespace, monkeypatch):
+    """One batch per device, sent one after another: a full trigger batch on a slow hub must
+    not run out of time (and then go out again on every retry)."""
+    monkeypatch.setattr(eventhub_module, "_CALL_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(eventhub_module, "_PER_BATCH_S", 0.05)
+    sends = namespace.producer_class().send_batch
+
+    def slow(self, batch, timeout=None):
+        time.sleep(0.02)
+        sends(self, batch, timeout)
+
+    monkeypatch.setattr(eventhub_module.EventHubProducerClient, "send_batch", slow)
+    bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
+    try:
+        bus.publish(OBSERVATIONS, [e for n in range(30) for e in _events(f"d{n}", 1)])
+    finally:
+        bus.close()
+    assert len(namespace.sent) == 30  # 0.6 s of sends: past 0.2 s, within 0.2 + 29 x 0.05
+
+
 def test_a_producer_the_sdk_refuses_to_build_is_a_bus_error(monkeypatch):
     class Refused:
         def __init__(self, **kwargs):
@@ -183,20 +194,3 @@ def test_a_producer_the_sdk_refuses_to_build_is_a_bus_error(monkeypatch):
     assert bus._running == 0
 
 
-def test_health_checks_at_once_share_one_probe(namespace, monkeypatch):
-    bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
-    started = []
-    real_start = bus._start
-
-    def counting(hub, call):
-        started.append(hub)
-        time.sleep(0.05)
-        return real_start(hub, call)
-
-    monkeypatch.setattr(bus, "_start", counting)
-    checks = [threading.Thread(target=bus.ping) for _ in range(8)]
-    for check in checks:
-        check.start()
-    for check in checks:
-        check.join(5)
-    assert len(started) == 1
