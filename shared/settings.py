@@ -53,10 +53,9 @@ def _env(name: str) -> AliasChoices:
     return AliasChoices(name)
 
 
-def _setting_name(field_name: str | None) -> str:
-    alias = Settings.model_fields[field_name or ""].validation_alias
-    assert isinstance(alias, AliasChoices)
-    return str(alias.choices[0])
+def _setting_name(field_name: str) -> str:
+    alias = Settings.model_fields[field_name].validation_alias
+    return str(alias.choices[0]) if isinstance(alias, AliasChoices) else field_name
 
 
 class _SettingNamesOnly(EnvSettingsSource):
@@ -135,7 +134,7 @@ class Settings(BaseSettings):
         if value.startswith(_KEY_VAULT_REFERENCE):
             log.error(
                 "%s is a Key Vault reference App Service could not resolve: it is left unset",
-                _setting_name(info.field_name),
+                _setting_name(info.field_name or ""),
             )
             return None
         return value or None

@@ -112,7 +112,8 @@ class CorrelationMiddleware:
 
 
 class BodyGuardMiddleware:
-    """413 for bodies over the limit (declared or streamed), 415 for bodies that are not JSON."""
+    """413 for bodies over the limit (declared or streamed), 408 for one that does not arrive
+    within BODY_DEADLINE_S, 415 for bodies that are not JSON."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app

@@ -37,9 +37,10 @@ from shared.store.tenancy import TENANT_ID_MAX, is_tenant_id
 KOMMUNENUMMER = re.compile(r"^\d{4}$")
 LOCALE = re.compile(r"^[a-z]{2}(-[A-Z]{2})?$")
 EMAIL = re.compile(r"^[^@\s']+@[^@\s']+\.[^@\s']+$")
-MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_MONTH = r"\d{4}-(?:0[1-9]|1[0-2])"
+MONTH = re.compile(f"^{_MONTH}$")
 #: How tenant.bicep takes a budget's first month.
-_BUDGET_START = re.compile(r"^(\d{4}-(?:0[1-9]|1[0-2]))-01T00:00:00Z$")
+_BUDGET_START = re.compile(f"^({_MONTH})-01T00:00:00Z$")
 API_TIMEOUT_S = 10.0
 #: Tenant fields the API accepts on create and PATCH, in the order they are shown.
 TENANT_FIELDS = ("name", "kommunenummer", "locale", "timezone")
@@ -150,6 +151,13 @@ def with_budget_start(
         had_budget, start = False, None
     if had_budget and start:
         return replace(spec, budget_start=start.group(1))
+    if had_budget:  # written before start dates were kept: only Azure knows the budget's
+        raise OnboardError(
+            "the parameter file has a budget but not the month it started, which Azure keeps "
+            "and refuses to change: pass --budget-start YYYY-MM, the month of the tenant's "
+            "first deployment with a budget (Azure portal: Cost Management, Budgets, "
+            f"budget-smartby-{spec.id}, its start date)"
+        )
     return replace(spec, budget_start=f"{now or datetime.now(UTC):%Y-%m}")
 
 

@@ -17,46 +17,28 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from shared.keys import KeyStoreError, check_names
+from shared.private_files import create_private
 
 
 def load_or_create_master_key(data_dir: Path, configured: str | None) -> bytes:
+    """The master key: `SMARTBY_MASTER_KEY`, else `<data dir>/master.key`, made on first use."""
     if configured:
-        try:
-            key = base64.urlsafe_b64decode(configured + "=" * (-len(configured) % 4))
-        except ValueError as exc:
-            raise ValueError("SMARTBY_MASTER_KEY must be base64url of 32 bytes") from exc
-        if len(key) != 32:
-            raise ValueError("SMARTBY_MASTER_KEY must be base64url of 32 bytes")
-        return key
+        return _master_key(configured, "SMARTBY_MASTER_KEY")
     path = data_dir / "master.key"
-    if path.exists():
-        text = path.read_text().strip()
-        try:
-            key = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        except ValueError:
-            key = b""
-        if len(key) != 32:
-            raise ValueError(f"{path} does not hold a master key (base64url of 32 bytes)")
-        return key
-    key = AESGCM.generate_key(bit_length=256)
-    write_private(path, base64.urlsafe_b64encode(key).decode().rstrip("="))
-    return key
+    if not path.exists():
+        key = base64.urlsafe_b64encode(AESGCM.generate_key(bit_length=256)).decode().rstrip("=")
+        create_private(path, key)  # or the one another process made first
+    return _master_key(path.read_text().strip(), str(path))
 
 
-def write_private(path: Path, text: str) -> None:
-    """Create `path` (mode 0600) holding `text`, whole or not at all: written to a temporary
-    file first, so that a kill or a full disk never leaves a truncated key behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def _master_key(text: str, source: str) -> bytes:
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+        key = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise ValueError(f"{source} must hold a master key: base64url of 32 bytes")
+    return key
 
 
 class LocalKeyStore:

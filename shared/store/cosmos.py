@@ -332,7 +332,9 @@ class CosmosContainer:
     def replace(self, doc: Document, *, etag: str | None = None) -> Document:
         body, what = self._outgoing(doc)
         condition: dict[str, Any] = (
-            {"etag": etag, "match_condition": MatchConditions.IfNotModified} if etag else {}
+            {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+            if etag is not None
+            else {}
         )
         with _translated(f"replace {what}"):
             return _public(
@@ -374,7 +376,9 @@ class CosmosContainer:
         if not valid_id(id):
             return False
         condition: dict[str, Any] = (
-            {"etag": etag, "match_condition": MatchConditions.IfNotModified} if etag else {}
+            {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+            if etag is not None
+            else {}
         )
         try:
             with _translated(f"delete {self._what(partition, id)}"):

@@ -155,6 +155,8 @@ def _quarantine_page(
 
 
 Reason = Annotated[Literal[REASONS] | None, Query()]  # type: ignore[valid-type]
+#: Records hold whole messages (up to 256 KiB each): pages of at most 50 keep answers sized.
+QuarantineLimit = Annotated[int, Query(ge=1, le=50)]
 
 
 @router.get("/quarantine", response_model=QuarantinePage)
@@ -162,7 +164,7 @@ def quarantine(
     tenant: TenantAdmin,
     platform: PlatformDep,
     reason: Reason = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: QuarantineLimit = 50,
     continuation: Continuation = None,
 ) -> QuarantinePage:
     """Messages ingest set aside, newest first, with their reasons and counts per reason."""
@@ -174,7 +176,7 @@ def platform_quarantine(
     _: AdminOnly,
     platform: PlatformDep,
     reason: Reason = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: QuarantineLimit = 50,
     continuation: Continuation = None,
 ) -> QuarantinePage:
     """Messages that named no known tenant (e.g. an IoT Hub device without a tenant tag)."""

@@ -224,6 +224,18 @@ def test_a_budget_keeps_the_month_it_started_in(tmp_path: Path) -> None:
     )
 
 
+def test_a_budget_from_before_start_dates_were_kept_needs_its_month(tmp_path: Path) -> None:
+    path = bicepparam_path(tmp_path, "sandefjord")
+    write_bicepparam(path, SANDEFJORD)
+    legacy = path.read_text().replace("param budgetStartDate = '2026-11-01T00:00:00Z'\n", "")
+    path.write_text(legacy)
+    with pytest.raises(OnboardError, match="--budget-start"):
+        write_bicepparam(path, replace(SANDEFJORD, budget_start=None), force=True)
+    outcome = write_bicepparam(path, replace(SANDEFJORD, budget_start="2026-03"), force=True)
+    assert [d.param for d in outcome.differences] == ["budgetStartDate"]
+    assert "param budgetStartDate = '2026-03-01T00:00:00Z'\n" in path.read_text()
+
+
 def test_a_budget_set_up_again_starts_in_its_own_month(tmp_path: Path) -> None:
     path = bicepparam_path(tmp_path, "sandefjord")
     write_bicepparam(path, SANDEFJORD)

@@ -106,9 +106,13 @@ def test_serve_on_every_address_takes_ipv4_and_ipv6_and_shows_a_url_to_open(serv
     CLI's own default URL."""
     code, output, listened = serve("--host", "::", "--port", "0")
     assert code == 2, output  # no port 0: the demo and the banner need to know the port
-    code, output, listened = serve("--host", "::", "--port", "18473")
+    with socket.socket(socket.AF_INET6) as probe:  # a port free on both families
+        probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        probe.bind(("::", 0))
+        port = probe.getsockname()[1]
+    code, output, listened = serve("--host", "::", "--port", str(port))
     assert code == 0, output
-    assert "Portal:    http://[::1]:18473/" in output
+    assert f"Portal:    http://[::1]:{port}/" in output
     assert listened[0]["reachable"] == ["127.0.0.1", "::1"]
     code, output, listened = serve("--host", "0.0.0.0", "--port", "8080")  # noqa: S104
     assert "Portal:    http://127.0.0.1:8080/" in output
@@ -118,7 +122,7 @@ def test_serve_on_every_address_takes_ipv4_and_ipv6_and_shows_a_url_to_open(serv
     ("damage", "problem"),
     [
         ("store.sqlite", "file is not a database: a file in the data dir"),
-        ("master.key", "master.key does not hold a master key"),
+        ("master.key", "master.key must hold a master key"),
     ],
 )
 def test_a_damaged_data_dir_is_one_line_not_a_traceback(
@@ -150,6 +154,22 @@ def test_a_master_key_that_does_not_open_the_stored_keys_stops_the_start(
     assert len(listened) == 1  # only the first start
 
 
+def test_two_first_starts_at_once_make_one_key(tmp_path: Path) -> None:
+    """Both processes must end up with the key on disk, or one would keep keys it cannot
+    open again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shared.bootstrap import local_admin_key
+    from shared.keys.local import load_or_create_master_key
+
+    with ThreadPoolExecutor(8) as pool:
+        admin = set(pool.map(lambda _: local_admin_key(tmp_path), range(16)))
+        master = set(pool.map(lambda _: load_or_create_master_key(tmp_path, None), range(16)))
+    assert admin == {(tmp_path / "admin.key").read_text().strip()}
+    assert len(master) == 1
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
 def test_an_empty_admin_key_file_is_replaced_not_taken_as_no_key(serve, tmp_path: Path) -> None:
     (tmp_path / "admin.key").write_text(" \n")
     code, output, _ = serve()
@@ -164,7 +184,7 @@ def test_an_empty_admin_key_file_is_replaced_not_taken_as_no_key(serve, tmp_path
     [
         ("SMARTBY_LOG_LEVEL", "verbose", "SMARTBY_LOG_LEVEL: 'verbose' is not a log level"),
         ("SMARTBY_STORE", "mongo", "SMARTBY_STORE: Input should be 'embedded' or 'cosmos'"),
-        ("SMARTBY_MASTER_KEY", "short", "SMARTBY_MASTER_KEY must be base64url of 32 bytes"),
+        ("SMARTBY_MASTER_KEY", "short", "SMARTBY_MASTER_KEY must hold a master key: base64url"),
     ],
 )
 def test_a_configuration_error_is_one_line_not_a_traceback(
