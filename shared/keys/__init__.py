@@ -30,7 +30,10 @@ class KeyRefused(Exception):
 class KeyStore(Protocol):
     def put(self, tenant: str, name: str, secret: bytes) -> None: ...
 
-    def get(self, tenant: str, name: str) -> bytes | None: ...
+    def get(self, tenant: str, name: str, version: str = "") -> bytes | None:
+        """The key, or None. `version` is what the caller knows of the key's version (its
+        device's `updated`): a cache keeps keys per version, so that a key another host wrote
+        since is read anew; a store itself ignores it."""
 
     def delete(self, tenant: str, name: str) -> None: ...
 
@@ -46,27 +49,29 @@ class CachedKeyStore:
     """Keeps keys in memory for `ttl` seconds so the hot path does not call the vault per message.
 
     Writes through this instance invalidate its entry at once; a key changed by another instance
-    is picked up within `ttl`. Misses are cached too (a device without a key is the common case
-    for IP devices that send in clear).
+    is read anew as soon as a caller asks for another `version` of it (ingest passes its device's
+    `updated`, which every registration changes), else within `ttl`. Misses are cached too (a
+    device without a key is the common case for IP devices that send in clear).
     """
 
     _ABSENT = b""  # a cached miss (no key is empty)
 
     def __init__(self, inner: KeyStore, ttl: float = 300.0, max_entries: int = 100_000) -> None:
         self._inner = inner
-        self._cache: TtlCache[tuple[str, str], bytes] = TtlCache(ttl, max_entries)
+        #: (tenant, name) -> (the version it was read for, the key or _ABSENT)
+        self._cache: TtlCache[tuple[str, str], tuple[str, bytes]] = TtlCache(ttl, max_entries)
 
     def put(self, tenant: str, name: str, secret: bytes) -> None:
         self._inner.put(tenant, name, secret)
         self._cache.forget((tenant, name))
 
-    def get(self, tenant: str, name: str) -> bytes | None:
+    def get(self, tenant: str, name: str, version: str = "") -> bytes | None:
         hit = self._cache.get((tenant, name))
-        if hit is not None:
-            return hit or None
+        if hit is not None and hit[0] == version:
+            return hit[1] or None
         generation = self._cache.generation((tenant, name))
         value = self._inner.get(tenant, name)
-        self._cache.put((tenant, name), value or self._ABSENT, generation)
+        self._cache.put((tenant, name), (version, value or self._ABSENT), generation)
         return value
 
     def delete(self, tenant: str, name: str) -> None:
@@ -89,8 +94,8 @@ class TenantKeys:
     def put(self, name: str, secret: bytes) -> None:
         self._store.put(self.tenant, name, secret)
 
-    def get(self, name: str) -> bytes | None:
-        return self._store.get(self.tenant, name)
+    def get(self, name: str, version: str = "") -> bytes | None:
+        return self._store.get(self.tenant, name, version)
 
     def delete(self, name: str) -> None:
         self._store.delete(self.tenant, name)

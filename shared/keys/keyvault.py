@@ -112,7 +112,7 @@ class KeyVaultKeyStore:
         except AzureError as exc:
             raise KeyStoreError(f"cannot write key {name}: {type(exc).__name__}") from exc
 
-    def get(self, tenant: str, name: str) -> bytes | None:
+    def get(self, tenant: str, name: str, version: str = "") -> bytes | None:
         client, secret_name = self._locate(tenant, name)
         try:
             value = client.get_secret(secret_name).value

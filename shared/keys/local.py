@@ -82,7 +82,7 @@ class LocalKeyStore:
                 (tenant, name, nonce, ciphertext),
             )
 
-    def get(self, tenant: str, name: str) -> bytes | None:
+    def get(self, tenant: str, name: str, version: str = "") -> bytes | None:
         check_names(tenant, name)
         with self._lock:
             row = self._db.execute(

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import InvalidInput, NotFound
 from shared.keys import TenantKeys
-from shared.store import Document, Query
+from shared.store import Document, Query, StoreError
 from shared.store.tenancy import TenantContainer
 from shared.telemetry.codecs import MODELS, CodecError, check_config
 from shared.tenants.model import Strict
@@ -72,13 +72,15 @@ class DeviceUpsert(Strict):
         None,
         alias="appSKey",
         pattern=r"^[0-9a-fA-F]{32}$",
-        description="Write-only LoRaWAN AppSKey (32 hex). Stored in the key store only.",
+        description="Write-only LoRaWAN AppSKey (32 hex). Stored in the key store only; "
+        "left out, the key is kept; null removes it.",
     )
     aes_key: str | None = Field(
         None,
         alias="aesKey",
         pattern=r"^[0-9a-fA-F]{64}$",
-        description="Write-only AES-256 key (64 hex) for IP devices' encrypted envelopes.",
+        description="Write-only AES-256 key (64 hex) for IP devices' encrypted envelopes; "
+        "left out, the key is kept; null removes it.",
     )
 
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
@@ -133,33 +135,48 @@ class DeviceRegistry:
             check_config(data.model, data.params)  # what its codec will need, checked now
         except CodecError as exc:
             raise InvalidInput(str(exc)) from None
-        existing = self._devices.read(dev_eui)
+        existing = self._devices.read(dev_eui) or {}
         now = datetime.now(UTC).isoformat()
-        keys = {
-            app_s_key_name(dev_eui): data.app_s_key,
-            aes_key_name(dev_eui): data.aes_key,
+        keys = {  # name -> (flag in the document, the key given; None given: remove it)
+            app_s_key_name(dev_eui): ("hasAppSKey", "app_s_key"),
+            aes_key_name(dev_eui): ("hasAesKey", "aes_key"),
         }
-        written = [name for name, key in keys.items() if key]
-        for name in written:
-            self._keys.put(name, bytes.fromhex(keys[name]))
+        given = {name: getattr(data, field) for name, (_, field) in keys.items()
+                 if field in data.model_fields_set}
         doc = data.model_dump(mode="json", exclude={"app_s_key", "aes_key"}) | {
             "id": dev_eui,
             "devEui": dev_eui,
-            "hasAppSKey": bool(data.app_s_key) or bool(existing and existing["hasAppSKey"]),
-            "hasAesKey": bool(data.aes_key) or bool(existing and existing["hasAesKey"]),
-            "created": existing["created"] if existing else now,
+            **{flag: bool(given[name]) if name in given else bool(existing.get(flag))
+               for name, (flag, _) in keys.items()},
+            "created": existing.get("created", now),
             "updated": now,
         }
+        written: list[str] = []
         try:
+            for name, key in given.items():
+                if key:
+                    self._keys.put(name, bytes.fromhex(key))
+                    written.append(name)
             self._devices.upsert(doc)
         except BaseException:
-            if existing is None:  # no device holds these keys: leave none behind
-                for name in written:
+            if not existing and not self._may_be_stored(dev_eui):
+                for name in written:  # no device holds these keys: leave none behind
                     self._keys.delete(name)
             raise
+        for name, key in given.items():
+            if key is None:  # removed: the device no longer says it has one
+                self._keys.delete(name)
         if self._cache:
             self._cache.forget(self.tenant, dev_eui)
-        return DevicePublic.model_validate(doc), existing is None
+        return DevicePublic.model_validate(doc), not existing
+
+    def _may_be_stored(self, dev_eui: str) -> bool:
+        """After a failed write: whether it may have landed all the same (a timeout after the
+        store took it), in which case its keys must stay."""
+        try:
+            return self._devices.read(dev_eui) is not None
+        except StoreError:
+            return True
 
     def get(self, dev_eui: str) -> DevicePublic:
         doc = self._devices.read(dev_eui.lower())

@@ -97,7 +97,6 @@ MAX_TENANT_PAGES = 100
 _REWRITE_ATTEMPTS = 5
 #: IoT Hub device ids are at most 128 characters; a longer sender is not one.
 MAX_SENDER_CHARS = 128
-_KEY_FIELDS = frozenset({"app_s_key", "aes_key"})
 
 
 #: Quarantine reasons of frames refused before the session judged their counter: a replay of
@@ -483,18 +482,23 @@ class Ingestor:
             return result
 
         registry = self.registry(tenant)
-        devices = registry.lookup(u.dev_eui for _, u in uplinks)
+        sending = {u.dev_eui for _, u in uplinks}
+        devices = registry.lookup(sending)
         latest = TenantContainer(self._store.container("latest"), tenant)
         states = self._read_states(latest, devices)
-        stateless = [dev_eui for dev_eui in devices if dev_eui not in states]
-        if stateless:
-            # A new device, or one deleted through another host (whose cached registration
-            # would revive it): ask the registry itself, once per such device.
-            registered = self._registered_now(registry, stateless)
-            devices = {
-                d: registered.get(d, doc) for d, doc in devices.items()
-                if d in states or d in registered
-            }
+        # Asked of the registry itself (one request), not of this process's cache: a device
+        # without a state (new, unknown, or deleted through another host, whose cached
+        # registration would revive it) and one whose state names a registration other than
+        # the cached one (changed through another host: its model, params, place or keys).
+        unsure = [
+            dev_eui for dev_eui in sending
+            if dev_eui not in states
+            or states[dev_eui].get("deviceUpdated") != devices[dev_eui].get("updated")
+        ]
+        if unsure:
+            registered = self._registered_now(registry, unsure)
+            kept = devices.keys() - set(unsure)
+            devices = {d: devices[d] for d in kept} | registered
         series = self.series(tenant)
         now = int(time.time())
 
@@ -791,7 +795,7 @@ class Ingestor:
         if uplink.lorawan:
             if not device.get("hasAppSKey"):
                 return uplink.payload  # the network server decrypted it
-            key = _device_key(keys, app_s_key_name(dev_eui))
+            key = _device_key(keys, device, app_s_key_name(dev_eui))
             if key is None:
                 raise _Rejected("no_key", "the device's AppSKey is missing from the key store")
             if uplink.dev_addr is None:
@@ -800,7 +804,7 @@ class Ingestor:
                 uplink.payload, uplink.dev_addr, uplink.fcnt or 0
             )
         if uplink.envelope is not None:
-            key = _device_key(keys, aes_key_name(dev_eui))
+            key = _device_key(keys, device, aes_key_name(dev_eui))
             if key is None:
                 raise _Rejected("no_key", "the device has no AES key for its envelope")
             try:
@@ -817,7 +821,8 @@ class Ingestor:
         device, created = self.registry(tenant).put(dev_eui, data)
         if not created:
             described = _described(
-                {"id": device.dev_eui, **data.model_dump(mode="json", exclude=_KEY_FIELDS)}
+                device.model_dump(mode="json", by_alias=True)
+                | {"id": device.dev_eui, "updated": device.updated.isoformat()}
             )
             self._rewrite_state(tenant, device.dev_eui, lambda doc: doc.update(described))
         return device, created
@@ -887,18 +892,20 @@ def _while_changing(dev_eui: str, write: Callable[[], T]) -> T:
         raise ChangedMeanwhile(f"device {dev_eui}: its state kept changing; retry") from None
 
 
-def _device_key(keys: TenantKeys, name: str) -> bytes | None:
-    """A device's key; a key the key store refuses to give sets the message aside (no_key,
-    replayable once the key is enabled again)."""
+def _device_key(keys: TenantKeys, device: Document, name: str) -> bytes | None:
+    """A device's key, as of its registration (a key rotated through another host is read
+    anew); a key the key store refuses to give sets the message aside (no_key, replayable
+    once the key is enabled again)."""
     try:
-        return keys.get(name)
+        return keys.get(name, device.get("updated", ""))
     except KeyRefused as exc:
         raise _Rejected("no_key", f"{exc}: is the key disabled?") from exc
 
 
 def _described(device: Mapping[str, Any]) -> dict[str, Any]:
     """What a latest-state document repeats of its device's registration (what `/latest`
-    shows, and filters by area)."""
+    shows, and filters by area), and which registration that is (`deviceUpdated`: a host
+    whose cached registration is another reads it anew)."""
     return {
         "device": device["id"],
         "name": device.get("name"),
@@ -906,6 +913,7 @@ def _described(device: Mapping[str, Any]) -> dict[str, Any]:
         "area": device.get("area"),
         "medium": device.get("medium"),
         "location": device.get("location"),
+        "deviceUpdated": device.get("updated"),
     }
 
 

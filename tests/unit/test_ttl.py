@@ -52,7 +52,7 @@ class _RotatingVault:
         self.key = b"old-key-16-bytes"
         self.cached: CachedKeyStore | None = None
 
-    def get(self, tenant: str, name: str) -> bytes | None:
+    def get(self, tenant: str, name: str, version: str = "") -> bytes | None:
         value = self.key
         if self.cached and value == b"old-key-16-bytes":
             self.cached.put(tenant, name, b"new-key-16-bytes")  # the rotation lands now

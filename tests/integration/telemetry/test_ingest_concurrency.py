@@ -166,7 +166,7 @@ def test_two_hosts_on_overlapping_batches_at_once_store_every_reading_once(
 def test_a_key_store_outage_fails_the_batch_for_a_retry_rather_than_quarantining(
     host_a, platform, monkeypatch
 ):
-    def down(tenant, name):
+    def down(tenant, name, version=""):
         raise KeyStoreError("Key Vault: ServiceResponseError")
 
     monkeypatch.setattr(platform.keys, "get", down)
@@ -438,3 +438,58 @@ def test_readings_another_host_stores_while_a_device_is_deleted_stay_in_its_hist
     host_a.delete_device(TENANT, EM300)
     assert during[0].accepted == 1
     assert stored_times(host_a) == ["10:05"] * 3 + ["10:15"] * 3
+
+
+NEW_KEY = "000102030405060708090a0b0c0d0e0f"
+
+
+def registration(**fields) -> DeviceUpsert:
+    return DeviceUpsert.model_validate(
+        {"model": "milesight-em300-th", "name": "Skolegården", **fields}
+    )
+
+
+def test_a_key_rotated_through_another_host_is_used_at_once(host_a, host_b):
+    """Webhooks spread over instances: the instance that did not serve the PUT must not keep
+    decrypting with the old key for the key cache's lifetime."""
+    assert host_b.ingest(TENANT, [up(1, 1)]).accepted == 1  # B holds the device and its key
+    host_a.put_device(TENANT, EM300, registration(appSKey=NEW_KEY))
+
+    def rotated(fcnt: int, minute: int) -> Delivery:
+        frm = encrypt(PAYLOAD, NEW_KEY, DEV_ADDR, fcnt)
+        message = ttn_uplink(EM300, DEV_ADDR, fcnt, frm, f"2026-11-22T10:{minute:02d}:00Z")
+        return deliver("ttn", orjson.dumps(message), parse_ttn)
+
+    result = host_b.ingest(TENANT, [rotated(2, 2)])
+    assert (result.accepted, result.rejections) == (1, [])
+    host_a.delete_device(TENANT, EM300)  # and registered again, with the first key
+    host_a.put_device(TENANT, EM300, registration(appSKey=KEY))
+    assert host_b.ingest(TENANT, [up(1, 5)]).accepted == 1
+
+
+def test_settings_changed_through_another_host_are_used_and_kept(host_a, host_b, platform):
+    """B must neither decode with its cached settings nor write them back over the state."""
+    assert host_b.ingest(TENANT, [up(1, 1)]).accepted == 1
+    place = {"medium": "water", "area": "goksjo", "location": {"lat": 59.17, "lon": 10.17}}
+    host_a.put_device(TENANT, EM300, registration(**place))
+    assert host_b.ingest(TENANT, [up(2, 2)]).accepted == 1
+    stored = state(platform)
+    assert {k: stored[k] for k in place} == place
+    assert stored["values"]["temperature"]["medium"] == "air"  # its own sensor: ambient air
+    events = platform.bus.recent("observations")
+    assert events[-1]["data"]["area"] == "goksjo"
+
+
+def test_a_device_registered_through_another_host_is_known_at_once(host_a, host_b):
+    """B saw it unknown (and remembered that); A registers it: B must not refuse it still."""
+    other = "24e124136b502218"
+
+    def from_other(fcnt: int) -> Delivery:
+        frm = encrypt(PAYLOAD, KEY, DEV_ADDR, fcnt)
+        message = ttn_uplink(other, DEV_ADDR, fcnt, frm, f"2026-11-22T11:{fcnt:02d}:00Z")
+        return deliver("ttn", orjson.dumps(message), parse_ttn)
+
+    refused = host_b.ingest(TENANT, [from_other(1)])
+    assert [r.reason for r in refused.rejections] == ["unknown_device"]
+    host_a.put_device(TENANT, other, registration(appSKey=KEY))
+    assert host_b.ingest(TENANT, [from_other(2)]).accepted == 1

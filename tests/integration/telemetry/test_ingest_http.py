@@ -809,3 +809,40 @@ def test_a_failed_registration_takes_back_the_keys_it_wrote(client, sandefjord, 
                           headers=auth(sandefjord.keys["tenant-admin"]))
     assert response.status_code == 503
     assert platform.keys.get("sandefjord", "device-0004a30b001a2b3c-appskey") is None
+
+
+def test_a_registration_that_landed_despite_a_timeout_keeps_its_keys(
+    client, sandefjord, platform, monkeypatch
+):
+    """A write that timed out may have been stored: its device must not lose its key."""
+    from shared.store import Unavailable
+    from shared.store.tenancy import TenantContainer
+
+    upsert = TenantContainer.upsert
+
+    def landed_then_timed_out(self, doc, *suffix):
+        upsert(self, doc, *suffix)
+        raise Unavailable("read timed out")
+
+    monkeypatch.setattr(TenantContainer, "upsert", landed_then_timed_out)
+    response = client.put("/api/tenants/sandefjord/devices/0004a30b001a2b3c",
+                          json={"model": "json", "name": "x", "aesKey": "7f" * 32},
+                          headers=auth(sandefjord.keys["tenant-admin"]))
+    assert response.status_code == 503
+    assert platform.keys.get("sandefjord", "device-0004a30b001a2b3c-aeskey") == bytes([0x7F] * 32)
+
+
+def test_a_key_given_as_null_is_removed(client, sandefjord, platform):
+    """A device leaving end-to-end encryption (or an IP device given a LoRaWAN model) drops its
+    key; leaving the field out keeps it."""
+    url = "/api/tenants/sandefjord/devices/0004a30b001a2b3c"
+    admin = auth(sandefjord.keys["tenant-admin"])
+    client.put(url, json={"model": "json", "name": "x", "aesKey": "7f" * 32}, headers=admin)
+    kept = client.put(url, json={"model": "json", "name": "y"}, headers=admin).json()
+    assert kept["hasAesKey"] is True
+    removed = client.put(url, json={"model": "json", "name": "y", "aesKey": None}, headers=admin)
+    assert removed.status_code == 200 and removed.json()["hasAesKey"] is False
+    assert platform.keys.get("sandefjord", "device-0004a30b001a2b3c-aeskey") is None
+    clear = client.post("/api/tenants/sandefjord/ingest/device/0004a30b001a2b3c",
+                        json={"temperature": 4.5}, headers=auth(sandefjord.keys["ingest"]))
+    assert clear.status_code == 202, clear.text
