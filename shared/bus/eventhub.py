@@ -58,6 +58,7 @@ class EventHubBus:
         self._producers: dict[str, EventHubProducerClient] = {}
         self._lock = threading.Lock()
         self._running = 0  # threads of calls, hung ones included
+        self._probe: _Call[None] | None = None
         self._closed = False
 
     @classmethod
@@ -157,10 +158,16 @@ class EventHubBus:
         self._outcome(hub, self._start(hub, send), batches=len(by_key))
 
     def ping(self) -> None:
-        """Raise BusError unless the observations hub answers (the health route calls it at
-        most every few seconds, one call at a time)."""
+        """Raise BusError unless the observations hub answers. A probe still under way (hung
+        in a handshake) is waited on again, not joined by another thread."""
         hub = self._hub(OBSERVATIONS)
-        self._outcome(hub, self._start(hub, lambda producer: producer.get_eventhub_properties()))
+        with self._lock:
+            probe = self._probe
+        if probe is None or probe.future.done():
+            probe = self._start(hub, lambda producer: producer.get_eventhub_properties())
+            with self._lock:
+                self._probe = probe
+        self._outcome(hub, probe)
 
     def close(self) -> None:
         self._closed = True

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -132,7 +133,7 @@ def _wrapped(token: str | None) -> str | None:
 def _unwrapped(token: str | None) -> str | None:
     """A continuation handed back, or InvalidRequest: text that is not one of ours would fail
     in the SDK's request headers as a 500 (not Latin-1) or a retried 503 (a line break)."""
-    if token is None:
+    if not token:  # `?continuation=` given empty: the first page, as on the embedded store
         return None
     try:
         raw = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True)
@@ -435,7 +436,7 @@ class CosmosContainer:
         check_scan(query)
         check_query(self.spec, query, limit)
         sql = _filtered(f"TOP {limit + 1} *", None, query)
-        if continuation is not None:
+        if continuation:
             sql.where(f"c.id > {sql.param(_after_id(continuation))}")
         with _translated(f"scan {self.spec.name}"):
             found = [
@@ -449,7 +450,8 @@ class CosmosContainer:
             ]
         items = found[:limit]
         more = len(found) > limit
-        return Page(items, _wrapped(orjson.dumps([items[-1]["id"]]).decode()) if more else None)
+        last = json.dumps([items[-1]["id"]])  # ASCII (ids need not be): tokens are checked so
+        return Page(items, _wrapped(last) if more else None)
 
     def count(self, partition: str, query: Query) -> int:
         sql = _filtered("VALUE COUNT(1)", (self.spec.partition_key, partition), query)

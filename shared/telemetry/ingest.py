@@ -31,9 +31,9 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -51,6 +51,7 @@ from shared.store import (
 from shared.store import NotFound as StoreNotFound
 from shared.store.tenancy import TenantContainer
 from shared.telemetry.codecs import CodecError, get_codec
+from shared.telemetry.codecs.quantities import EARLIEST_DEVICE_TIME
 from shared.telemetry.devices import (
     DeviceCache,
     DevicePublic,
@@ -61,7 +62,14 @@ from shared.telemetry.devices import (
 )
 from shared.telemetry.envelope import EnvelopeError, open_envelope
 from shared.telemetry.lorawan import CipherCache, FrmPayloadCipher
-from shared.telemetry.observations import Observation, Reading, event, iso, normalise
+from shared.telemetry.observations import (
+    MAX_CLOCK_AHEAD,
+    Observation,
+    Reading,
+    event,
+    iso,
+    normalise,
+)
 from shared.telemetry.quarantine import Quarantine
 from shared.telemetry.series import (
     MAX_HOUR_READINGS,
@@ -86,6 +94,8 @@ FCNT_WINDOW = 64
 _PUBLISHED_ENTRIES = 200_000
 #: Frames a device's outbox holds at most: a whole Event Hubs batch (256) and then some.
 MAX_PENDING = 300
+#: Frames replayed from before the window that a session remembers, against a second copy.
+MAX_REPLAYED = 512
 #: How long a committed frame stays in the outbox unless its host saw it published: longer
 #: than an Event Hubs outage the host's retries ride out (its own failed publishes it keeps in
 #: memory, however long), should the partition then move to another host.
@@ -228,13 +238,18 @@ class _Session:
     dev_addr: int | None = None
     last: int | None = None
     seen: dict[str, str] = field(default_factory=dict)
+    #: Frames replayed from the quarantine from before the window (FCnt: digest), kept apart
+    #: from `seen`, whose newest counters they would push out.
+    replayed: dict[str, str] = field(default_factory=dict)
     loaded_from: str | None = None
     epoch: int = 0
     #: The outbox: frames whose events were committed with the state and may not have been
-    #: published (FCnt or digest: [commit time, source]). A redelivery of one by its source
-    #: publishes it again; the same frame from another network server is only a duplicate.
+    #: published (FCnt or digest: [commit time, source, receive time (RFC 3339)]). A
+    #: redelivery of one by its source publishes it again, as first received; the same frame
+    #: from another network server is only a duplicate.
     unpublished: dict[str, list[Any]] = field(default_factory=dict)
-    accepted: dict[str, str] = field(default_factory=dict)  # FCnt or digest: source
+    #: This batch's frames: (source, receive time, digest)
+    accepted: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     republished: list[str] = field(default_factory=list)  # redelivered from the outbox
     changed: bool = False
     hours: dict[str, int] = field(default_factory=dict)
@@ -259,14 +274,16 @@ class _Session:
         outbox = state.get("pending")
         unpublished = {
             key: entry for key, entry in (outbox if isinstance(outbox, dict) else {}).items()
-            if isinstance(entry, list) and len(entry) == 2  # [commit time, source]
+            if isinstance(entry, list) and len(entry) in (2, 3)  # [commit, source(, received)]
             and now - entry[0] < OUTBOX_HORIZON_S and not published(key, seen.get(key, ""))
         }
+        replayed = state.get("replayed")
         return cls(
             hour_size,
             dev_addr=state.get("devAddr"),
             last=state.get("last"),
             seen=seen,
+            replayed=dict(replayed) if isinstance(replayed, dict) else {},
             loaded_from=doc.get("_etag"),
             epoch=doc.get("sessionEpoch", 0),
             unpublished=unpublished,
@@ -294,25 +311,42 @@ class _Session:
         for bucket, readings in added.items():
             hours[bucket] += readings
 
+    def digests(self) -> Iterator[tuple[str, str]]:
+        """The frames this batch publishes (accepted, or again from the outbox) and digests."""
+        for key in self.republished:
+            yield key, self.seen.get(key) or self.replayed.get(key, "")
+        for key, (_, _, digest) in self.accepted.items():
+            yield key, digest
+
     def dump(self, now: int) -> dict[str, Any]:
         """The session as its state document stores it (see `_session_document`), with this
         batch's frames in the outbox."""
         outbox = {k: entry for k, entry in self.unpublished.items() if k not in self.accepted}
-        outbox.update((key, [now, source]) for key, source in self.accepted.items())
-        return _session_document(self.dev_addr, self.last, self.seen, outbox)
+        outbox.update(
+            (key, [now, source, received]) for key, (source, received, _) in self.accepted.items()
+        )
+        return _session_document(self.dev_addr, self.last, self.seen, outbox, self.replayed)
 
 
 def _session_document(
-    dev_addr: int | None, last: int | None, seen: dict[str, str], outbox: dict[str, Any]
+    dev_addr: int | None,
+    last: int | None,
+    seen: dict[str, str],
+    outbox: dict[str, Any],
+    replayed: dict[str, str],
 ) -> dict[str, Any]:
-    """A session with the `FCNT_WINDOW` most recently seen entries (insertion order) and the
-    outbox (at most `MAX_PENDING`). Frames in the outbox stay seen, however many a batch
-    brought: its retry must find them all duplicates, to publish them. Trims `seen` in place."""
+    """A session with the `FCNT_WINDOW` most recently seen entries (insertion order), the
+    outbox (at most `MAX_PENDING`) and the last `MAX_REPLAYED` frames replayed from before the
+    window. Frames in the outbox stay seen, however many a batch brought: its retry must find
+    them all duplicates, to publish them. Trims `seen` in place."""
     pending = dict(list(outbox.items())[-MAX_PENDING:])
     for stale in list(islice(seen, max(0, len(seen) - FCNT_WINDOW))):
         if stale not in pending:
             del seen[stale]
-    return {"devAddr": dev_addr, "last": last, "seen": seen, "pending": pending}
+    document = {"devAddr": dev_addr, "last": last, "seen": seen, "pending": pending}
+    if replayed:
+        document["replayed"] = dict(list(replayed.items())[-MAX_REPLAYED:])
+    return document
 
 
 def _digest(payload: bytes) -> str:
@@ -469,6 +503,7 @@ class Ingestor:
                 )
 
         uplinks: list[tuple[Delivery, Uplink]] = []
+        arrived = datetime.now(UTC)
         for delivery in deliveries:
             parsed = delivery.parsed
             if isinstance(parsed, MalformedUplink):
@@ -476,7 +511,7 @@ class Ingestor:
             elif isinstance(parsed, Ignored):
                 result.ignored += 1
             else:
-                uplinks.append((delivery, parsed))
+                uplinks.append((delivery, _plausibly_timed(parsed, arrived)))
         if not uplinks:
             quarantine_refused()
             return result
@@ -569,9 +604,9 @@ class Ingestor:
         outgoing = sorted(republished, key=lambda o: o.epoch_ms) + observations
         if outgoing:
             sent = [
-                ((tenant, dev_eui, key), session.seen[key])
+                ((tenant, dev_eui, key), digest)
                 for dev_eui, session in sessions.items()
-                for key in (*session.republished, *session.accepted)
+                for key, digest in session.digests()
             ]
             try:
                 self._bus.publish(OBSERVATIONS, [event(o) for o in outgoing])
@@ -708,6 +743,10 @@ class Ingestor:
             committed = session.unpublished.get(key)
             if not failed_here and (committed is None or committed[1] != uplink.source):
                 return _Redelivered([])
+            if committed is not None and len(committed) == 3:
+                # As first received: an IP device's retry arrives later, and its reading keeps
+                # the time (and event id) it was stored with.
+                uplink = uplink._replace(received=datetime.fromisoformat(committed[2]))
             try:
                 payload = self._plaintext(keys, device, uplink)
                 again = decode_uplink(keys.tenant, device, uplink, payload)
@@ -729,10 +768,10 @@ class Ingestor:
             session.dev_addr, session.last, session.seen = uplink.dev_addr, None, {}
             session.unpublished = {}
         if uplink.fcnt is None or session.last is None or uplink.fcnt > session.last - FCNT_WINDOW:
-            # Remembered as seen (and in the outbox) only inside the window: a replayed frame
-            # from before it would push the newest frames' counters out of `seen`.
             session.seen[key] = digest
-            session.accepted[key] = uplink.source
+        else:  # replayed from before the window: in `seen`, it would push the newest out
+            session.replayed[key] = digest
+        session.accepted[key] = (uplink.source, iso(uplink.received), digest)
         session.changed = True
         if uplink.fcnt is not None:
             last = session.last
@@ -765,7 +804,7 @@ class Ingestor:
                     "given another, DELETE its session to start a new one",
                 )
             return True
-        seen = session.seen.get(str(fcnt))
+        seen = session.seen.get(str(fcnt)) or session.replayed.get(str(fcnt))
         if seen == digest:
             raise _Duplicate
         if seen is not None:
@@ -892,6 +931,21 @@ def _while_changing(dev_eui: str, write: Callable[[], T]) -> T:
         raise ChangedMeanwhile(f"device {dev_eui}: its state kept changing; retry") from None
 
 
+def _plausibly_timed(uplink: Uplink, arrived: datetime) -> Uplink:
+    """The uplink, stamped with the time it arrived here if the network's receive time cannot
+    be right: ChirpStack takes it from the gateway, whose clock may never have been set (2000,
+    or 2099). A reading from the future would stay the device's latest until that time came,
+    and one before any device clock would hide device-timed readings. Past times are kept:
+    replays bring old ones."""
+    if EARLIEST_DEVICE_TIME <= uplink.received <= arrived + MAX_CLOCK_AHEAD:
+        return uplink
+    log.warning(
+        "%s of %s was received at %s, says the network: stored as received now",
+        uplink.source, uplink.dev_eui, iso(uplink.received),
+    )
+    return uplink._replace(received=arrived)
+
+
 def _device_key(keys: TenantKeys, device: Document, name: str) -> bytes | None:
     """A device's key, as of its registration (a key rotated through another host is read
     anew); a key the key store refuses to give sets the message aside (no_key, replayable
@@ -971,7 +1025,10 @@ class _StateMerge:
             lasts = [n for n in (stored.get("last"), ours["last"]) if n is not None]
             theirs = stored.get("pending")
             outbox = (theirs if isinstance(theirs, dict) else {}) | ours["pending"]
-            merged = _session_document(ours["devAddr"], max(lasts, default=None), seen, outbox)
+            replayed = stored.get("replayed", {}) | ours.get("replayed", {})
+            merged = _session_document(
+                ours["devAddr"], max(lasts, default=None), seen, outbox, replayed
+            )
         else:
             merged = ours
         doc["session"] = merged

@@ -95,7 +95,7 @@ def normalise(
         }
         if time is None:
             instants[received].append(reading)
-        elif time <= received + MAX_CLOCK_AHEAD:
+        elif time - received <= MAX_CLOCK_AHEAD:
             instants.setdefault(time, []).append(reading)
         else:
             raise CodecError(

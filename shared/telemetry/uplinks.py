@@ -67,15 +67,19 @@ class Ignored:
     kind: str
 
 
+_LEAP_SECOND = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d):60(?:\.\d+)?")
+
+
 def parse_time(value: Any, field: str) -> datetime:
     """RFC 3339 as network servers send it (nanoseconds, `Z`) to an aware UTC datetime.
 
-    Python 3.11's `fromisoformat` reads `Z` and truncates digits beyond microseconds.
+    Python 3.11's `fromisoformat` reads `Z` and truncates digits beyond microseconds; RFC 3339
+    also allows `t` and `z`, and a leap second (`:60`), taken as the second's last microsecond.
     """
     if not isinstance(value, str) or len(value) > 40:
         raise MalformedUplink("malformed", f"{field} must be an RFC 3339 time")
     try:
-        parsed = datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(_LEAP_SECOND.sub(r"\1:59.999999", value.upper()))
     except ValueError as exc:
         raise MalformedUplink("malformed", f"{field} is not an RFC 3339 time") from exc
     if parsed.tzinfo is UTC:

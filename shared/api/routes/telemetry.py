@@ -258,7 +258,12 @@ class ReplayReport(BaseModel):
     )
 
 
-@router.post("/quarantine/replay", response_model=ReplayReport)
+_REPLAY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The continuation is not one a replay report gave"},
+}
+
+
+@router.post("/quarantine/replay", response_model=ReplayReport, responses=_REPLAY_RESPONSES)
 def replay_quarantine(
     tenant: TenantAdmin, platform: PlatformDep, request: ReplayRequest
 ) -> ReplayReport:
@@ -272,7 +277,7 @@ def replay_quarantine(
 @platform_router.post(
     "/quarantine/replay",
     response_model=ReplayReport,
-    responses={404: {"description": "No such tenant"}},
+    responses={404: {"description": "No such tenant"}, **_REPLAY_RESPONSES},
 )
 def replay_platform_quarantine(
     _: AdminOnly, platform: PlatformDep, request: PlatformReplayRequest

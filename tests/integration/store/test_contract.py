@@ -694,6 +694,26 @@ def test_a_continuation_that_is_not_a_token_is_invalid(devices: Container, uniqu
         devices.query(unique, Query(order_by="id"), limit=1, continuation=token)
 
 
+def test_a_scan_pages_past_ids_that_are_not_ascii(store: DocumentStore, unique: str):
+    tenants = store.container("tenants")
+    names = [f"{unique}-bærum", f"{unique}-ø2", f"{unique}-å3"]
+    for name in names:
+        tenants.create({"id": name, "tenant": name, "batch": unique})
+
+    def fetch(**page: Any) -> Page:
+        return tenants.scan(Query(where={"batch": unique}), **page)
+
+    pages = all_pages(fetch, limit=1)
+    assert sorted(id for page in pages for id in ids(page.items)) == sorted(names)
+
+
+def test_an_empty_continuation_is_the_first_page(devices: Container, unique: str):
+    fill(devices, unique, 3)
+    assert ids(devices.query(unique, Query(order_by="id"), limit=2, continuation="").items) == [
+        "d00", "d01"
+    ]
+
+
 def test_a_scan_is_ordered_by_id(store: DocumentStore):
     with pytest.raises(ValueError, match="ordered by id"):
         store.container("tenants").scan(Query(order_by="name"))

@@ -493,3 +493,33 @@ def test_a_device_registered_through_another_host_is_known_at_once(host_a, host_
     assert [r.reason for r in refused.rejections] == ["unknown_device"]
     host_a.put_device(TENANT, other, registration(appSKey=KEY))
     assert host_b.ingest(TENANT, [from_other(2)]).accepted == 1
+
+
+def test_an_envelope_sent_again_after_a_failed_publish_keeps_its_first_time(
+    host_a, host_b, platform, monkeypatch
+):
+    """An IP device retries the same envelope later (its first answer was a 503): the event
+    published from the outbox is the stored reading's, with its time and id."""
+    from datetime import timedelta
+
+    from shared.telemetry.envelope import seal_envelope
+    from shared.telemetry.ingest import deliver_from_device
+
+    sensor, aes = "0004a30b001c2b3d", bytes(range(32))
+    host_a.put_device(TENANT, sensor, DeviceUpsert.model_validate(
+        {"model": "json", "name": "P", "aesKey": aes.hex()}
+    ))
+    body = orjson.dumps(seal_envelope(b'{"temperature": 4.5}', aes, TENANT, sensor, 7))
+    first = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+    _fail_publish(monkeypatch, platform)
+    with pytest.raises(BusError):
+        host_a.ingest(TENANT, [deliver_from_device("http", body, sensor, first)])
+    monkeypatch.undo()
+    retried = host_b.ingest(
+        TENANT, [deliver_from_device("http", body, sensor, first + timedelta(seconds=30))]
+    )
+    assert (retried.accepted, retried.duplicates) == (0, 1)
+    [published] = [e for e in platform.bus.recent("observations") if e["subject"] == sensor]
+    assert published["time"] == "2026-11-22T10:00:00Z"
+    stored = host_a.ingest(TENANT, [deliver_from_device("http", body, sensor, first)])
+    assert stored.duplicates == 1

@@ -846,3 +846,24 @@ def test_a_key_given_as_null_is_removed(client, sandefjord, platform):
     clear = client.post("/api/tenants/sandefjord/ingest/device/0004a30b001a2b3c",
                         json={"temperature": 4.5}, headers=auth(sandefjord.keys["ingest"]))
     assert clear.status_code == 202, clear.text
+
+
+def test_a_gateway_clock_far_off_does_not_time_the_readings(client, sandefjord):
+    """ChirpStack times an uplink by its gateway: one whose clock was never set says 2099
+    (or 2000). Such a reading would stay the device's latest until 2099."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.support.uplinks import chirpstack_up
+
+    frm = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, 50)
+    sent = client.post(
+        "/api/tenants/sandefjord/ingest/chirpstack", params={"event": "up"},
+        json=chirpstack_up(EM300, DEV_ADDR, 50, frm, "2099-01-01T00:00:00Z", f_port=85),
+        headers=auth(sandefjord.keys["ingest"]),
+    )
+    assert sent.status_code == 202, sent.text
+    latest = client.get("/api/tenants/sandefjord/latest",
+                        headers=auth(sandefjord.keys["read"])).json()["items"]
+    [state] = [i for i in latest if i["device"] == EM300]
+    stored_at = datetime.fromisoformat(state["time"])
+    assert abs(stored_at - datetime.now(UTC)) < timedelta(minutes=1)

@@ -156,10 +156,37 @@ def test_a_backlog_is_replayed_in_order_over_several_calls_and_after_live_frames
     second = _replay(client, sandefjord, {"reason": "unknown_device", "limit": 50}).json()
     assert second["counts"] == {"accepted": 30}
     assert _quarantine(client, sandefjord)["counts"] == {}
-    # Only replays pass the window: the same old frame from the network server does not;
-    # and the replayed frames did not push the newest out of the session's memory.
-    assert _post_uplink(client, sandefjord, 3, minute=3).json()["reason"] == "fcnt_regressed"
+    # The replayed frames are remembered (sent again, one is a duplicate), without pushing the
+    # newest out of the session's memory; an old frame never stored is still refused.
+    assert _post_uplink(client, sandefjord, 3, minute=3).json()["duplicates"] == 1
     assert _post_uplink(client, sandefjord, 150, minute=150 % 60).json()["duplicates"] == 1
+    other = encrypt(bytes.fromhex("01755a03679cff04687b"), KEY, DEV_ADDR, 81)
+    again = client.post("/api/tenants/sandefjord/ingest/ttn",
+                        json=ttn_uplink(EM300, DEV_ADDR, 81, other, "2026-11-22T11:21:00Z"),
+                        headers=auth(sandefjord.keys["ingest"]))
+    assert again.json()["reason"] == "fcnt_regressed"
+
+
+def test_two_copies_of_a_frame_replayed_from_before_the_window_are_stored_once(
+    client, sandefjord
+):
+    """An IP device's retried envelope (its answer lost) is quarantined twice while the device
+    is unregistered; replayed after live traffic moved the window on, it is one reading."""
+    from shared.telemetry.envelope import seal_envelope
+
+    aes = bytes(range(32))
+
+    def post(body):
+        return client.post(f"/api/tenants/sandefjord/ingest/device/{IP_SENSOR}", json=body,
+                           headers=auth(sandefjord.keys["ingest"]))
+
+    first = seal_envelope(b'{"temperature": -25.0}', aes, "sandefjord", IP_SENSOR, 1)
+    assert [post(first).json()["reason"] for _ in range(2)] == ["unknown_device"] * 2
+    _register(client, sandefjord, IP_SENSOR, {"model": "json", "name": "P", "aesKey": aes.hex()})
+    for seq in range(2, 72):
+        post(seal_envelope(b'{"temperature": 4.0}', aes, "sandefjord", IP_SENSOR, seq))
+    report = _replay(client, sandefjord, {"reason": "unknown_device"}).json()
+    assert sorted(report["counts"].items()) == [("accepted", 1), ("duplicate", 1)]
 
 
 def test_replaying_ids_that_are_gone_says_so(client, sandefjord):

@@ -181,6 +181,34 @@ def test_a_publish_to_many_devices_has_time_for_each_batch(namespace, monkeypatc
     assert len(namespace.sent) == 30  # 0.6 s of sends: past 0.2 s, within 0.2 + 29 x 0.05
 
 
+def test_health_checks_wait_on_a_hung_probe_rather_than_start_more(monkeypatch):
+    """Polled every few seconds while the namespace hangs, the probe must not cost a thread
+    per poll (they would use up the threads publishing needs)."""
+    release = threading.Event()
+
+    class Hung:
+        def __init__(self, **kwargs):
+            pass
+
+        def get_eventhub_properties(self):
+            release.wait(30)
+
+        def close(self):
+            return None
+
+    monkeypatch.setattr(eventhub_module, "EventHubProducerClient", Hung)
+    monkeypatch.setattr(eventhub_module, "_CALL_TIMEOUT_S", 0.05)
+    bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
+    try:
+        for _ in range(5):
+            with pytest.raises(BusError, match="did not answer"):
+                bus.ping()
+        assert bus._running == 1
+    finally:
+        release.set()
+        bus.close()
+
+
 def test_a_producer_the_sdk_refuses_to_build_is_a_bus_error(monkeypatch):
     class Refused:
         def __init__(self, **kwargs):

@@ -72,6 +72,19 @@ def test_ttn_omits_zero_fields_and_may_time_only_the_message() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "instant"),
+    [
+        ("2026-11-22t10:00:00.5z", datetime(2026, 11, 22, 10, 0, 0, 500000, tzinfo=UTC)),
+        ("2016-12-31T23:59:60Z", datetime(2016, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+    ],
+    ids=["lower-case", "leap-second"],
+)
+def test_every_rfc_3339_time_is_read(text: str, instant: datetime) -> None:
+    uplink = parse_ttn(orjson.dumps(_ttn(uplink_message__received_at=text)))
+    assert isinstance(uplink, Uplink) and uplink.received == instant
+
+
+@pytest.mark.parametrize(
     "changes",
     [
         {"uplink_message__f_port": None, "uplink_message__frm_payload": None},  # empty frame
