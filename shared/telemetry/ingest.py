@@ -971,10 +971,13 @@ def _described(device: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _instant(text: str) -> datetime:
-    """An RFC 3339 time of a stored document, to compare: as text `10:05:00Z` would sort after
-    `10:05:00.5Z`, since `iso` leaves out a zero fraction."""
-    return datetime.fromisoformat(text)
+def _not_older(time: str, than: str) -> bool:
+    """Whether RFC 3339 text `time` (as `iso` writes it) is not older than `than`. Text of one
+    length compares as its instants do; `10:05:00Z` would sort after `10:05:00.500000Z`,
+    since `iso` leaves out a zero fraction, so those are compared as times."""
+    if len(time) == len(than):
+        return time >= than
+    return datetime.fromisoformat(time) >= datetime.fromisoformat(than)
 
 
 class _StateMerge:
@@ -1035,10 +1038,13 @@ class _StateMerge:
         stored_values = doc["values"] = dict(doc.get("values", {}))  # copy-on-write
         for quantity, value in self._values.items():
             previous = stored_values.get(quantity)
-            if previous is None or _instant(previous["time"]) <= _instant(value["time"]):
+            if previous is None or _not_older(value["time"], previous["time"]):
                 stored_values[quantity] = value
-        times = [v["time"] for v in stored_values.values()]
-        doc.update(_described(device), time=max(times, key=_instant) if times else None)
+        newest = None
+        for value in stored_values.values():
+            if newest is None or _not_older(value["time"], newest):
+                newest = value["time"]
+        doc.update(_described(device), time=newest)
         if self._open_hour is not None:
             self.new = self._open_hour.merge_into(doc)
         return doc

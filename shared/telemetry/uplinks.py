@@ -79,9 +79,12 @@ def parse_time(value: Any, field: str) -> datetime:
     if not isinstance(value, str) or len(value) > 40:
         raise MalformedUplink("malformed", f"{field} must be an RFC 3339 time")
     try:
-        parsed = datetime.fromisoformat(_LEAP_SECOND.sub(r"\1:59.999999", value.upper()))
-    except ValueError as exc:
-        raise MalformedUplink("malformed", f"{field} is not an RFC 3339 time") from exc
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        try:  # the rarer spellings, only when needed: this runs for every message
+            parsed = datetime.fromisoformat(_LEAP_SECOND.sub(r"\1:59.999999", value.upper()))
+        except ValueError as exc:
+            raise MalformedUplink("malformed", f"{field} is not an RFC 3339 time") from exc
     if parsed.tzinfo is UTC:
         return parsed
     if parsed.tzinfo is None:
