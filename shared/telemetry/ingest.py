@@ -126,6 +126,7 @@ class Delivery:
     parsed: Uplink | Ignored | MalformedUplink
     #: An IP device's message: the sender and receive time its entry point knew (IoT Hub's
     #: device id and enqueued time; the URL's device), kept with it if the body is refused.
+    #: A replayed message: when its quarantine record was made (it arrived then).
     sender: str | None = None
     received: datetime | None = None
     #: A message replayed from the quarantine: the reason it was kept there.
@@ -271,19 +272,21 @@ class _Session:
         doc = doc or {}
         state = doc.get("session") or {}
         seen = dict(state.get("seen", {}))
+        replayed = state.get("replayed")
+        replayed = dict(replayed) if isinstance(replayed, dict) else {}
         outbox = state.get("pending")
         unpublished = {
             key: entry for key, entry in (outbox if isinstance(outbox, dict) else {}).items()
             if isinstance(entry, list) and len(entry) in (2, 3)  # [commit, source(, received)]
-            and now - entry[0] < OUTBOX_HORIZON_S and not published(key, seen.get(key, ""))
+            and now - entry[0] < OUTBOX_HORIZON_S
+            and not published(key, seen.get(key) or replayed.get(key, ""))
         }
-        replayed = state.get("replayed")
         return cls(
             hour_size,
             dev_addr=state.get("devAddr"),
             last=state.get("last"),
             seen=seen,
-            replayed=dict(replayed) if isinstance(replayed, dict) else {},
+            replayed=replayed,
             loaded_from=doc.get("_etag"),
             epoch=doc.get("sessionEpoch", 0),
             unpublished=unpublished,
@@ -510,8 +513,8 @@ class Ingestor:
                 reject(delivery, parsed.reason, parsed.detail, None)
             elif isinstance(parsed, Ignored):
                 result.ignored += 1
-            else:
-                uplinks.append((delivery, _plausibly_timed(parsed, arrived)))
+            else:  # a replay arrived when its record was made
+                uplinks.append((delivery, _plausibly_timed(parsed, delivery.received or arrived)))
         if not uplinks:
             quarantine_refused()
             return result
@@ -766,7 +769,7 @@ class Ingestor:
         session.count(observations)
         if rejoined:  # taken only from a frame that decoded: a forged one changes nothing
             session.dev_addr, session.last, session.seen = uplink.dev_addr, None, {}
-            session.unpublished = {}
+            session.unpublished, session.replayed = {}, {}
         if uplink.fcnt is None or session.last is None or uplink.fcnt > session.last - FCNT_WINDOW:
             session.seen[key] = digest
         else:  # replayed from before the window: in `seen`, it would push the newest out

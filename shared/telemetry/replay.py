@@ -76,7 +76,9 @@ def replay(
     # As ingest orders a batch: a device's frames in counter order, so none looks regressed.
     pending.sort(key=lambda p: (p[1].dev_eui, p[1].fcnt or 0))
     for record, uplink, raw in pending:
-        delivery = Delivery(record.source, raw, uplink, replay_of=record.reason)
+        delivery = Delivery(
+            record.source, raw, uplink, received=record.received, replay_of=record.reason
+        )
         outcomes[record.id] = _ingest_again(ingestor, tenant, record.id, delivery)
         if outcomes[record.id].quarantine_id != record.id:
             quarantine.delete(record.id)

@@ -523,3 +523,73 @@ def test_an_envelope_sent_again_after_a_failed_publish_keeps_its_first_time(
     assert published["time"] == "2026-11-22T10:00:00Z"
     stored = host_a.ingest(TENANT, [deliver_from_device("http", body, sensor, first)])
     assert stored.duplicates == 1
+
+
+def _replayed(delivery: Delivery) -> Delivery:
+    """As `replay` hands a record of a device registered late back to ingest."""
+    import dataclasses
+
+    return dataclasses.replace(delivery, replay_of="unknown_device")
+
+
+def test_a_second_copy_of_a_frame_replayed_from_before_the_window_is_not_published_again(
+    host_a, platform
+):
+    """The host that published it knows so (another host cannot: it publishes a same-source
+    copy again, under the same event id, as for any frame in the outbox)."""
+    host_a.ingest(TENANT, [up(100, 40)])
+    old = _replayed(up(5, 5))
+    assert host_a.ingest(TENANT, [old]).accepted == 1
+    published = len(platform.bus.recent("observations"))
+    assert host_a.ingest(TENANT, [old]).duplicates == 1
+    assert len(platform.bus.recent("observations")) == published
+
+
+def test_a_rejoined_device_starts_without_the_old_sessions_replayed_counters(platform):
+    """An OTAA device (Smartby holds no key) joins again and counts from 1."""
+    platform.tenants.create(TenantCreate(id=TENANT, name="Sandefjord", kommunenummer="3907"))
+    host = platform.ingestor
+    host.registry(TENANT).put(EM300, DeviceUpsert.model_validate(
+        {"model": "milesight-em300-th", "name": "OTAA"}))
+
+    def clear(fcnt: int, minute: int, hour: int, dev_addr: str, payload: bytes = PAYLOAD):
+        message = ttn_uplink(EM300, dev_addr, fcnt, payload,
+                             f"2026-11-22T{hour:02d}:{minute:02d}:00Z")
+        return deliver("ttn", orjson.dumps(message), parse_ttn)
+
+    assert host.ingest(TENANT, [clear(100, 0, 10, DEV_ADDR)]).accepted == 1
+    assert host.ingest(TENANT, [_replayed(clear(5, 5, 9, DEV_ADDR))]).accepted == 1
+    joined = bytes.fromhex("01755a03679cff04687b")
+    frames = [clear(f, 10 + f, 11, "26011111", joined) for f in range(1, 7)]
+    result = host.ingest(TENANT, frames)
+    assert (result.accepted, result.rejections) == (6, [])
+
+
+def test_a_replayed_frame_with_an_unset_gateway_clock_is_timed_when_it_first_arrived(
+    host_a, platform
+):
+    """Stored as received when its record was made, not when the operator replayed it."""
+    from shared.telemetry.replay import replay
+
+    other = "24e124136b502219"
+    frm = encrypt(PAYLOAD, KEY, DEV_ADDR, 1)
+    message = chirpstack_up(other, DEV_ADDR, 1, frm, "2000-01-01T00:00:07Z", f_port=85)
+    [refused] = host_a.ingest(
+        TENANT, [deliver("chirpstack", orjson.dumps(message), parse_chirpstack, "up")]
+    ).rejections
+    record = host_a.quarantine(TENANT).get(refused.quarantine_id)
+    host_a.put_device(TENANT, other, DeviceUpsert.model_validate(
+        {"model": "milesight-em300-th", "name": "Late", "appSKey": KEY}))
+    later = record.received.timestamp() + 3600
+
+    import time as clock
+
+    real_now = clock.time
+    try:
+        clock.time = lambda: later  # the operator replays an hour later
+        [outcome] = replay(host_a, TENANT, [record])
+    finally:
+        clock.time = real_now
+    assert outcome.outcome == "accepted"
+    stored = TenantContainer(platform.store.container("latest"), TENANT).read(other)
+    assert datetime.fromisoformat(stored["time"]) == record.received
