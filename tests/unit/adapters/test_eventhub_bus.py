@@ -75,12 +75,13 @@ def test_an_event_larger_than_a_batch_is_a_bus_error_not_a_crash(namespace):
         bus.publish(OBSERVATIONS, [huge])
 
 
-def test_a_namespace_that_never_answers_fails_the_call_within_its_deadline(monkeypatch):
-    """The SDK opens its link in create_batch, with no timeout of its own: a peer that never
-    finishes the handshake must not hold the caller (a request thread, the trigger)."""
+@pytest.fixture
+def hung(monkeypatch):
+    """A namespace that accepts TCP and never finishes the handshake: each producer call waits
+    until the test releases it (as its socket would give up at last)."""
     release = threading.Event()
 
-    class Stuck:
+    class Hung:
         def __init__(self, **kwargs):
             pass
 
@@ -93,7 +94,15 @@ def test_a_namespace_that_never_answers_fails_the_call_within_its_deadline(monke
         def close(self):
             return None
 
-    monkeypatch.setattr(eventhub_module, "EventHubProducerClient", Stuck)
+    monkeypatch.setattr(eventhub_module, "EventHubProducerClient", Hung)
+    yield release
+    release.set()
+
+
+def test_a_namespace_that_never_answers_fails_the_call_within_its_deadline(hung, monkeypatch):
+    """The SDK opens its link in create_batch, with no timeout of its own: a peer that never
+    finishes the handshake must not hold the caller (a request thread, the trigger)."""
+    release = hung
     monkeypatch.setattr(eventhub_module, "_CALL_TIMEOUT_S", 0.2)
     bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
     try:
@@ -181,22 +190,9 @@ def test_a_publish_to_many_devices_has_time_for_each_batch(namespace, monkeypatc
     assert len(namespace.sent) == 30  # 0.6 s of sends: past 0.2 s, within 0.2 + 29 x 0.05
 
 
-def test_health_checks_wait_on_a_hung_probe_rather_than_start_more(monkeypatch):
+def test_health_checks_wait_on_a_hung_probe_rather_than_start_more(hung, monkeypatch):
     """Polled every few seconds while the namespace hangs, the probe must not cost a thread
     per poll (they would use up the threads publishing needs)."""
-    release = threading.Event()
-
-    class Hung:
-        def __init__(self, **kwargs):
-            pass
-
-        def get_eventhub_properties(self):
-            release.wait(30)
-
-        def close(self):
-            return None
-
-    monkeypatch.setattr(eventhub_module, "EventHubProducerClient", Hung)
     monkeypatch.setattr(eventhub_module, "_CALL_TIMEOUT_S", 0.05)
     bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
     try:
@@ -205,7 +201,7 @@ def test_health_checks_wait_on_a_hung_probe_rather_than_start_more(monkeypatch):
                 bus.ping()
         assert bus._running == 1
     finally:
-        release.set()
+        hung.set()
         bus.close()
 
 
