@@ -513,7 +513,7 @@ class Ingestor:
                 reject(delivery, parsed.reason, parsed.detail, None)
             elif isinstance(parsed, Ignored):
                 result.ignored += 1
-            else:  # a replay arrived when its record was made
+            else:  # arrived as its entry point (or, replayed, its quarantine record) says
                 uplinks.append((delivery, _plausibly_timed(parsed, delivery.received or arrived)))
         if not uplinks:
             quarantine_refused()
