@@ -199,7 +199,6 @@ class _ReplaySelection(BaseModel):
     )
 
 
-
 class ReplayRequest(_ReplaySelection):
     """Which quarantined messages to ingest again: listed by id, or by reason (and device)."""
 
