@@ -7,7 +7,9 @@ Eleven big-endian bytes on FPort 2 in working mode 0 (the D20 default), after Dr
     4-5  ADC channel 0, u16 mV        6    flags: bit 7 door switch (1 = closed), mode in
                                            bits 2-6, bit 1 digital input level, bit 0 EXTI
     7-10 optional I2C sensor: SHT temperature int16 / 10 and humidity u16 / 10, or, when
-         bytes 9-10 are zero, a BH1750 illuminance u16 in lux at 7-8
+         bytes 9-10 are zero, a BH1750 illuminance u16 in lux at 7-8; humidity 0xFFFF is no
+         SHT sensor (Dragino's firmware, dragino/LoRa_STM32 src/bsp.c, sends 6553.5 for both
+         values when none answers, so a plain D20 sends FFFF FFFF)
 
 Other working modes (distance, 3 ADC, 3 probes, weight, counting, alarm settings) reuse the
 bytes differently and are rejected as 'unsupported_mode'.
@@ -17,8 +19,10 @@ reports them regardless (an unwired door pin reads "OPEN"). So they are emitted 
 device configuration lists them under ``wired_inputs`` (any of "analog_voltage", "door_open",
 "digital_input"). Likewise bytes 7-10 all zero mean no I2C sensor, not 0 lux.
 
-Known limitation: Dragino firmware reports an unreadable DS18B20 as 0x0000 (0.0 degC), which
-cannot be told apart from a real 0.0 degC reading (dragino/LoRa_STM32 issue 13).
+A DS18B20 that does not answer (no probe, cable cut, CRC error) is sent as 0x7FFF (3276.7
+degC, firmware src/ds18b20.c): no probe reading, while the rest of the frame is kept. Known
+limitation: firmware before that change sent 0x0000 (0.0 degC), which cannot be told apart
+from a real 0.0 degC reading (dragino/LoRa_STM32 issue 13).
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ WIRED_INPUTS = frozenset({ANALOG_VOLTAGE.quantity, DOOR_OPEN.quantity, DIGITAL_I
 #: The whole mode-0 frame in one unpack: battery, probe, ADC, flags, then bytes 7-8 as int16
 #: (SHT temperature, or lux when 9-10 are zero) and 9-10 as u16 (SHT humidity).
 _FRAME = struct.Struct(">HhHBhH")
+_NO_PROBE_READING = 0x7FFF
+_NO_SHT_SENSOR = 0xFFFF
 
 
 def wired_inputs(config: Mapping[str, Any]) -> frozenset[str]:
@@ -73,7 +79,9 @@ class DraginoLsn50v2D20:
         if mode != 0:
             raise CodecError("unsupported_mode", f"working mode {mode} (only mode 0 is decoded)")
 
-        measurements = [BATTERY_VOLTAGE(battery / 1000), PROBE_TEMPERATURE(probe / 10)]
+        measurements = [BATTERY_VOLTAGE(battery / 1000)]
+        if probe != _NO_PROBE_READING:
+            measurements.append(PROBE_TEMPERATURE(probe / 10))
         wired = wired_inputs(config)
         if wired:
             if ANALOG_VOLTAGE.quantity in wired:
@@ -83,6 +91,8 @@ class DraginoLsn50v2D20:
             if DIGITAL_INPUT.quantity in wired:
                 measurements.append(DIGITAL_INPUT(1.0 if flags & 0x02 else 0.0))
 
+        if i2c_second == _NO_SHT_SENSOR:
+            return measurements  # no I2C sensor answered
         if i2c_second:
             measurements.append(TEMPERATURE(i2c_first / 10))
             measurements.append(HUMIDITY(i2c_second / 10))

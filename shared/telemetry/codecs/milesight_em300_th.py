@@ -7,6 +7,8 @@ Records are ``[channel][type][value]`` with little-endian values, after Milesigh
     04 68  humidity, u8 / 2 %RH      20 CE  history: u32 Unix time, int16 temp / 10,
                                             u8 humidity / 2, 1 reserved byte
     FF xx  device information sent after join (versions, serial, class): no measurements
+    FE xx  replies to configuration downlinks (intervals, alarms, calibration), also sent
+           as FF xx: no measurements
 
 A record's length is implied by its type, so after an unknown type the rest of the payload
 cannot be located: the whole payload is rejected rather than half-decoded (`RecordFormat`).
@@ -28,6 +30,13 @@ def _history(unix_time: int, temperature: int, humidity: int) -> list[Measuremen
     return [TEMPERATURE(temperature / 10, at), HUMIDITY(humidity / 2, at)]
 
 
+#: Value lengths of the record types that carry no measurement, by type (after FF or FE).
+_DEVICE_INFORMATION = {0x01: 1, 0x09: 2, 0x0A: 2, 0x0B: 1, 0x0F: 1, 0x16: 8, 0xFE: 1, 0xFF: 2}
+_DOWNLINK_REPLIES = {
+    0x02: 2, 0x03: 2, 0x06: 9, 0x10: 1, 0x27: 1, 0x28: 1, 0x68: 1, 0x69: 1, 0x6A: 3, 0x6D: 1,
+    0x79: 6, 0xEA: 3,
+}
+
 _FORMAT = RecordFormat(
     2,  # channel and type
     {
@@ -36,19 +45,12 @@ _FORMAT = RecordFormat(
         0x0468: (struct.Struct("<B"), lambda raw: [HUMIDITY(raw / 2)]),
         0x20CE: (struct.Struct("<IhBx"), _history),  # the last byte is reserved
     },
-    # Device information (FF xx): versions, serial, class...
     {
-        0xFF00 | kind: size
-        for kind, size in {
-            0x01: 1,
-            0x09: 2,
-            0x0A: 2,
-            0x0B: 1,
-            0x0F: 1,
-            0x16: 8,
-            0xFE: 1,
-            0xFF: 2,
-        }.items()
+        # Device information sent after join (FF xx): versions, serial, class...
+        **{0xFF00 | kind: size for kind, size in _DEVICE_INFORMATION.items()},
+        # Replies to configuration downlinks (FE xx or FF xx): intervals, alarms, calibration.
+        **{channel | kind: size
+           for channel in (0xFE00, 0xFF00) for kind, size in _DOWNLINK_REPLIES.items()},
     },
 )
 

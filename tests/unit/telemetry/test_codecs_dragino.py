@@ -167,6 +167,25 @@ def test_lsn50_decodes_negative_probe_temperature() -> None:
     ]
 
 
+def test_lsn50_without_i2c_sensor_keeps_battery_and_probe() -> None:
+    # Dragino firmware (src/bsp.c): no SHT answering sends 6553.5 for both values, FFFF FFFF
+    # (or 3276.7 and 6553.5, 7FFF FFFF, in later builds)
+    for no_sensor in ("FFFF FFFF", "7FFF FFFF"):
+        assert lsn50(f"0B54 00E1 0000 00 {no_sensor}") == [
+            Measurement("battery_voltage", 2.9, "V"),
+            Measurement("probe_temperature", 22.5, "Cel", probe=True),
+        ]
+
+
+def test_lsn50_unanswered_probe_is_no_reading_but_keeps_the_frame() -> None:
+    # Dragino firmware (src/ds18b20.c): a DS18B20 that does not answer is sent as 3276.7
+    assert lsn50("0B54 7FFF 0000 00 00FC 0205") == [
+        Measurement("battery_voltage", 2.9, "V"),
+        Measurement("temperature", 25.2, "Cel"),
+        Measurement("humidity", 51.7, "%RH"),
+    ]
+
+
 def test_lsn50_reads_bh1750_illuminance_when_humidity_word_is_zero() -> None:
     assert lsn50("0B54 00E1 0000 00 9C40 0000")[-1] == Measurement("illuminance", 40000.0, "lx")
 
@@ -177,7 +196,7 @@ def test_lsn50_reads_bh1750_illuminance_when_humidity_word_is_zero() -> None:
         ("0B54 0000 0000 00 00FC 0205", 42, "unsupported_port"),  # codec yaml: unknown FPort
         ("0B54 0000 0000 00 00FC", 2, "too_short"),
         ("0B54 0000 0000 0C 0000 0000", 2, "unsupported_mode"),  # mode 3: three probes
-        ("0B54 7FFF 0000 00 0000 0000", 2, "out_of_range"),  # probe 3276.7 degC
+        ("0B54 7FFE 0000 00 0000 0000", 2, "out_of_range"),  # probe 3276.6 degC
         ("0B54 0000 0000 00 00FC 03E9", 2, "out_of_range"),  # humidity 100.1 %
         ("1770 0000 0000 00 0000 0000", 2, "out_of_range"),  # battery 6.0 V
     ],
@@ -192,7 +211,7 @@ def test_lsn50_rejects_malformed_or_unphysical_payloads(
 
 def test_lsn50_probe_is_sign_extended_for_every_raw_value() -> None:
     accepted = {}
-    for raw in range(-32768, 32768):
+    for raw in range(-32768, 32767):  # 0x7FFF, "no reading", is tested above
         payload = b"\x0b\x54" + raw.to_bytes(2, "big", signed=True) + bytes(7)
         try:
             accepted[raw] = LSN50.decode(payload, 2, {})[1].value

@@ -54,6 +54,21 @@ def test_em300_skips_device_information_records_sent_after_join() -> None:
     assert decode(payload.replace(" ", "")) == [Measurement("battery", 92.0, "%EL")]
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "FF03B004 01755C",  # report interval 1200 s, on FF
+        "FE02B004 01755C",  # collection interval 1200 s, on FE
+        "FE06 0B 6400 C800 00000000 01755C",  # temperature alarm config: 9 bytes
+        "FF10FF FE27FF FE28FF FE68 01 FE69 01 FE6A 00B004 FE6DFF 01755C",
+        "FE79 01 00 0000 0000 FEEA 80 0A00 01755C",  # D2D master config, calibration
+    ],
+)
+def test_em300_skips_replies_to_configuration_downlinks(payload: str) -> None:
+    # Milesight's EM300-TH decoder, handle_downlink_response: FE or FF, then the setting
+    assert decode(payload.replace(" ", "")) == [Measurement("battery", 92.0, "%EL")]
+
+
 def test_em300_rejects_unknown_record() -> None:
     with pytest.raises(CodecError) as caught:
         decode("01755C 0599 00".replace(" ", ""))
