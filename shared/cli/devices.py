@@ -21,6 +21,7 @@ A regular file is counted first for the progress bar; a pipe (`/dev/stdin`) is r
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -226,9 +227,34 @@ def import_devices(
     return report
 
 
+_TOO_LARGE = f"the file is larger than {MAX_FILE_BYTES // 2**20} MB: split it"
+
+
+class _Capped(io.RawIOBase):
+    """A byte stream that fails past MAX_FILE_BYTES: a pipe has no size to check beforehand."""
+
+    def __init__(self, raw: io.BufferedIOBase) -> None:
+        self._raw = raw
+        self._left = MAX_FILE_BYTES
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        read = self._raw.readinto(buffer)
+        self._left -= read
+        if self._left < 0:
+            raise CsvError(_TOO_LARGE)
+        return read
+
+
 def _file_rows(path: Path) -> Iterator[Row | CsvError]:
     """The file's rows as it streams; Excel's byte-order mark is skipped."""
-    with path.open(encoding="utf-8-sig", newline="") as stream:
+    with (
+        path.open("rb") as raw,
+        io.TextIOWrapper(io.BufferedReader(_Capped(raw)), encoding="utf-8-sig", newline="")
+        as stream,
+    ):
         yield from read_rows(stream)
 
 
@@ -260,7 +286,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2)
         regular = file.is_file()  # not a pipe (/dev/stdin, <(...)), which reads only once
         if regular and file.stat().st_size > MAX_FILE_BYTES:
-            console.print(f"✗ the file is larger than {MAX_FILE_BYTES // 2**20} MB: split it")
+            console.print(f"✗ {_TOO_LARGE}")
             raise typer.Exit(2)
         try:
             total = sum(1 for _ in _file_rows(file)) if regular else None

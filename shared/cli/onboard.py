@@ -33,6 +33,7 @@ from rich.markup import escape
 
 from shared.cli.api import parse_key, unreachable
 from shared.store.tenancy import TENANT_ID_MAX, is_tenant_id
+from shared.tenants.model import PLATFORM_PARTITION
 
 KOMMUNENUMMER = re.compile(r"^\d{4}$")
 LOCALE = re.compile(r"^[a-z]{2}(-[A-Z]{2})?$")
@@ -80,6 +81,8 @@ def validate(spec: TenantSpec) -> None:
             "letter, then lowercase letters, digits and single inner hyphens (e.g. sandefjord); "
             "the tenant's Key Vault name (kv-<tenant>-<token>, 24 characters) allows no more"
         )
+    elif spec.id == PLATFORM_PARTITION:
+        problems.append(f"--tenant {spec.id!r} is reserved for the platform's own records")
     if not 1 <= len(spec.name.strip()) <= 100 or spec.name != spec.name.strip():
         problems.append("--name must be 1-100 characters without leading or trailing spaces")
     elif not spec.name.isprintable():  # a line break would end the Bicep string and comment
@@ -92,7 +95,10 @@ def validate(spec: TenantSpec) -> None:
         problems.append(f"--timezone {spec.timezone!r} is not an IANA time zone (Europe/Oslo)")
     if spec.budget is not None:
         if spec.budget < 1:
-            problems.append("--budget must be a positive whole number of NOK per month")
+            problems.append(
+                "--budget must be a positive whole number per month, in the billing account's "
+                "currency"
+            )
         if not spec.contact_emails:
             problems.append("--budget needs at least one --contact-email to send the alerts to")
     if spec.budget_start is not None:
@@ -492,7 +498,11 @@ def register(app: typer.Typer, *, transport: httpx.BaseTransport | None = None) 
         ] = "Europe/Oslo",
         budget: Annotated[
             int | None,
-            typer.Option("--budget", help="Monthly budget alert in NOK (needs --contact-email)."),
+            typer.Option(
+                "--budget",
+                help="Monthly budget alert in the billing account's currency (NOK for a "
+                "Norwegian billing account; needs --contact-email).",
+            ),
         ] = None,
         contact_email: Annotated[
             list[str] | None,
@@ -550,6 +560,9 @@ def register(app: typer.Typer, *, transport: httpx.BaseTransport | None = None) 
         except OnboardError as exc:
             errors.print(f"{_FAIL} {escape(str(exc))}")
             raise typer.Exit(2) from None
+        if api_url and admin_key is None:
+            errors.print(f"{_FAIL} --api-url needs the admin key: --admin-key or SMARTBY_ADMIN_KEY")
+            raise typer.Exit(2)
         console.print(f"{_OK} Tenant {spec.id}: {escape(spec.name)} ({spec.kommunenummer})")
 
         try:
@@ -571,11 +584,8 @@ def register(app: typer.Typer, *, transport: httpx.BaseTransport | None = None) 
             }[outcome.status]
         )
 
-        if not api_url:
+        if not api_url or admin_key is None:  # (a URL without a key stopped above)
             console.print(f"{_SKIP} API step skipped: no --api-url or SMARTBY_API_URL")
-        elif admin_key is None:
-            errors.print(f"{_FAIL} --api-url needs the admin key: --admin-key or SMARTBY_ADMIN_KEY")
-            raise typer.Exit(2)
         else:
             try:
                 with (

@@ -185,6 +185,29 @@ def test_a_file_from_a_pipe_is_read_once(tmp_path, api_url, make_tenant, client)
     assert "1 created, 0 updated" in result.output
 
 
+@pytest.mark.timeout(30)
+def test_a_pipe_over_the_size_limit_is_refused_as_it_streams(
+    tmp_path, api_url, make_tenant, client, monkeypatch
+):
+    """A pipe has no size to check first: reading stops once it passes the limit."""
+    monkeypatch.setattr(devices, "MAX_FILE_BYTES", 100)
+    key = make_tenant("drammen", "3301").keys["tenant-admin"]
+    fifo = tmp_path / "devices.csv"
+    os.mkfifo(fifo)
+    text = "devEui,model,name\n" + "".join(f"{n:016x},json,Bryggen\n" for n in range(1, 50))
+    writer = threading.Thread(target=fifo.write_text, args=(text,))
+    writer.start()
+    result = CliRunner().invoke(
+        app, ["devices", "import", str(fifo), "--tenant", "drammen", "--api-url", api_url,
+              "--key", key], env={"COLUMNS": "500"},
+    )
+    writer.join(timeout=10)
+    assert result.exit_code == 2, result.output
+    assert "larger than" in result.output and "split it" in result.output
+    listed = client.get("/api/tenants/drammen/devices", headers={"Authorization": f"Bearer {key}"})
+    assert len(listed.json()["items"]) < 4  # what fits in 100 bytes, not all 49
+
+
 def test_a_param_with_bars_is_a_list_of_texts():
     lists = rows("devEui,model,name,params\n"
                  "a840410000000d20,dragino-lsn50v2-d20,a,wired_inputs=analog_voltage | door_open\n"

@@ -60,6 +60,7 @@ def test_accepts_a_plain_municipality() -> None:
         ({"id": "aurskog-holand-x"}, "2-14 characters"),
         ({"id": "nord--aurdal"}, "single inner hyphens"),
         ({"id": "drammen-"}, "single inner hyphens"),
+        ({"id": "platform"}, "reserved for the platform"),
         ({"kommunenummer": "390"}, "four digits"),
         ({"locale": "norsk"}, "--locale"),
         ({"timezone": "Europe/Sandefjord"}, "IANA"),
@@ -474,6 +475,14 @@ def test_command_without_an_api_url_only_writes_the_file(tmp_path: Path) -> None
     assert code == 0, output
     assert "API step skipped" in output
     assert bicepparam_path(tmp_path, "sandefjord").exists()
+
+
+def test_command_with_an_api_url_but_no_key_writes_nothing(tmp_path: Path) -> None:
+    code, output = run([*sandefjord_args(tmp_path), "--api-url", "https://x.example"],
+                       admin_key=None)  # fmt: skip
+    assert code == 2
+    assert "--api-url needs the admin key" in output
+    assert not bicepparam_path(tmp_path, "sandefjord").exists()
 
 
 def test_command_shows_api_problems_and_exits_non_zero(tmp_path: Path) -> None:
