@@ -15,13 +15,18 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.errors import InvalidInput, NotFound
+from shared.errors import ChangedMeanwhile, InvalidInput, NotFound
 from shared.keys import TenantKeys
-from shared.store import Document, Query, StoreError
+from shared.store import Conflict as StoreConflict
+from shared.store import Document, PreconditionFailed, Query, StoreError, until_unchanged
+from shared.store import NotFound as StoreNotFound
 from shared.store.tenancy import TenantContainer
 from shared.telemetry.codecs import MODELS, CodecError, check_config
 from shared.tenants.model import Strict
 from shared.ttl import TtlCache
+
+#: Reads and writes of one registration while others change it meanwhile, at most.
+_WRITE_ATTEMPTS = 5
 
 Area = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", examples=["goksjo"])]
 
@@ -135,6 +140,18 @@ class DeviceRegistry:
             check_config(data.model, data.params)  # what its codec will need, checked now
         except CodecError as exc:
             raise InvalidInput(str(exc)) from None
+        try:
+            doc, created = until_unchanged(lambda: self._write(dev_eui, data), _WRITE_ATTEMPTS)
+        except PreconditionFailed:
+            raise ChangedMeanwhile(f"device {dev_eui} kept changing meanwhile; retry") from None
+        if self._cache:
+            self._cache.forget(self.tenant, dev_eui)
+        return DevicePublic.model_validate(doc), created
+
+    def _write(self, dev_eui: str, data: DeviceUpsert) -> tuple[Document, bool]:
+        """One read and conditional write of the registration (and its keys): a device deleted
+        or changed since the read raises PreconditionFailed, to be read again, so that it is
+        not brought back saying it has the keys its deletion removed."""
         existing = self._devices.read(dev_eui) or {}
         now = datetime.now(UTC).isoformat()
         keys = {  # name -> (flag in the document, the key given; None given: remove it)
@@ -157,7 +174,14 @@ class DeviceRegistry:
                 if key:
                     self._keys.put(name, bytes.fromhex(key))
                     written.append(name)
-            self._devices.upsert(doc)
+            if existing:
+                self._devices.replace(doc, etag=existing["_etag"])
+            else:
+                self._devices.create(doc)
+        except (StoreConflict, StoreNotFound):
+            raise PreconditionFailed(f"device {dev_eui} changed meanwhile") from None
+        except PreconditionFailed:
+            raise  # read again: its keys are written again, or removed by whoever came first
         except BaseException:
             if not existing and not self._may_be_stored(dev_eui):
                 for name in written:  # no device holds these keys: leave none behind
@@ -166,9 +190,7 @@ class DeviceRegistry:
         for name, key in given.items():
             if key is None:  # removed: the device no longer says it has one
                 self._keys.delete(name)
-        if self._cache:
-            self._cache.forget(self.tenant, dev_eui)
-        return DevicePublic.model_validate(doc), not existing
+        return doc, not existing
 
     def _may_be_stored(self, dev_eui: str) -> bool:
         """After a failed write: whether it may have landed all the same (a timeout after the

@@ -105,6 +105,8 @@ _TENANT_TTL_S = 60.0
 QUIET_AFTER = timedelta(hours=2)
 MAX_TENANT_PAGES = 100
 _REWRITE_ATTEMPTS = 5
+#: How often a batch is judged at most, when other batches change its devices' sessions.
+_JUDGEMENTS = 3
 #: IoT Hub device ids are at most 128 characters; a longer sender is not one.
 MAX_SENDER_CHARS = 128
 
@@ -205,8 +207,19 @@ class _Redelivered:
     unpublished: list[Observation]
 
 
-class _Reregistered(Exception):
+class _Rejudge(Exception):
+    """The batch was judged on a device state that another batch has since changed in a way
+    the judgement depends on: judge it again on the state as it is now. Everything written so
+    far is an idempotent merge, and nothing was published or quarantined yet."""
+
+
+class _Reregistered(_Rejudge):
     """A device's state vanished under a batch, and the device is registered again."""
+
+
+class _SeenElsewhere(_Rejudge):
+    """A frame counter this batch accepted was accepted meanwhile, with other bytes, by a batch
+    on another thread or host: one of the two is a replay, and only one may be stored."""
 
 
 class _Duplicate(Exception):
@@ -468,13 +481,16 @@ class Ingestor:
         return total
 
     def ingest(self, tenant: str, deliveries: Sequence[Delivery]) -> IngestResult:
-        try:
-            return self._ingest(tenant, deliveries, recheck=True)
-        except _Reregistered:
-            # A device was deleted and registered again (through another host) while this
-            # batch was judged on its old session. Judge it again: everything written so far
-            # is an idempotent merge, and nothing was published or quarantined yet.
-            return self._ingest(tenant, deliveries, recheck=False)
+        for judgement in range(_JUDGEMENTS):
+            try:
+                # A device deleted and registered again is rechecked once: judged again, its
+                # batch starts its new session, and the old state cannot vanish twice.
+                return self._ingest(tenant, deliveries, recheck=judgement == 0)
+            except _Rejudge:
+                continue
+        raise PreconditionFailed(
+            f"tenant {tenant}: other batches kept changing its devices' sessions meanwhile"
+        )
 
     def _ingest(
         self, tenant: str, deliveries: Sequence[Delivery], *, recheck: bool
@@ -489,7 +505,7 @@ class Ingestor:
             refused.append((delivery, reason, detail, device))
 
         def quarantine_refused() -> None:
-            """Written last: a batch judged again (`_Reregistered`) leaves no record behind."""
+            """Written last: a batch judged again (`_Rejudge`) leaves no record behind."""
             for delivery, reason, detail, named in refused:
                 parsed = delivery.parsed
                 device = named or delivery.sender
@@ -593,15 +609,24 @@ class Ingestor:
         }
         with self._store.batch():
             write_merged(latest, self._buckets, [({"id": dev}, m) for dev, m in merges.items()])
+        gone: set[str] = set()  # devices deleted meanwhile: their readings are not announced
         vanished = [dev for dev, merge in merges.items() if merge.vanished]
-        if vanished:  # deleted meanwhile, through another host
+        if vanished:  # their states were deleted with them, so not written
             for dev_eui in vanished:
                 self._buckets.forget((latest.partition(), dev_eui, ""))
             if self._registered_now(registry, vanished) and recheck:
                 raise _Reregistered
-            gone = set(vanished)  # their readings were not kept: nor are they announced
+            gone.update(vanished)
+        created = [dev for dev, merge in merges.items() if merge.created]
+        if created:  # a device looked up before its deletion: its new state would outlive it
+            registered = self._registered_now(registry, created)
+            deleted = [dev_eui for dev_eui in created if dev_eui not in registered]
+            for dev_eui in deleted:
+                self._remove_state(tenant, dev_eui)
+            gone.update(deleted)
+        if gone:
             observations = [o for o in observations if o.device not in gone]
-        result.readings += sum(merge.new for merge in merges.values())
+        result.readings += sum(m.new for dev, m in merges.items() if dev not in gone)
         # Published once stored: the state commit put these frames in its outbox, so if
         # publishing fails, the trigger's retry finds them there and publishes them again.
         outgoing = sorted(republished, key=lambda o: o.epoch_ms) + observations
@@ -866,15 +891,29 @@ class Ingestor:
                 device.model_dump(mode="json", by_alias=True)
                 | {"id": device.dev_eui, "updated": device.updated.isoformat()}
             )
-            self._rewrite_state(tenant, device.dev_eui, lambda doc: doc.update(described))
+            try:
+                self._rewrite_state(tenant, device.dev_eui, lambda doc: doc.update(described))
+            except ChangedMeanwhile:
+                # The registration is written. Its state, which ingest kept writing, is
+                # described anew with the device's next frame: at once through this host,
+                # through another once its device cache lets go of the old registration.
+                log.warning("device %s: its state stayed busy, not described anew", dev_eui)
         return device, created
 
     def delete_device(self, tenant: str, dev_eui: str) -> None:
-        """Remove a device: its latest state (its open hour sealed first, so the hour stays in
-        its history until the retention ends), then its registration and keys."""
+        """Remove a device: its latest state (`_remove_state`), then its registration and keys."""
         dev_eui = dev_eui.lower()
         registry = self.registry(tenant)
         registry.get(dev_eui)  # NotFound first; each step after it may be retried on failure
+        self._remove_state(tenant, dev_eui)
+        registry.delete(dev_eui)
+        # Once more: a batch that looked the device up before it was deleted may have created
+        # its state since. One that looks it up later finds it gone (see `_ingest`: `created`).
+        self._remove_state(tenant, dev_eui)
+
+    def _remove_state(self, tenant: str, dev_eui: str) -> None:
+        """Delete a device's latest state, its open hour sealed first, so that the hour stays
+        in the device's history until the retention ends."""
         latest = TenantContainer(self._store.container("latest"), tenant)
         ttl = self._retention_days(tenant) * 86400
 
@@ -891,7 +930,6 @@ class Ingestor:
 
         _while_changing(dev_eui, seal_and_delete)
         self._buckets.forget((latest.partition(), dev_eui, ""))
-        registry.delete(dev_eui)
 
     def reset_session(self, tenant: str, dev_eui: str) -> None:
         """Forget a device's LoRaWAN session (after an ABP device's counters were reset)."""
@@ -1012,21 +1050,28 @@ class _StateMerge:
         self._loaded_from = session.loaded_from
         self._epoch = session.epoch
         self._ours = session.dump(now)
+        self._accepted = {key: digest for key, (_, _, digest) in session.accepted.items()}
         self._open_hour = open_hour
         self.new = 0
         self.vanished = False
+        self.created = False
 
     def __call__(self, doc: Document) -> Document | None:
         ours, device = self._ours, self._device
         if self._loaded_from is not None and "_etag" not in doc:
             self.vanished = True  # deleted meanwhile, with its device: not brought back here
             return None
+        self.created = "_etag" not in doc
         stored = doc.get("session")
         written_meanwhile = doc.get("_etag") != self._loaded_from
         if doc.get("sessionEpoch", 0) != self._epoch:
             merged = stored  # reset meanwhile: the reset wins over what this batch saw
         elif written_meanwhile and stored and stored.get("devAddr") == ours["devAddr"]:
-            # Written by another consumer since we loaded it: keep what both have seen.
+            # Written by another consumer since we loaded it: keep what both have seen, unless
+            # it accepted one of our frame counters with other bytes.
+            theirs = stored.get("seen", {}) | stored.get("replayed", {})
+            if any(theirs.get(key, digest) != digest for key, digest in self._accepted.items()):
+                raise _SeenElsewhere
             seen = stored.get("seen", {}) | ours["seen"]
             lasts = [n for n in (stored.get("last"), ours["last"]) if n is not None]
             theirs = stored.get("pending")
@@ -1047,7 +1092,10 @@ class _StateMerge:
         for value in stored_values.values():
             if newest is None or _not_older(value["time"], newest):
                 newest = value["time"]
-        doc.update(_described(device), time=newest)
+        registered, described = device.get("updated"), doc.get("deviceUpdated")
+        if not (registered and described and not _not_older(registered, described)):
+            doc.update(_described(device))  # not over a newer registration written meanwhile
+        doc["time"] = newest
         if self._open_hour is not None:
             self.new = self._open_hour.merge_into(doc)
         return doc

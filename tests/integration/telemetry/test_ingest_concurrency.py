@@ -593,3 +593,139 @@ def test_a_replayed_frame_with_an_unset_gateway_clock_is_timed_when_it_first_arr
     assert outcome.outcome == "accepted"
     stored = TenantContainer(platform.store.container("latest"), TENANT).read(other)
     assert datetime.fromisoformat(stored["time"]) == record.received
+
+
+def _during_commit(monkeypatch, action) -> list:
+    """Run `action` once, as another thread or host would, while a batch is about to commit
+    its devices' states (after judging its frames); returns [what action returned]."""
+    import shared.telemetry.ingest as ingest_module
+
+    planned = ingest_module._StateMerge
+    done: list = []
+
+    class Interleaved(planned):  # type: ignore[misc, valid-type]
+        def __init__(self, *args, **kwargs) -> None:
+            if not done:
+                done.append(None)  # first: the action may commit a batch of its own
+                done[0] = action()
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(ingest_module, "_StateMerge", Interleaved)
+    return done
+
+
+BATTERY_90 = bytes.fromhex("01755a03679cff04687b")
+
+
+def batteries(host: Ingestor) -> list[tuple[str, float]]:
+    day = datetime(2026, 11, 22, tzinfo=UTC), datetime(2026, 11, 23, tzinfo=UTC)
+    readings, _ = host.series(TENANT).read(EM300, *day, "battery", 10_000, None)
+    return [(reading.time.strftime("%H:%M"), reading.value) for reading in readings]
+
+
+def test_a_device_deleted_while_its_first_batch_commits_leaves_no_state(
+    host_a, host_b, platform, monkeypatch
+):
+    """The batch looked the device up before the DELETE: its new state must not outlive the
+    device (a ghost in /latest, whose session a new registration would inherit)."""
+    _during_commit(monkeypatch, lambda: host_b.delete_device(TENANT, EM300))
+    result = host_a.ingest(TENANT, [up(1, 5)])
+    assert state(platform) is None
+    assert result.observations == []  # nor announced
+    monkeypatch.undo()
+    register(host_b)
+    successor = host_a.ingest(TENANT, [up(1, 7, payload=BATTERY_90)])
+    assert [r.reason for r in successor.rejections] == []
+    assert successor.accepted == 1
+
+
+def test_a_batch_between_the_steps_of_a_delete_leaves_no_state(
+    host_a, host_b, platform, monkeypatch
+):
+    """A batch after DELETE removed the state, before it removed the registration, finds the
+    device registered and creates its state anew: the DELETE removes that one too."""
+    from shared.telemetry.devices import DeviceRegistry
+
+    host_a.ingest(TENANT, [up(1, 5)])
+    unregister = DeviceRegistry.delete
+    during = []
+
+    def unregister_after_a_batch(self, dev_eui):
+        during.append(host_a.ingest(TENANT, [up(2, 15)]))
+        unregister(self, dev_eui)
+
+    monkeypatch.setattr(DeviceRegistry, "delete", unregister_after_a_batch)
+    host_b.delete_device(TENANT, EM300)
+    assert during[0].accepted == 1
+    assert state(platform) is None
+
+
+def test_two_payloads_under_one_fcnt_at_once_store_only_the_first(
+    host_a, host_b, monkeypatch
+):
+    """A captured frame raced against the real one (or two copies of a counter, cut
+    differently): the batch that commits second is judged again, and refused."""
+    host_a.ingest(TENANT, [up(1, 5)])
+    other = _during_commit(
+        monkeypatch, lambda: host_b.ingest(TENANT, [up(2, 15, payload=BATTERY_90)])
+    )
+    mine = host_a.ingest(TENANT, [up(2, 15)])
+    assert other[0].accepted == 1
+    assert [r.reason for r in mine.rejections] == ["fcnt_replayed"]
+    assert mine.accepted == 0 and mine.observations == []
+    assert batteries(host_a) == [("10:05", 92.0), ("10:15", 90.0)]
+    monkeypatch.undo()
+    again = host_b.ingest(TENANT, [up(2, 15, payload=BATTERY_90)])  # the network retries
+    assert again.duplicates == 1 and again.rejections == []
+
+
+def test_a_registration_changed_while_a_batch_commits_is_not_undone(
+    host_a, host_b, platform, monkeypatch
+):
+    host_a.ingest(TENANT, [up(1, 5)])
+    _during_commit(monkeypatch, lambda: host_b.put_device(
+        TENANT, EM300, registration(area="nordre")))
+    host_a.ingest(TENANT, [up(2, 15)])
+    assert state(platform)["area"] == "nordre"
+
+
+def test_a_registration_racing_a_delete_does_not_claim_the_deleted_keys(
+    host_a, host_b, platform, monkeypatch
+):
+    """A PUT without the key keeps the device's key: not one a DELETE removed meanwhile."""
+    devices = platform.store.container("devices")
+    real_read = devices.read
+    deleted = []
+
+    def read_then_deleted(partition, id):
+        doc = real_read(partition, id)
+        if not deleted:
+            deleted.append(True)  # first: the delete reads the device too
+            host_b.delete_device(TENANT, EM300)
+        return doc
+
+    monkeypatch.setattr(devices, "read", read_then_deleted)
+    device, created = host_a.put_device(TENANT, EM300, registration(name="Ny"))
+    assert deleted and created
+    assert device.has_app_s_key is False
+    assert host_a.registry(TENANT).get(EM300).has_app_s_key is False
+
+
+def test_a_registration_is_answered_as_written_though_its_state_stays_busy(
+    host_a, host_b, platform, monkeypatch
+):
+    """Once the registration is written, a state that ingest keeps rewriting is no reason to
+    answer 'retry': the device's next frame describes it anew (on this host at once; on one
+    that cached the old registration, once its cache lets go of it)."""
+    host_a.ingest(TENANT, [up(1, 5)])
+    latest = platform.store.container("latest")
+
+    def always_changed(*args, **kwargs):
+        raise PreconditionFailed("written meanwhile")
+
+    monkeypatch.setattr(latest, "replace", always_changed)
+    device, created = host_b.put_device(TENANT, EM300, registration(area="nordre"))
+    assert not created and device.area == "nordre"
+    monkeypatch.undo()
+    host_b.ingest(TENANT, [up(2, 15)])
+    assert state(platform)["area"] == "nordre"

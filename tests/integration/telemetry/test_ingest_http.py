@@ -803,7 +803,7 @@ def test_a_failed_registration_takes_back_the_keys_it_wrote(client, sandefjord, 
     def down(self, doc, *suffix):
         raise Unavailable("the store is down")
 
-    monkeypatch.setattr(TenantContainer, "upsert", down)
+    monkeypatch.setattr(TenantContainer, "create", down)
     response = client.put("/api/tenants/sandefjord/devices/0004a30b001a2b3c",
                           json={"model": "json", "name": "x", "appSKey": APP_S_KEY},
                           headers=auth(sandefjord.keys["tenant-admin"]))
@@ -818,13 +818,13 @@ def test_a_registration_that_landed_despite_a_timeout_keeps_its_keys(
     from shared.store import Unavailable
     from shared.store.tenancy import TenantContainer
 
-    upsert = TenantContainer.upsert
+    create = TenantContainer.create
 
     def landed_then_timed_out(self, doc, *suffix):
-        upsert(self, doc, *suffix)
+        create(self, doc, *suffix)
         raise Unavailable("read timed out")
 
-    monkeypatch.setattr(TenantContainer, "upsert", landed_then_timed_out)
+    monkeypatch.setattr(TenantContainer, "create", landed_then_timed_out)
     response = client.put("/api/tenants/sandefjord/devices/0004a30b001a2b3c",
                           json={"model": "json", "name": "x", "aesKey": "7f" * 32},
                           headers=auth(sandefjord.keys["tenant-admin"]))
