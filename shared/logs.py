@@ -1,7 +1,8 @@
 """Structured logging with a correlation id, and redaction of secrets.
 
-* `configure()` installs one handler: JSON lines in Azure (`SMARTBY_LOG_FORMAT=json`, which
-  Application Insights ingests as structured traces), a readable line locally.
+* `configure()` sets one format: JSON objects in Azure (`SMARTBY_LOG_FORMAT=json`), as the
+  message of each Application Insights trace (`parse_json(message)` in a query), a readable
+  line locally.
 * `correlation()` binds a correlation id for one request or trigger invocation; every record
   logged inside carries it.
 * Secrets never reach a log: API keys (by their shape), bearer tokens, hex key material next to a
@@ -131,20 +132,35 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-def configure(fmt: str = "text", level: str = "INFO") -> None:
-    """Install Smartby's handler on the root logger (idempotent).
+#: Packages of the Azure Functions Python worker (up to Python 3.12; from 3.13), whose handler
+#: on the root logger forwards each record, as its handler formats it, to the host.
+_FUNCTIONS_WORKERS = frozenset({"azure_functions_worker", "proxy_worker"})
 
-    The redacting filter goes on every root handler, including the one the Functions worker
-    installs to forward records to Application Insights, so no path out skips redaction.
+
+def configure(fmt: str = "text", level: str = "INFO") -> None:
+    """Install Smartby's format on the root logger (idempotent).
+
+    Under the Functions worker, records leave through the worker's handler, which sends the
+    host what it formats: Smartby's format goes onto it, so the fields (tenant, device,
+    reason, correlation id) reach Application Insights in the message. A handler of our own
+    on stderr would be a second copy of every record there. Elsewhere Smartby installs its
+    handler on stderr. The redacting filter goes on every root handler, so no path out skips
+    redaction.
     """
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "smartby", False):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.smartby = True  # type: ignore[attr-defined]
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    root.addHandler(handler)
+    formatter = JsonFormatter() if fmt == "json" else TextFormatter()
+    workers = [h for h in root.handlers
+               if type(h).__module__.partition(".")[0] in _FUNCTIONS_WORKERS]
+    for worker in workers:
+        worker.setFormatter(formatter)
+    if not workers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.smartby = True  # type: ignore[attr-defined]
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
     for each in root.handlers:
         if not any(isinstance(f, RedactingFilter) for f in each.filters):
             each.addFilter(RedactingFilter())

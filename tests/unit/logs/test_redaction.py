@@ -70,3 +70,33 @@ def test_records_carry_the_correlation_id(captured):
 
 def test_plain_text_is_left_alone():
     assert logs.redact("temperature 4.2 at Goksjø") == "temperature 4.2 at Goksjø"
+
+
+def test_under_the_functions_worker_records_leave_once_in_smartbys_format():
+    """The worker forwards what its root handler formats to the host: no second copy on
+    stderr (the host logs a worker's stderr too), and the fields kept in the message."""
+
+    class WorkerHandler(logging.Handler):  # as azure_functions_worker.dispatcher's
+        def __init__(self) -> None:
+            super().__init__()
+            self.sent: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.sent.append(self.format(record))
+
+    WorkerHandler.__module__ = "azure_functions_worker.dispatcher"
+    root = logging.getLogger()
+    worker = WorkerHandler()
+    root.addHandler(worker)
+    try:
+        logs.configure("json", "INFO")
+        assert not [h for h in root.handlers if getattr(h, "smartby", False)]
+        logging.getLogger("smartby.test").warning(
+            "quarantined %s with %s", "decrypt_failed", API_KEY, extra={"tenant": "sandefjord"}
+        )
+        [sent] = worker.sent
+        record = json.loads(sent)
+        assert record["tenant"] == "sandefjord"
+        assert record["message"] == f"quarantined decrypt_failed with {logs.REDACTED}"
+    finally:
+        root.removeHandler(worker)
