@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from shared import logs
 from shared.bus import BusError
@@ -95,7 +96,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
-        return problem(exc.status_code, detail, instance=request.url.path, headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:  # Starlette names the methods of the first route only
+            headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+        return problem(exc.status_code, detail, instance=request.url.path, headers=headers)
 
     @app.exception_handler(InvalidRequest)
     async def _bad_request(request: Request, exc: InvalidRequest) -> Response:
@@ -109,6 +113,20 @@ def install(app: FastAPI) -> None:
         log.warning("dependency unavailable: %s", type(exc).__name__)
         return problem(503, "A backing service is unavailable; retry later.",
                        instance=request.url.path, headers={"Retry-After": "5"})
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at the request's path (RFC 9110: `Allow` of a 405),
+    asked of the routes as the router asks them (included routers hold their own routes)."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
+               for route in routes)
+    )
 
 
 _PROBLEM_SCHEMA = {
@@ -149,6 +167,7 @@ _COMMON = {
     "secured": {401: "No valid API key", 403: "The key may not do this (tenant or scope)"},
     "path": {404: "No such resource"},
     "body": {
+        400: "The body is not UTF-8 text",
         408: "The body did not arrive in time",
         413: "The body is too large",
         415: "The body is not JSON",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,11 +22,12 @@ from shared.store import Document, PreconditionFailed, Query, StoreError, until_
 from shared.store import NotFound as StoreNotFound
 from shared.store.tenancy import TenantContainer
 from shared.telemetry.codecs import MODELS, CodecError, check_config
-from shared.tenants.model import Strict
+from shared.tenants.model import PRINTABLE, Name, Strict
 from shared.ttl import TtlCache
 
 #: Reads and writes of one registration while others change it meanwhile, at most.
 _WRITE_ATTEMPTS = 5
+PARAM_NAME = r"^[a-z_]{1,40}$"
 
 Area = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", examples=["goksjo"])]
 
@@ -54,13 +55,15 @@ ParamValue = (
 
 
 class DeviceUpsert(Strict):
-    model: str = Field(description="Codec id: " + ", ".join(f"`{m}`" for m in MODELS) + ".")
-    name: str = Field(min_length=1, max_length=100)
+    model: Literal[MODELS] = Field(  # type: ignore[valid-type]
+        description="Codec id: " + ", ".join(f"`{m}`" for m in MODELS) + "."
+    )
+    name: Name
     location: Location | None = None
     area: Area | None = None
     medium: Annotated[Medium, Field(strict=False)] = Medium.AIR
     params: dict[
-        Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")],
+        Annotated[str, Field(pattern=PARAM_NAME)],
         ParamValue | list[Annotated[str, Field(max_length=40)]],
     ] = Field(
         default_factory=dict,
@@ -69,8 +72,9 @@ class DeviceUpsert(Strict):
             "Variant parameters: `pmin`/`pmax` (bar) for DL-PR26; `wired_inputs` for "
             "LSN50v2-D20 (any of `analog_voltage`, `door_open`, `digital_input`)."
         ),
+        json_schema_extra={"propertyNames": {"pattern": PARAM_NAME}},
     )
-    tags: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
+    tags: list[Annotated[str, Field(min_length=1, max_length=40, pattern=PRINTABLE)]] = Field(
         default_factory=list, max_length=20
     )
     app_s_key: str | None = Field(
@@ -133,9 +137,6 @@ class DeviceRegistry:
     def put(self, dev_eui: str, data: DeviceUpsert) -> tuple[DevicePublic, bool]:
         """Create or replace; returns the device and whether it was created."""
         dev_eui = dev_eui.lower()
-        if data.model not in MODELS:
-            # Not echoed: in a CSV row that lost a field, the model column can hold a key.
-            raise InvalidInput(f"unknown model; known: {', '.join(MODELS)}")
         try:
             check_config(data.model, data.params)  # what its codec will need, checked now
         except CodecError as exc:

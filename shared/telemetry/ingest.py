@@ -978,7 +978,7 @@ def _plausibly_timed(uplink: Uplink, arrived: datetime) -> Uplink:
     or 2099). A reading from the future would stay the device's latest until that time came,
     and one before any device clock would hide device-timed readings. Past times are kept:
     replays bring old ones."""
-    if EARLIEST_DEVICE_TIME <= uplink.received <= arrived + MAX_CLOCK_AHEAD:
+    if uplink.received >= EARLIEST_DEVICE_TIME and uplink.received - arrived <= MAX_CLOCK_AHEAD:
         return uplink
     log.warning(
         "%s of %s was received at %s, says the network: stored as received now",

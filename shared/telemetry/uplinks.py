@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ MAX_RX_METADATA = 64
 _HEX_EUI = re.compile(r"^[0-9a-fA-F]{16}$")
 _HEX_ADDR = re.compile(r"^[0-9a-fA-F]{8}$")
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class MalformedUplink(ValueError):
@@ -274,7 +276,9 @@ CHIRPSTACK_EVENTS = ("up", "join", "status", "ack", "txack", "log", "location", 
 def parse_chirpstack(raw: bytes, event: str) -> Uplink | Ignored:
     """An `up` event's uplink; the other events are ignored, and so are event types a newer
     ChirpStack may add (unknown ones are not parsed at all)."""
+    event = event.lower()  # ChirpStack sends them in lower case; a URL typed by hand may not
     if event not in CHIRPSTACK_EVENTS:
+        log.info("ChirpStack event %r is not one Smartby knows: ignored", event)
         return Ignored("chirpstack", "unknown_event")
     message = _decode(_CHIRPSTACK, raw)
     dev_eui = _dev_eui(message.device_info.dev_eui)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -46,7 +46,10 @@ Kommunenummer = Annotated[
     str, Field(pattern=r"^\d{4}$", description="Four-digit kommunenummer.", examples=["3907"])
 ]
 Locale = Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$", examples=["nb-NO"])]
-Name = Annotated[str, Field(min_length=1, max_length=100)]
+#: Text people give (names, tags): one line of it, not blank, without control characters,
+#: which a console or log that shows it back would obey (ESC sequences, NUL, line breaks).
+PRINTABLE = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
+Name = Annotated[str, Field(min_length=1, max_length=100, pattern=PRINTABLE)]
 RetentionDays = Annotated[
     int, Field(ge=1, le=3650, description="How long time series are kept, in days.")
 ]
@@ -104,8 +107,10 @@ class Scope(StrEnum):
 
 class ApiKeyCreate(Strict):
     name: Name
-    # Enums arrive as JSON strings: the one place strict mode must convert.
-    scopes: list[Annotated[Scope, Field(strict=False)]] = Field(min_length=1, max_length=4)
+    # A Literal of the scopes a tenant key may have (not `admin`), which JSON strings match.
+    scopes: list[Literal[Scope.TENANT_ADMIN, Scope.INGEST, Scope.APP, Scope.READ]] = Field(
+        min_length=1, max_length=4
+    )
 
 
 class ApiKeyPublic(BaseModel):

@@ -53,6 +53,19 @@ def test_wrong_method_is_405_problem(client):
     _is_problem(client.delete("/api/health"), 405)
 
 
+def test_a_405_names_every_method_the_path_serves(client, make_tenant):
+    """RFC 9110: `Allow` lists the resource's methods, from every route at its path."""
+    make_tenant("larvik", "3909")
+    device = "/api/tenants/larvik/devices/0004a30b001c2b3d"
+    for path, allowed in [("/api/tenants", "GET, POST"),
+                          ("/api/tenants/larvik", "GET, PATCH"),
+                          (device, "DELETE, GET, PUT")]:
+        response = client.post(path, headers=auth(ADMIN_KEY)) if "devices" in path else (
+            client.delete(path, headers=auth(ADMIN_KEY)))
+        _is_problem(response, 405)
+        assert response.headers["allow"] == allowed
+
+
 def test_oversized_body_is_413_before_it_is_read(client, platform):
     limit = platform.settings.max_body_bytes
     response = client.post(
@@ -92,6 +105,17 @@ def test_malformed_json_is_422_problem(client):
         headers=auth(ADMIN_KEY) | {"Content-Type": "application/json"},
     )
     _is_problem(response, 422)
+
+
+def test_a_body_that_is_not_utf8_is_a_declared_400_problem(client):
+    response = client.post(
+        "/api/tenants",
+        content=b'{"id": "\xc3\x28"}',
+        headers=auth(ADMIN_KEY) | {"Content-Type": "application/json"},
+    )
+    _is_problem(response, 400)
+    declared = client.get("/api/openapi.json").json()["paths"]["/api/tenants"]["post"]
+    assert "400" in declared["responses"]
 
 
 def test_unexpected_error_is_500_without_a_stack_trace(client, platform, monkeypatch):

@@ -176,3 +176,32 @@ def test_every_key_is_listed_and_a_tenant_holds_a_bounded_number(client, platfor
     assert client.delete(f"/api/tenants/sandefjord/keys/{unused}", headers=admin).status_code == 204
     assert client.post("/api/tenants/sandefjord/keys", headers=admin,
                        json={"name": "one more", "scopes": ["read"]}).status_code == 201
+
+
+def test_request_schemas_admit_only_what_the_api_accepts(client):
+    """A client generated from the OpenAPI document offers no value the API then refuses."""
+    schemas = client.get("/api/openapi.json").json()["components"]["schemas"]
+    scopes = schemas["ApiKeyCreate"]["properties"]["scopes"]["items"]["enum"]
+    assert scopes == ["tenant-admin", "ingest", "app", "read"]  # `admin` is never issued
+    device = schemas["DeviceUpsert"]["properties"]
+    assert {"json", "dragino-lht65"} <= set(device["model"]["enum"])
+    assert device["params"]["propertyNames"] == {"pattern": "^[a-z_]{1,40}$"}
+
+
+def test_names_and_tags_are_one_line_of_printable_text(client, make_tenant):
+    """Control characters would be obeyed by the console or log that shows them back."""
+    tenant = make_tenant("larvik", "3909")
+    admin = auth(tenant.keys["tenant-admin"])
+    device = "/api/tenants/larvik/devices/0004a30b001c2b3d"
+    for text in ("\x00\x1b[2J", "\x07 ", " ", "Farris\nbadeplass"):
+        for method, path, body in (
+            ("PATCH", "/api/tenants/larvik", {"name": text}),
+            ("POST", "/api/tenants/larvik/keys", {"name": text, "scopes": ["read"]}),
+            ("PUT", device, {"model": "json", "name": text}),
+            ("PUT", device, {"model": "json", "name": "Farris", "tags": [text]}),
+        ):
+            response = client.request(method, path, json=body, headers=admin)
+            assert response.status_code == 422, (method, path, text, response.text)
+    accepted = client.put(device, json={"model": "json", "name": " Tjøme brygge ",
+                                        "tags": ["badevann 2026"]}, headers=admin)
+    assert accepted.status_code == 201, accepted.text

@@ -52,7 +52,7 @@ def test_import_creates_devices_and_reports_bad_rows_by_line(admin_client, platf
     assert (report.created, report.updated) == (2, 0)
     assert len(report.failed) == 2
     assert report.failed[0].startswith("line 4 (24e124136b502217)")
-    assert "unknown model" in report.failed[0]
+    assert "model: Input should be" in report.failed[0]
     assert report.failed[1].startswith("line 5")
     assert "nothex" not in " ".join(report.failed)
     device = admin_client.get("/api/tenants/drammen/devices/70b3d57050011a2b").json()

@@ -150,3 +150,19 @@ def test_refused_messages_name_their_sender_and_time_even_unparsed(registered):
     ]
     malformed, _ = platform().ingestor.quarantine("sandefjord").list("malformed", 50, None)
     assert sorted(r.device for r in malformed) == ["pumpestasjon-3", "pumpestasjon-4"]
+
+
+def test_an_enqueued_time_at_the_end_of_the_calendar_fails_no_batch(registered):
+    """IoT Hub sets the time, but a batch must survive any value its metadata can carry."""
+    from functions import platform
+    from shared.telemetry.devices import DeviceUpsert
+    from shared.tenants.model import TenantCreate
+
+    platform().tenants.create(TenantCreate(id="sandefjord", name="s", kommunenummer="3907"))
+    platform().ingestor.registry("sandefjord").put(
+        SENSOR, DeviceUpsert.model_validate({"model": "json", "name": "Havnelageret"}))
+    last = D2CMessage(SENSOR, b'{"temperature": 4.5}', properties={"tenant": "sandefjord"},
+                      enqueued="9999-12-31T23:59:59.9999999Z")
+    registered("ingest_iothub").get_user_function()(trigger_batch([last]))
+    stored = platform().store.container("latest").read("sandefjord", SENSOR)
+    assert stored["values"]["temperature"]["time"] == "9999-12-31T23:59:59.999999Z"  # as sent

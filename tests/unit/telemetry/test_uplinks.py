@@ -202,8 +202,19 @@ def test_other_chirpstack_events_are_ignored_but_must_name_a_device() -> None:
     assert _malformed(parse_chirpstack, b'{"deviceInfo": {}}', "status").reason == "malformed"
 
 
-def test_event_types_a_newer_chirpstack_adds_are_ignored_unread() -> None:
-    assert parse_chirpstack(b"not even JSON", "uplink-v5") == Ignored("chirpstack", "unknown_event")
+def test_event_types_a_newer_chirpstack_adds_are_ignored_unread(caplog) -> None:
+    with caplog.at_level("INFO"):
+        ignored = parse_chirpstack(b"not even JSON", "uplink-v5")
+    assert ignored == Ignored("chirpstack", "unknown_event")
+    assert "'uplink-v5' is not one Smartby knows" in caplog.text  # a mistyped URL shows
+
+
+def test_an_event_type_in_capitals_is_the_event() -> None:
+    """A hand-typed integration URL (`?event=UP`) must not drop every uplink unseen."""
+    event = chirpstack_up(DEV_EUI, "260b1a2c", 4, PAYLOAD, "2026-11-22T10:00:00Z")
+    assert parse_chirpstack(orjson.dumps(event), "UP") == parse_chirpstack(
+        orjson.dumps(event), "up"
+    )
 
 
 @pytest.mark.parametrize(
