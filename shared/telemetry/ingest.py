@@ -218,8 +218,10 @@ class _Reregistered(_Rejudge):
 
 
 class _SeenElsewhere(_Rejudge):
-    """A frame counter this batch accepted was accepted meanwhile, with other bytes, by a batch
-    on another thread or host: one of the two is a replay, and only one may be stored."""
+    """A frame (counter) this batch accepted was accepted meanwhile by a batch on another thread
+    or host: the same frame (from a second network server, or delivered twice), or another
+    payload under its counter (a replay). Judged again, it is a duplicate or refused, as if the
+    two batches had come one after the other."""
 
 
 class _Duplicate(Exception):
@@ -1050,7 +1052,7 @@ class _StateMerge:
         self._loaded_from = session.loaded_from
         self._epoch = session.epoch
         self._ours = session.dump(now)
-        self._accepted = {key: digest for key, (_, _, digest) in session.accepted.items()}
+        self._accepted = session.accepted.keys()
         self._open_hour = open_hour
         self.new = 0
         self.vanished = False
@@ -1068,9 +1070,9 @@ class _StateMerge:
             merged = stored  # reset meanwhile: the reset wins over what this batch saw
         elif written_meanwhile and stored and stored.get("devAddr") == ours["devAddr"]:
             # Written by another consumer since we loaded it: keep what both have seen, unless
-            # it accepted one of our frame counters with other bytes.
-            theirs = stored.get("seen", {}) | stored.get("replayed", {})
-            if any(theirs.get(key, digest) != digest for key, digest in self._accepted.items()):
+            # it accepted one of our frames too.
+            theirs = stored.get("seen", {}).keys() | stored.get("replayed", {}).keys()
+            if not theirs.isdisjoint(self._accepted):
                 raise _SeenElsewhere
             seen = stored.get("seen", {}) | ours["seen"]
             lasts = [n for n in (stored.get("last"), ours["last"]) if n is not None]

@@ -729,3 +729,21 @@ def test_a_registration_is_answered_as_written_though_its_state_stays_busy(
     monkeypatch.undo()
     host_b.ingest(TENANT, [up(2, 15)])
     assert state(platform)["area"] == "nordre"
+
+
+def test_a_frame_from_two_network_servers_at_once_is_stored_and_published_once(
+    host_a, host_b, platform, monkeypatch
+):
+    """Both batches pass the session check before either commits: the second to commit is
+    judged again, and its copy is a duplicate, as when they come one after the other."""
+    frm = encrypt(PAYLOAD, KEY, DEV_ADDR, 1)
+    ttn = ttn_uplink(EM300, DEV_ADDR, 1, frm, "2026-11-22T10:00:00.100Z")
+    chirpstack = chirpstack_up(EM300, DEV_ADDR, 1, frm, "2026-11-22T10:00:00.300Z", f_port=85)
+    first = _during_commit(monkeypatch, lambda: host_b.ingest(
+        TENANT, [deliver("chirpstack", orjson.dumps(chirpstack), parse_chirpstack, "up")]))
+    second = host_a.ingest(TENANT, [deliver("ttn", orjson.dumps(ttn), parse_ttn)])
+    assert first[0].accepted == 1
+    assert second.duplicates == 1 and second.accepted == 0
+    assert len(platform.bus.recent("observations")) == 1
+    assert state(platform)["time"] == "2026-11-22T10:00:00.300000Z"  # the copy stored
+    assert stored_times(host_a) == ["10:00"] * 3
