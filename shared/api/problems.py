@@ -97,8 +97,8 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: HTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
         headers = exc.headers
-        if exc.status_code == 405:  # Starlette names the methods of the first route only
-            headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+        if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+            headers = {**(headers or {}), "Allow": allowed}  # Starlette names one route's
         return problem(exc.status_code, detail, instance=request.url.path, headers=headers)
 
     @app.exception_handler(InvalidRequest)

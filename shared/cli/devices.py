@@ -197,6 +197,20 @@ def import_devices(
     advance: Callable[[], object] | None = None,
 ) -> ImportReport:
     report = ImportReport()
+    try:
+        _import_rows(client, tenant, rows, advance, report)
+    except CsvError as exc:  # the file cannot be read on (a pipe past the size limit)
+        report.stopped = str(exc)
+    return report
+
+
+def _import_rows(
+    client: httpx.Client,
+    tenant: str,
+    rows: Iterator[Row | CsvError],
+    advance: Callable[[], object] | None,
+    report: ImportReport,
+) -> None:
     unanswered = 0
     for row in rows:
         if isinstance(row, CsvError):
@@ -213,7 +227,7 @@ def import_devices(
                         f"stopped at line {row.line}: no answer from {_base_url(client)} "
                         f"for {MAX_UNANSWERED} rows in a row"
                     )
-                    return report
+                    return
             else:
                 unanswered = 0
                 if response.status_code == 201:
@@ -224,7 +238,6 @@ def import_devices(
                     report.failed.append(f"line {row.line} ({row.dev_eui}): {_problem(response)}")
         if advance:
             advance()
-    return report
 
 
 _TOO_LARGE = f"the file is larger than {MAX_FILE_BYTES // 2**20} MB: split it"
@@ -315,5 +328,5 @@ def register(app: typer.Typer) -> None:
             console.print(f"✗ {failure}")
         if report.stopped:
             console.print(f"✗ {report.stopped}")
-        if report.failed:
+        if report.failed or report.stopped:
             raise typer.Exit(1)

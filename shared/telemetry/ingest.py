@@ -483,11 +483,14 @@ class Ingestor:
         return total
 
     def ingest(self, tenant: str, deliveries: Sequence[Delivery]) -> IngestResult:
-        for judgement in range(_JUDGEMENTS):
+        reregistered = False
+        for _ in range(_JUDGEMENTS):
             try:
-                # A device deleted and registered again is rechecked once: judged again, its
-                # batch starts its new session, and the old state cannot vanish twice.
-                return self._ingest(tenant, deliveries, recheck=judgement == 0)
+                # A device deleted and registered again is judged again once: then its batch
+                # starts its new session (a state that vanishes again went with its device).
+                return self._ingest(tenant, deliveries, recheck=not reregistered)
+            except _Reregistered:
+                reregistered = True
             except _Rejudge:
                 continue
         raise PreconditionFailed(
@@ -624,7 +627,7 @@ class Ingestor:
             registered = self._registered_now(registry, created)
             deleted = [dev_eui for dev_eui in created if dev_eui not in registered]
             for dev_eui in deleted:
-                self._remove_state(tenant, dev_eui)
+                self._remove_state(tenant, dev_eui, devices[dev_eui].get("updated", ""))
             gone.update(deleted)
         if gone:
             observations = [o for o in observations if o.device not in gone]
@@ -906,22 +909,24 @@ class Ingestor:
         """Remove a device: its latest state (`_remove_state`), then its registration and keys."""
         dev_eui = dev_eui.lower()
         registry = self.registry(tenant)
-        registry.get(dev_eui)  # NotFound first; each step after it may be retried on failure
-        self._remove_state(tenant, dev_eui)
+        # NotFound first; each step after it may be retried on failure.
+        registered = registry.get(dev_eui).updated.isoformat()
+        self._remove_state(tenant, dev_eui, registered)
         registry.delete(dev_eui)
         # Once more: a batch that looked the device up before it was deleted may have created
         # its state since. One that looks it up later finds it gone (see `_ingest`: `created`).
-        self._remove_state(tenant, dev_eui)
+        self._remove_state(tenant, dev_eui, registered)
 
-    def _remove_state(self, tenant: str, dev_eui: str) -> None:
+    def _remove_state(self, tenant: str, dev_eui: str, registered: str) -> None:
         """Delete a device's latest state, its open hour sealed first, so that the hour stays
-        in the device's history until the retention ends."""
+        in the device's history until the retention ends. Only the state of the registration
+        made at `registered` or before: not the state of the device registered again since."""
         latest = TenantContainer(self._store.container("latest"), tenant)
         ttl = self._retention_days(tenant) * 86400
 
         def seal_and_delete() -> None:
             state = latest.read(dev_eui)
-            if state is None:
+            if state is None or _describes_newer(state, registered):
                 return
             bucket, hour = open_hour_of(state)
             if bucket is not None and hour is not None:
@@ -1014,6 +1019,13 @@ def _described(device: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _describes_newer(state: Document, registered: str | None) -> bool:
+    """Whether a latest-state document names a registration made after `registered`: its
+    device was changed, or deleted and registered again, since."""
+    described = state.get("deviceUpdated")
+    return bool(registered and described) and not _not_older(registered, described)
+
+
 def _not_older(time: str, than: str) -> bool:
     """Whether RFC 3339 text `time` (as `iso` writes it) is not older than `than`. Text of one
     length compares as its instants do; `10:05:00Z` would sort after `10:05:00.500000Z`,
@@ -1094,8 +1106,7 @@ class _StateMerge:
         for value in stored_values.values():
             if newest is None or _not_older(value["time"], newest):
                 newest = value["time"]
-        registered, described = device.get("updated"), doc.get("deviceUpdated")
-        if not (registered and described and not _not_older(registered, described)):
+        if not _describes_newer(doc, device.get("updated")):
             doc.update(_described(device))  # not over a newer registration written meanwhile
         doc["time"] = newest
         if self._open_hour is not None:

@@ -747,3 +747,55 @@ def test_a_frame_from_two_network_servers_at_once_is_stored_and_published_once(
     assert len(platform.bus.recent("observations")) == 1
     assert state(platform)["time"] == "2026-11-22T10:00:00.300000Z"  # the copy stored
     assert stored_times(host_a) == ["10:00"] * 3
+
+
+def test_a_device_registered_again_during_a_delete_keeps_its_new_state(
+    host_a, host_b, platform, monkeypatch
+):
+    """The DELETE's second look for a state must not take the new registration's."""
+    from shared.telemetry.devices import DeviceRegistry
+
+    host_a.ingest(TENANT, [up(1, 5)])
+    unregister = DeviceRegistry.delete
+
+    def unregister_then_register_again(self, dev_eui):
+        unregister(self, dev_eui)
+        monkeypatch.setattr(DeviceRegistry, "delete", unregister)
+        register(host_b)
+        assert host_b.ingest(TENANT, [up(1, 30, 12, BATTERY_90)]).accepted == 1
+
+    monkeypatch.setattr(DeviceRegistry, "delete", unregister_then_register_again)
+    host_a.delete_device(TENANT, EM300)
+    assert state(platform) is not None
+    assert host_b.ingest(TENANT, [up(1, 30, 12, BATTERY_90)]).duplicates == 1
+
+
+def test_a_batch_judged_again_is_still_judged_once_more_for_a_device_registered_again(
+    host_a, host_b, platform, monkeypatch
+):
+    """Judged again for a frame another batch took, then its device deleted and registered
+    again meanwhile: its readings go to the new registration, not nowhere."""
+    import shared.telemetry.ingest as ingest_module
+
+    host_a.ingest(TENANT, [up(f, f) for f in (1, 2, 3)])
+    meanwhile = [
+        lambda: host_b.ingest(TENANT, [up(4, 30, payload=BATTERY_90)]),
+        lambda: (host_b.delete_device(TENANT, EM300), register(host_b)),
+    ]
+    planned = ingest_module._StateMerge
+    busy: list = []
+
+    class Interleaved(planned):  # type: ignore[misc, valid-type]
+        def __init__(self, *args, **kwargs) -> None:
+            if meanwhile and not busy:  # one action before each of A's commits
+                busy.append(True)
+                meanwhile.pop(0)()
+                busy.clear()
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(ingest_module, "_StateMerge", Interleaved)
+    result = host_a.ingest(TENANT, [up(4, 30), up(5, 40)])
+    assert not meanwhile
+    assert result.accepted == len({o.epoch_ms for o in result.observations}) > 0
+    assert "10:40" in stored_times(host_a)
+    assert state(platform)["session"]["last"] == 5
