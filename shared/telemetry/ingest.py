@@ -353,18 +353,40 @@ def _session_document(
     outbox: dict[str, Any],
     replayed: dict[str, str],
 ) -> dict[str, Any]:
-    """A session with the `FCNT_WINDOW` most recently seen entries (insertion order), the
-    outbox (at most `MAX_PENDING`) and the last `MAX_REPLAYED` frames replayed from before the
-    window. Frames in the outbox stay seen, however many a batch brought: its retry must find
-    them all duplicates, to publish them. Trims `seen` in place."""
+    """A session with the `FCNT_WINDOW` highest frame counters seen (or, for a device that
+    sends none, the most recently seen payload digests), the outbox (at most `MAX_PENDING`) and
+    the last `MAX_REPLAYED` frames replayed from before the window. Frames in the outbox stay
+    seen, however many a batch brought: its retry must find them all duplicates, to publish
+    them. Trims `seen` in place.
+
+    By counter, not by arrival: a late frame (or two hosts' sessions merged) would otherwise
+    push out a newer counter still inside the window, whose captured frame, sent again, would
+    then be taken for a new one."""
     pending = dict(list(outbox.items())[-MAX_PENDING:])
-    for stale in list(islice(seen, max(0, len(seen) - FCNT_WINDOW))):
-        if stale not in pending:
-            del seen[stale]
+    excess = len(seen) - FCNT_WINDOW
+    if excess > 0:
+        for stale in _oldest(seen, last, excess):
+            if stale not in pending:
+                del seen[stale]
     document = {"devAddr": dev_addr, "last": last, "seen": seen, "pending": pending}
     if replayed:
         document["replayed"] = dict(list(replayed.items())[-MAX_REPLAYED:])
     return document
+
+
+def _oldest(seen: dict[str, str], last: int | None, count: int) -> list[str]:
+    """The `count` oldest entries of a session's `seen`: the first arrivals, as long as they
+    are below the window (frames in order); else the lowest counters."""
+    first = list(islice(seen, count))
+    if last is None or all(_counter(key) <= last - FCNT_WINDOW for key in first):
+        return first
+    return sorted(seen, key=_counter)[:count]
+
+
+def _counter(key: str) -> int:
+    """A `seen` key's frame counter; -1 for a payload digest (16 hex digits, where an FCnt has
+    at most 10 digits): a device without counters has only those."""
+    return int(key) if len(key) <= 10 and key.isdigit() else -1
 
 
 def _digest(payload: bytes) -> str:
@@ -597,6 +619,8 @@ class Ingestor:
         observations = [o for group in accepted.values() for o in group]
         ttl = retention * 86400
         open_hours: dict[str, OpenHourUpdate] = {}
+        if any(series.writes_elsewhere(group, states.get(dev)) for dev, group in accepted.items()):
+            self._check_not_taken(latest, {dev: sessions[dev] for dev in accepted})
         if observations:
             with self._store.batch():
                 for dev_eui, device_observations in accepted.items():
@@ -653,6 +677,18 @@ class Ingestor:
         quarantine_refused()
         result.observations = observations
         return result
+
+    @staticmethod
+    def _check_not_taken(latest: TenantContainer, sessions: dict[str, _Session]) -> None:
+        """Raise _SeenElsewhere if a frame these sessions accepted was taken meanwhile by a
+        batch that has committed since they were loaded. Asked before readings are written to
+        hours other than the open one, which the state commit (where `_StateMerge` asks again)
+        could no longer take back."""
+        etags = latest.etags(list(sessions))
+        changed = [dev for dev, s in sessions.items() if etags.get(dev) != s.loaded_from]
+        for dev_eui, doc in read_current(latest, changed).items() if changed else ():
+            if _has_seen_any((doc or {}).get("session"), sessions[dev_eui].accepted.keys()):
+                raise _SeenElsewhere
 
     def _registered_now(
         self, registry: DeviceRegistry, dev_euis: list[str]
@@ -1019,6 +1055,12 @@ def _described(device: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _has_seen_any(session: Mapping[str, Any] | None, frames: Iterable[str]) -> bool:
+    """Whether a stored session has seen any of these frames (FCnts, or digests)."""
+    seen = (session or {}).get("seen", {}).keys() | (session or {}).get("replayed", {}).keys()
+    return not seen.isdisjoint(frames)
+
+
 def _describes_newer(state: Document, registered: str | None) -> bool:
     """Whether a latest-state document names a registration made after `registered`: its
     device was changed, or deleted and registered again, since."""
@@ -1083,8 +1125,7 @@ class _StateMerge:
         elif written_meanwhile and stored and stored.get("devAddr") == ours["devAddr"]:
             # Written by another consumer since we loaded it: keep what both have seen, unless
             # it accepted one of our frames too.
-            theirs = stored.get("seen", {}).keys() | stored.get("replayed", {}).keys()
-            if not theirs.isdisjoint(self._accepted):
+            if _has_seen_any(stored, self._accepted):
                 raise _SeenElsewhere
             seen = stored.get("seen", {}) | ours["seen"]
             lasts = [n for n in (stored.get("last"), ours["last"]) if n is not None]

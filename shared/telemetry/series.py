@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import base64
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -77,6 +77,17 @@ def group_by_bucket(observations: Sequence[Observation]) -> dict[str, Group]:
     for o in observations:
         groups[o.iso_time[:13]].append((str(o.epoch_ms), o))  # as bucket_of
     return groups
+
+
+def _open_hour_after(groups: Mapping[str, Group], state: Document | None) -> str:
+    """The hour a device's state keeps open once these groups are stored: the newest of its
+    open hour and theirs; "" (none) after the sweep sealed it, unless they are newer."""
+    current, _ = open_hour_of(state)
+    newest = max(groups)
+    if current is None:
+        sealed_through = ((state or {}).get("time") or "")[:13]  # as bucket_of
+        return newest if newest > sealed_through else ""
+    return newest if newest > current else current
 
 
 def merge_observations(bucket: Document, group: Group) -> int:
@@ -287,12 +298,7 @@ class TimeSeries:
         """
         groups = group_by_bucket(observations)
         current, open_hour = open_hour_of(state)
-        newest = max(groups)
-        if current is None:
-            sealed_through = ((state or {}).get("time") or "")[:13]  # as bucket_of
-            target = newest if newest > sealed_through else ""  # "": no hour stays open
-        else:
-            target = newest if newest > current else current
+        target = _open_hour_after(groups, state)
         new = 0
         for bucket, group in groups.items():
             if bucket != target:
@@ -302,6 +308,13 @@ class TimeSeries:
         planned_on = state.get("_etag") if state else None
         update = OpenHourUpdate(self, device, target, groups.get(target, []), planned_on, ttl)
         return update, new
+
+    @staticmethod
+    def writes_elsewhere(observations: Sequence[Observation], state: Document | None) -> bool:
+        """Whether `append` writes some of these readings to bucket documents (not all of them
+        belong to the hour that stays open), before the state commits."""
+        groups = group_by_bucket(observations)
+        return len(groups.keys() - {_open_hour_after(groups, state)}) > 0
 
     def write(self, device: str, bucket: str, group: Group, ttl: int) -> int:
         """Merge a group into its bucket document; returns how many readings were new."""
@@ -470,15 +483,18 @@ class OpenHourUpdate:
 
         Another ETag than `planned_on` means another consumer wrote the state meanwhile, and
         its open hour may be one append did not see: of the two hours the older is sealed, the
-        newer stays open.
+        newer stays open. An hour the sweep sealed meanwhile stays sealed.
         """
         if not self.group:
             return 0
         bucket, hour = open_hour_of(state)
-        if bucket is not None and state.get("_etag") != self.planned_on:
-            if bucket > self.bucket:
+        if state.get("_etag") != self.planned_on:
+            sealed_through = (state.get("time") or "")[:13] if bucket is None else ""
+            if (bucket is not None and bucket > self.bucket) or self.bucket <= sealed_through:
+                # A newer hour is open, or the sweep sealed this one meanwhile: reopened, it
+                # would be counted against the hourly limit without what its bucket holds.
                 return self.series.write(self.device, self.bucket, self.group, self.ttl)
-            if bucket < self.bucket:
+            if bucket is not None and bucket < self.bucket:
                 self.series.seal(self.device, bucket, hour, self.ttl)
         hour = {"q": {}, "up": {}} if hour is None or bucket != self.bucket else dict(hour)
         state["openBucket"], state["open"] = self.bucket, hour

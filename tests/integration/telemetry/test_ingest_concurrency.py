@@ -7,6 +7,7 @@ share. A second host is built as the platform builds one: same store, vault and 
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 
 import orjson
@@ -799,3 +800,58 @@ def test_a_batch_judged_again_is_still_judged_once_more_for_a_device_registered_
     assert result.accepted == len({o.epoch_ms for o in result.observations}) > 0
     assert "10:40" in stored_times(host_a)
     assert state(platform)["session"]["last"] == 5
+
+
+def test_a_late_frame_taken_meanwhile_leaves_no_reading_in_its_hour(
+    host_a, host_b, monkeypatch
+):
+    """A past hour's readings are written before the state commits: a frame another batch
+    took meanwhile is found before they are, not after."""
+    from shared.telemetry.series import TimeSeries
+
+    host_a.ingest(TENANT, [up(f, f) for f in (1, 2, 3)])  # hour 10 open
+    late = 9
+    writes = TimeSeries.writes_elsewhere
+
+    def taken_meanwhile(observations, state):
+        monkeypatch.setattr(TimeSeries, "writes_elsewhere", staticmethod(writes))
+        assert host_b.ingest(TENANT, [up(4, 20, payload=BATTERY_90)]).accepted == 1
+        return writes(observations, state)
+
+    monkeypatch.setattr(TimeSeries, "writes_elsewhere", staticmethod(taken_meanwhile))
+    result = host_a.ingest(TENANT, [up(4, 30, late)])  # FCnt 4 again, other bytes, hour 9
+    assert [r.reason for r in result.rejections] == ["fcnt_replayed"]
+    assert batteries(host_a) == [("10:01", 92.0), ("10:02", 92.0), ("10:03", 92.0),
+                                 ("10:20", 90.0)]
+
+
+def test_late_frames_push_no_newer_counter_out_of_the_window(host_a, monkeypatch):
+    """The window keeps the highest counters, not the latest arrivals: else a late frame
+    would make ingest forget a newer one, whose captured copy would pass as new."""
+    import shared.telemetry.ingest as ingest_module
+
+    host_a.ingest(TENANT, [up(f, f) for f in range(1, 10)] + [up(13, 13)])
+    host_a.ingest(TENANT, [up(f, f) for f in (10, 11, 12)])  # late
+    later = time.time() + ingest_module.OUTBOX_HORIZON_S + 1  # out of the outbox too
+    monkeypatch.setattr(ingest_module.time, "time", lambda: later)
+    for f in range(14, 77):
+        host_a.ingest(TENANT, [up(f, f % 60, 10 + f // 60)])
+    replay = host_a.ingest(TENANT, [up(13, 59, 15)])  # FCnt 13's bytes again, later
+    assert replay.accepted == 0 and replay.duplicates == 1
+
+
+def test_a_late_frame_is_not_stored_in_an_hour_the_sweep_sealed_meanwhile_past_its_limit(
+    host_a, host_b, platform, monkeypatch
+):
+    import shared.telemetry.ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "MAX_HOUR_READINGS", 9)
+    host_a.ingest(TENANT, [up(1, 5), up(2, 6)])  # hour 10 open, 6 readings
+    swept = _during_commit(monkeypatch, lambda: host_b.seal_quiet_hours(
+        datetime(2026, 11, 22, 13, tzinfo=UTC)))
+    assert host_a.ingest(TENANT, [up(3, 30)]).accepted == 1  # 9 readings: the limit
+    assert swept == [1]
+    monkeypatch.setattr(ingest_module, "_StateMerge", ingest_module._StateMerge.__mro__[1])
+    more = [host_a.ingest(TENANT, [up(f, 30 + f)]) for f in (4, 5)]
+    assert [[r.reason for r in m.rejections] for m in more] == [["too_large"], ["too_large"]]
+    assert stored_times(host_a) == ["10:05"] * 3 + ["10:06"] * 3 + ["10:30"] * 3
