@@ -28,15 +28,14 @@ comes from settings. Errors are RFC 9457 `application/problem+json`.
 
 
 def create_app(platform: Platform) -> FastAPI:
-    app = FastAPIOffline(
+    app = FastAPIOffline(  # only for the Swagger UI files it ships: `portal.docs` is the page
         title="Smartby API",
         version=__version__,
         description=DESCRIPTION,
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
-        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
+        docs_url=None,
         redoc_url=None,
-        static_url="/api/docs-static",
+        static_url=portal.DOCS_STATIC,
     )
     app.state.platform = platform
     app.state.health_checks = health.RecentChecks()

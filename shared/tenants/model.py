@@ -46,9 +46,12 @@ Kommunenummer = Annotated[
     str, Field(pattern=r"^\d{4}$", description="Four-digit kommunenummer.", examples=["3907"])
 ]
 Locale = Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$", examples=["nb-NO"])]
-#: Text people give (names, tags): one line of it, not blank, without control characters,
-#: which a console or log that shows it back would obey (ESC sequences, NUL, line breaks).
-PRINTABLE = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
+#: Characters a console or log that shows a name back would obey, or that hide what a name
+#: says: C0 and C1 controls (ESC sequences, NUL, line breaks), zero-width characters, line and
+#: paragraph separators, bidirectional embeddings, overrides and isolates, the BOM.
+_HIDDEN = r"\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+#: Text people give (names, tags): one line of visible text, not blank.
+PRINTABLE = rf"^[^{_HIDDEN}]*[^\s{_HIDDEN}][^{_HIDDEN}]*$"
 Name = Annotated[str, Field(min_length=1, max_length=100, pattern=PRINTABLE)]
 RetentionDays = Annotated[
     int, Field(ge=1, le=3650, description="How long time series are kept, in days.")

@@ -66,7 +66,9 @@ class RecentChecks:
             return self._checks
 
 
-@router.get("/health", response_model=Health, responses={503: {"model": Health}})
+@router.api_route(  # HEAD too: uptime probes often ask with it
+    "/health", methods=["GET", "HEAD"], response_model=Health, responses={503: {"model": Health}}
+)
 def health(platform: PlatformDep, request: Request, response: Response) -> Health:
     """`ok` (200) when every dependency answers, else `degraded` (503); checked at most every
     few seconds."""

@@ -169,6 +169,32 @@ def test_every_response_carries_the_protective_headers(client, make_tenant):
     assert "no-store" not in client.get("/static/portal.css").headers.get("cache-control", "")
 
 
+def test_every_page_allows_scripts_from_this_origin_only(client):
+    """The docs page, where an operator pastes the admin key, runs no injected script: its
+    one inline script is allowed by its hash. The portal page has one address."""
+    import base64
+    import hashlib
+    import re
+
+    for path in ("/", "/api/docs"):
+        response = client.get(path)
+        policy = response.headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy, path
+        assert "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0], path
+        for script in re.findall(rb"<script>(.*?)</script>", response.content, re.DOTALL):
+            digest = base64.b64encode(hashlib.sha256(script).digest()).decode()
+            assert f"'sha256-{digest}'" in policy, path
+    assert client.get("/static/index.html").status_code == 404
+    assert client.get("/api/docs/oauth2-redirect").status_code == 404
+
+
+def test_uptime_probes_may_ask_with_head(client):
+    for path in ("/", "/api/health"):
+        response = client.head(path)
+        assert response.status_code == 200, path
+        assert response.content == b""
+
+
 def test_health_probes_the_dependencies_at_most_every_few_seconds(client, platform, monkeypatch):
     """The endpoint is public: each probe is a Cosmos and a Key Vault request."""
     from shared.api.routes import health

@@ -193,7 +193,8 @@ def test_names_and_tags_are_one_line_of_printable_text(client, make_tenant):
     tenant = make_tenant("larvik", "3909")
     admin = auth(tenant.keys["tenant-admin"])
     device = "/api/tenants/larvik/devices/0004a30b001c2b3d"
-    for text in ("\x00\x1b[2J", "\x07 ", " ", "Farris\nbadeplass"):
+    for text in ("\x00\x1b[2J", "\x07 ", " ", "Farris\nbadeplass", "\u200b", "\xa0", "a\u2028b",
+                 "a\x85b", "\u202eevil", "x\x9b2J"):
         for method, path, body in (
             ("PATCH", "/api/tenants/larvik", {"name": text}),
             ("POST", "/api/tenants/larvik/keys", {"name": text, "scopes": ["read"]}),
@@ -202,6 +203,6 @@ def test_names_and_tags_are_one_line_of_printable_text(client, make_tenant):
         ):
             response = client.request(method, path, json=body, headers=admin)
             assert response.status_code == 422, (method, path, text, response.text)
-    accepted = client.put(device, json={"model": "json", "name": " Tjøme brygge ",
-                                        "tags": ["badevann 2026"]}, headers=admin)
+    accepted = client.put(device, json={"model": "json", "name": " Tjøme brygge 🌊 ",
+                                        "tags": ["badevann 2026", "Skolegården"]}, headers=admin)
     assert accepted.status_code == 201, accepted.text
