@@ -20,7 +20,9 @@ a bus failure after it leaves them there, and their redelivery by the same sourc
 duplicate, publishes them again; a frame this process published leaves the outbox with the
 device's next commit, and any frame after `OUTBOX_HORIZON_S`. A crash before the commit is
 safe too: the redelivered batch is reprocessed and the series merge stores nothing twice.
-Rejections are quarantined last, once the batch's judgement stands.
+A batch whose devices' states another batch changed meanwhile in a way its judgement
+depends on (a frame taken, a device deleted and registered again) is judged again
+(`_Rejudge`). Rejections are quarantined last, once the batch's judgement stands.
 A bad message never fails the batch: it becomes a quarantine record with its reason. Transient
 store or bus failures propagate, so the trigger retries the whole batch.
 """
@@ -683,7 +685,8 @@ class Ingestor:
         """Raise _SeenElsewhere if a frame these sessions accepted was taken meanwhile by a
         batch that has committed since they were loaded. Asked before readings are written to
         hours other than the open one, which the state commit (where `_StateMerge` asks again)
-        could no longer take back."""
+        could no longer take back; a batch committing between the two still can (the readings
+        of another payload under its counter, in a past hour, then stay in the series)."""
         etags = latest.etags(list(sessions))
         changed = [dev for dev, s in sessions.items() if etags.get(dev) != s.loaded_from]
         for dev_eui, doc in read_current(latest, changed).items() if changed else ():
