@@ -167,20 +167,26 @@ def test_a_row_with_fewer_fields_than_the_header_fails_rather_than_shift_a_key(r
     assert isinstance(kept, Row) and kept.body["appSKey"] == KEY
 
 
-@pytest.mark.timeout(30)  # read twice, the second open of the pipe would wait for a writer
-def test_a_file_from_a_pipe_is_read_once(tmp_path, api_url, make_tenant, client):
-    """`/dev/stdin` or `<(...)` cannot be read twice (once to count, once to import)."""
-    key = make_tenant("drammen", "3301").keys["tenant-admin"]
+def import_from_pipe(tmp_path, api_url: str, key: str, text: str):
+    """`smartby devices import` of a named pipe that another thread writes `text` into."""
     fifo = tmp_path / "devices.csv"
     os.mkfifo(fifo)
-    writer = threading.Thread(target=fifo.write_text,
-                              args=("devEui,model,name\n0000000000000001,json,Bryggen\n",))
+    writer = threading.Thread(target=fifo.write_text, args=(text,))
     writer.start()
     result = CliRunner().invoke(
         app, ["devices", "import", str(fifo), "--tenant", "drammen", "--api-url", api_url,
               "--key", key], env={"COLUMNS": "500"},
     )
     writer.join(timeout=10)
+    return result
+
+
+@pytest.mark.timeout(30)  # read twice, the second open of the pipe would wait for a writer
+def test_a_file_from_a_pipe_is_read_once(tmp_path, api_url, make_tenant, client):
+    """`/dev/stdin` or `<(...)` cannot be read twice (once to count, once to import)."""
+    key = make_tenant("drammen", "3301").keys["tenant-admin"]
+    result = import_from_pipe(tmp_path, api_url, key,
+                              "devEui,model,name\n0000000000000001,json,Bryggen\n")
     assert result.exit_code == 0, result.output
     assert "1 created, 0 updated" in result.output
 
@@ -192,16 +198,8 @@ def test_a_pipe_over_the_size_limit_is_refused_as_it_streams(
     """A pipe has no size to check first: reading stops once it passes the limit."""
     monkeypatch.setattr(devices, "MAX_FILE_BYTES", 100)
     key = make_tenant("drammen", "3301").keys["tenant-admin"]
-    fifo = tmp_path / "devices.csv"
-    os.mkfifo(fifo)
     text = "devEui,model,name\n" + "".join(f"{n:016x},json,Bryggen\n" for n in range(1, 50))
-    writer = threading.Thread(target=fifo.write_text, args=(text,))
-    writer.start()
-    result = CliRunner().invoke(
-        app, ["devices", "import", str(fifo), "--tenant", "drammen", "--api-url", api_url,
-              "--key", key], env={"COLUMNS": "500"},
-    )
-    writer.join(timeout=10)
+    result = import_from_pipe(tmp_path, api_url, key, text)
     assert result.exit_code == 1, result.output
     assert "larger than" in result.output and "split it" in result.output
     listed = client.get("/api/tenants/drammen/devices", headers={"Authorization": f"Bearer {key}"})
