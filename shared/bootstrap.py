@@ -34,6 +34,7 @@ class Platform:
     def close(self) -> None:
         self.bus.close()
         self.store.close()
+        self.keys.close()
 
 
 def _store(settings: Settings) -> DocumentStore:

@@ -1,4 +1,4 @@
-"""Files only this user may read (keys kept in the local runtime's data dir)."""
+"""Files only this user may read: the local runtime's data dir (keys, readings, messages)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,22 @@ import threading
 from pathlib import Path
 
 
+def private_database(path: Path) -> Path:
+    """`path` for a database only this user may read: its folder made (mode 0700) if missing,
+    the file made or kept at mode 0600, which SQLite gives its -wal and -shm files too. The
+    data dir holds every tenant's readings, quarantined messages and API-key hashes."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)  # one made by an earlier version under the umask (0644)
+    return path
+
+
 def create_private(path: Path, text: str) -> None:
     """Create `path` (mode 0600) holding `text`, whole or not at all, unless it exists: written
     to a temporary file first, so that a kill or a full disk never leaves a truncated key, then
     linked into place, so that of two processes starting at once only one key is made (the
     other process reads it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

@@ -10,9 +10,11 @@ also reads for its triggers. Adapters are chosen by `SMARTBY_STORE`, `SMARTBY_BU
 from __future__ import annotations
 
 import logging
+import string
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -138,6 +140,25 @@ class Settings(BaseSettings):
             )
             return None
         return value or None
+
+    @field_validator("tenant_vault_uri_template")
+    @classmethod
+    def _one_vault_per_tenant(cls, value: str | None) -> str | None:
+        """Each tenant's vault is named by its id: a template without `{tenant}` would put
+        every municipality's device keys in one vault, under the same names."""
+        if value is None:
+            return None
+        try:
+            fields = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
+        except ValueError:
+            fields = []
+        parts = urlsplit(value)
+        if fields != ["tenant"] or parts.scheme != "https" or "{tenant}" not in parts.netloc:
+            raise ValueError(
+                f"{value!r} must be an https:// vault URI with {{tenant}} once, in its host name "
+                "(e.g. https://kv-{tenant}-abc123.vault.azure.net/)"
+            )
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -39,6 +39,8 @@ class KeyStore(Protocol):
 
     def ping(self) -> None: ...
 
+    def close(self) -> None: ...
+
 
 def check_names(tenant: str, name: str) -> None:
     if not is_tenant_id(tenant) or not KEY_NAME.fullmatch(name):
@@ -80,6 +82,9 @@ class CachedKeyStore:
 
     def ping(self) -> None:
         self._inner.ping()
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 class TenantKeys:

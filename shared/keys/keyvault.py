@@ -133,6 +133,15 @@ class KeyVaultKeyStore:
         except AzureError as exc:
             raise KeyStoreError(f"cannot delete key {name}: {type(exc).__name__}") from exc
 
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+        close = getattr(self._credential, "close", None)
+        if close is not None:
+            close()
+
     def ping(self) -> None:
         """Key Vault has no cheap health probe; a missing secret read proves reachability."""
         if self._vault_uri:

@@ -16,8 +16,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from shared.keys import KeyStoreError, check_names
-from shared.private_files import create_private
+from shared.keys import KeyRefused, check_names
+from shared.private_files import create_private, private_database
 
 
 def load_or_create_master_key(data_dir: Path, configured: str | None) -> bytes:
@@ -43,10 +43,11 @@ def _master_key(text: str, source: str) -> bytes:
 
 class LocalKeyStore:
     def __init__(self, path: Path, master_key: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._aead = AESGCM(master_key)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(
+            private_database(path), check_same_thread=False, isolation_level=None
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS secrets (tenant TEXT NOT NULL, name TEXT NOT NULL, "
@@ -93,8 +94,10 @@ class LocalKeyStore:
             return None
         try:
             return self._aead.decrypt(row[0], row[1], f"{tenant}/{name}".encode())
-        except InvalidTag as exc:
-            raise KeyStoreError("key record does not decrypt: wrong master key?") from exc
+        except InvalidTag:
+            # Damaged, or moved from another row: no retry mends it, so not KeyStoreError
+            # (which would fail every batch of its device's messages, and the others in it).
+            raise KeyRefused(f"the record of {name} does not decrypt") from None
 
     def delete(self, tenant: str, name: str) -> None:
         check_names(tenant, name)
@@ -104,3 +107,7 @@ class LocalKeyStore:
     def ping(self) -> None:
         with self._lock:
             self._db.execute("SELECT 1").fetchone()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from shared.private_files import private_database
 from shared.store import (
     CONTAINER_SPECS,
     Conflict,
@@ -372,12 +373,11 @@ class EmbeddedStore:
     """All containers in one SQLite file (WAL mode); safe to share between threads."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(
-                path, check_same_thread=False, isolation_level=None, timeout=10
+                private_database(path), check_same_thread=False, isolation_level=None, timeout=10
             )
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise Unavailable(f"cannot open {path}: {exc}") from exc
         self._lock = threading.RLock()
         self._writes = 0

@@ -173,8 +173,8 @@ class DeviceRegistry:
         try:
             for name, key in given.items():
                 if key:
+                    written.append(name)  # first: a write that fails may have landed
                     self._keys.put(name, bytes.fromhex(key))
-                    written.append(name)
             if existing:
                 self._devices.replace(doc, etag=existing["_etag"])
             else:

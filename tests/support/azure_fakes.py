@@ -90,6 +90,10 @@ class FakeSecretClient:
         self.vault_url = vault_url
         self.secrets = FakeSecretClient.vaults.setdefault(vault_url, {})
         self.recoverable = FakeSecretClient.deleted.setdefault(vault_url, {})
+        self.closed = False
+
+    def close(self) -> None:  # the SDK's: closes the client's transport (its connections)
+        self.closed = True
 
     def set_secret(self, name: str, value: str, **kwargs: Any) -> KeyVaultSecret:
         if name in self.recoverable:

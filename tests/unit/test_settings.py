@@ -51,3 +51,21 @@ def test_an_unresolved_key_vault_reference_is_no_key(
     monkeypatch.setenv(name, " resolved-secret\r\n")
     secret = getattr(Settings(), field)
     assert secret is not None and secret.get_secret_value() == "resolved-secret"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "https://kv-smartby-prod.vault.azure.net/",  # one vault: every tenant's keys together
+        "https://kv-{tenant}-{region}.vault.azure.net/",  # a field that is never filled
+        "https://kv-shared.vault.azure.net/{tenant}",  # the tenant in the path, one vault
+        "http://kv-{tenant}-abc123.vault.azure.net/",
+        "https://kv-{tenant-abc123.vault.azure.net/",
+    ],
+)
+def test_a_tenant_vault_template_must_name_one_vault_per_tenant(template: str) -> None:
+    with pytest.raises(ValueError, match="once, in its host name"):
+        Settings(keystore="keyvault", tenant_vault_uri_template=template)
+    assert Settings(
+        keystore="keyvault", tenant_vault_uri_template="https://kv-{tenant}-abc123.vault.azure.net/"
+    ).tenant_vault_uri_template

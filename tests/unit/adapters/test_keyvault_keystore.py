@@ -95,3 +95,20 @@ def test_key_vaults_retry_after_is_held_to_a_bound(asked, waited):
     policy = keyvault_module.CappedRetryPolicy(retry_total=3, timeout=20)
     response = PipelineResponse(HttpRequest("GET", "https://kv"), _Throttled(asked), None)
     assert policy.get_retry_after(response) == waited
+
+
+def test_closing_the_store_closes_its_clients_and_credential(vaults):
+    class Credential:
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    credential = Credential()
+    store = keyvault_module.KeyVaultKeyStore(
+        credential, tenant_vault_uri_template="https://kv-{tenant}-abc123.vault.azure.net/")
+    store.put("sandefjord", "device-a-appskey", bytes(16))
+    clients = list(store._clients.values())
+    store.close()
+    assert clients and all(client.closed for client in clients)
+    assert credential.closed
