@@ -55,6 +55,11 @@ def _hub_time(value: object) -> datetime | None:
 
 
 @bp.function_name("ingest_iothub")
+# Until the store, key store or bus is back (bad messages never fail a batch, they are
+# quarantined): a retry that gave up would let the trigger checkpoint past the batch. On the
+# function itself: the host-wide `retry` in host.json is deprecated for Event Hubs triggers.
+@bp.retry(strategy="exponential_backoff", max_retry_count="-1",
+          minimum_interval="00:00:02", maximum_interval="00:05:00")
 @bp.event_hub_message_trigger(
     arg_name="events",
     event_hub_name="%IOTHUB_EVENTHUB_NAME%",

@@ -72,6 +72,7 @@ module tenant 'modules/tenant.bicep' = {
     tags: tags
     vaultName: naming.outputs.tenantVaultName
     functionIdentityName: naming.outputs.functionIdentityName
+    platformVaultName: naming.outputs.platformVaultName
     logAnalyticsWorkspaceId: resourceId('Microsoft.OperationalInsights/workspaces', naming.outputs.logAnalyticsWorkspaceName)
   }
 }
