@@ -72,7 +72,6 @@ module tenant 'modules/tenant.bicep' = {
     tags: tags
     vaultName: naming.outputs.tenantVaultName
     functionIdentityName: naming.outputs.functionIdentityName
-    platformVaultName: naming.outputs.platformVaultName
     logAnalyticsWorkspaceId: resourceId('Microsoft.OperationalInsights/workspaces', naming.outputs.logAnalyticsWorkspaceName)
   }
 }

@@ -14,7 +14,11 @@ def private_database(path: Path) -> Path:
     data dir holds every tenant's readings, quarantined messages and API-key hashes."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    os.chmod(path, 0o600)  # one made by an earlier version under the umask (0644)
+    status = path.stat()
+    if status.st_uid == os.geteuid() and status.st_mode & 0o077:
+        # One made by an earlier version under the umask (0644). Another user's file (a shared
+        # volume) is left as its owner set it.
+        os.chmod(path, 0o600)
     return path
 
 

@@ -153,7 +153,10 @@ class Settings(BaseSettings):
         except ValueError:
             fields = []
         parts = urlsplit(value)
-        if fields != ["tenant"] or parts.scheme != "https" or "{tenant}" not in parts.netloc:
+        host = parts.netloc  # the vault's name only: no user, no port
+        if fields != ["tenant"] or parts.scheme != "https" or "{tenant}" not in host or (
+            "@" in host or ":" in host
+        ):
             raise ValueError(
                 f"{value!r} must be an https:// vault URI with {{tenant}} once, in its host name "
                 "(e.g. https://kv-{tenant}-abc123.vault.azure.net/)"

@@ -63,8 +63,10 @@ param budgetStartDate string = ''
 @minValue(0)
 param cosmosDedicatedMaxThroughput int = 0
 
-@description('Required. Name of the region\'s platform Key Vault: the tenant\'s vault keeps deleted keys (and itself) recoverable for as many days as it does (7 in dev, where resource groups come and go; 90 in prod). Fixed when the vault is created.')
-param platformVaultName string
+@description('Optional. Days a deleted vault or key can be recovered (7-90, fixed after creation).')
+@minValue(7)
+@maxValue(90)
+param softDeleteRetentionInDays int = 90
 
 @description('Optional. Extra tags of the tenant\'s resources.')
 param tags object = {}
@@ -119,16 +121,12 @@ resource functionIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023
   name: functionIdentityName
 }
 
-resource platformVault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
-  name: platformVaultName
-}
-
 module vault 'key-vault.bicep' = {
   name: 'tenant-${tenantId}-key-vault'
   params: {
     name: vaultName
     location: location
-    softDeleteRetentionInDays: platformVault.properties.softDeleteRetentionInDays
+    softDeleteRetentionInDays: softDeleteRetentionInDays
     logAnalyticsWorkspaceId: logAnalyticsWorkspaceId
     tags: tenantTags
     // Secrets Officer, not Secrets User: the API writes each device's AppSKey / AES key here when

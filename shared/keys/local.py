@@ -41,6 +41,10 @@ def _master_key(text: str, source: str) -> bytes:
     return key
 
 
+#: How many stored records the start-up check tries to open with the master key.
+_MASTER_KEY_PROBES = 16
+
+
 class LocalKeyStore:
     def __init__(self, path: Path, master_key: bytes) -> None:
         self._aead = AESGCM(master_key)
@@ -58,20 +62,23 @@ class LocalKeyStore:
     def _check_master_key(self, path: Path) -> None:
         """Refuse to start with a master key that does not open the keys already stored (e.g.
         SMARTBY_MASTER_KEY set after a first run generated master.key): every keyed device's
-        messages would fail, one by one, as if the key store were down."""
-        row = self._db.execute("SELECT tenant, name, nonce, ciphertext FROM secrets LIMIT 1")
-        stored = row.fetchone()
-        if stored is None:
-            return
-        tenant, name, nonce, ciphertext = stored
-        try:
-            self._aead.decrypt(nonce, ciphertext, f"{tenant}/{name}".encode())
-        except InvalidTag:
+        messages would fail, one by one, as if the key store were down. A few records are
+        tried: one damaged record is no wrong key (its device's messages wait as no_key)."""
+        rows = self._db.execute(
+            "SELECT tenant, name, nonce, ciphertext FROM secrets LIMIT ?", (_MASTER_KEY_PROBES,)
+        ).fetchall()
+        for tenant, name, nonce, ciphertext in rows:
+            try:
+                self._aead.decrypt(nonce, ciphertext, f"{tenant}/{name}".encode())
+                return
+            except InvalidTag:
+                continue
+        if rows:
             self._db.close()
             raise ValueError(
                 f"the master key does not open the keys in {path}: it is not the key they were "
                 "stored with (SMARTBY_MASTER_KEY, or master.key in the data dir)"
-            ) from None
+            )
 
     def put(self, tenant: str, name: str, secret: bytes) -> None:
         check_names(tenant, name)

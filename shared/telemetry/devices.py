@@ -22,7 +22,7 @@ from shared.store import Document, PreconditionFailed, Query, StoreError, until_
 from shared.store import NotFound as StoreNotFound
 from shared.store.tenancy import TenantContainer
 from shared.telemetry.codecs import MODELS, CodecError, check_config
-from shared.tenants.model import PRINTABLE, Name, Strict
+from shared.tenants.model import PRINTABLE, Name, Strict, Text
 from shared.ttl import TtlCache
 
 #: Reads and writes of one registration while others change it meanwhile, at most.
@@ -74,7 +74,7 @@ class DeviceUpsert(Strict):
         ),
         json_schema_extra={"propertyNames": {"pattern": PARAM_NAME}},
     )
-    tags: list[Annotated[str, Field(min_length=1, max_length=40, pattern=PRINTABLE)]] = Field(
+    tags: list[Annotated[Text, Field(min_length=1, max_length=40, pattern=PRINTABLE)]] = Field(
         default_factory=list, max_length=20
     )
     app_s_key: str | None = Field(

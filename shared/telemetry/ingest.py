@@ -377,12 +377,27 @@ def _session_document(
 
 
 def _oldest(seen: dict[str, str], last: int | None, count: int) -> list[str]:
-    """The `count` oldest entries of a session's `seen`: the first arrivals, as long as they
-    are below the window (frames in order); else the lowest counters."""
+    """The `count` oldest entries of a session's `seen`. By arrival while the frames come in
+    order, or the device sends no counters (any more: its newest entry is a payload digest);
+    else counters below the window first (lowest first), then digests (first arrivals first),
+    then the lowest counters."""
+    floor = (last if last is not None else 0) - FCNT_WINDOW
     first = list(islice(seen, count))
-    if last is None or all(_counter(key) <= last - FCNT_WINDOW for key in first):
+    if (
+        last is None
+        or _counter(next(reversed(seen))) < 0
+        or all(0 <= _counter(key) <= floor for key in first)
+    ):
         return first
-    return sorted(seen, key=_counter)[:count]
+    arrival = {key: index for index, key in enumerate(seen)}
+
+    def age(key: str) -> tuple[int, int]:
+        counter = _counter(key)
+        if counter < 0:
+            return 1, arrival[key]
+        return (0 if counter <= floor else 2), counter
+
+    return sorted(seen, key=age)[:count]
 
 
 def _counter(key: str) -> int:
@@ -1152,7 +1167,7 @@ class _StateMerge:
                 newest = value["time"]
         if not _describes_newer(doc, device.get("updated")):
             doc.update(_described(device))  # not over a newer registration written meanwhile
-        doc["time"] = newest
-        if self._open_hour is not None:
+        if self._open_hour is not None:  # before `time` is this batch's: see `merge_into`
             self.new = self._open_hour.merge_into(doc)
+        doc["time"] = newest
         return doc

@@ -483,7 +483,8 @@ class OpenHourUpdate:
 
         Another ETag than `planned_on` means another consumer wrote the state meanwhile, and
         its open hour may be one append did not see: of the two hours the older is sealed, the
-        newer stays open. An hour the sweep sealed meanwhile stays sealed.
+        newer stays open. An hour the sweep sealed meanwhile stays sealed (`state`'s `time` is
+        still the stored one, not yet this batch's).
         """
         if not self.group:
             return 0

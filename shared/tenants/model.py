@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -50,9 +51,28 @@ Locale = Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$", examples=["nb-N
 #: says: C0 and C1 controls (ESC sequences, NUL, line breaks), zero-width characters, line and
 #: paragraph separators, bidirectional embeddings, overrides and isolates, the BOM.
 _HIDDEN = r"\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
-#: Text people give (names, tags): one line of visible text, not blank.
+#: Text people give (names, tags): one line of visible text, not blank. The pattern is what the
+#: OpenAPI document can say; `visible` checks the rest of Unicode.
 PRINTABLE = rf"^[^{_HIDDEN}]*[^\s{_HIDDEN}][^{_HIDDEN}]*$"
-Name = Annotated[str, Field(min_length=1, max_length=100, pattern=PRINTABLE)]
+#: Format and separator characters (bidi marks, soft hyphen, tags, ...), and controls.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+#: Letters and symbols that draw nothing (Hangul fillers, the blank Braille pattern).
+_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def visible(text: str) -> str:
+    """`text` if it is one line of visible text: no control or format characters, and at least
+    one that is neither a space, a combining mark nor a blank filler."""
+    categories = [unicodedata.category(c) for c in text]
+    if _INVISIBLE_CATEGORIES.intersection(categories):
+        raise ValueError("must not contain control or format characters")
+    if all(cat[0] in "ZM" or c in _BLANK for c, cat in zip(text, categories, strict=True)):
+        raise ValueError("must contain visible characters")
+    return text
+
+
+Text = Annotated[str, AfterValidator(visible)]
+Name = Annotated[Text, Field(min_length=1, max_length=100, pattern=PRINTABLE)]
 RetentionDays = Annotated[
     int, Field(ge=1, le=3650, description="How long time series are kept, in days.")
 ]

@@ -69,3 +69,10 @@ def test_a_tenant_vault_template_must_name_one_vault_per_tenant(template: str) -
     assert Settings(
         keystore="keyvault", tenant_vault_uri_template="https://kv-{tenant}-abc123.vault.azure.net/"
     ).tenant_vault_uri_template
+
+
+def test_a_tenant_vault_template_names_the_vault_by_its_host_alone() -> None:
+    for template in ("https://{tenant}@kv-shared.vault.azure.net/",
+                     "https://kv-shared.vault.azure.net:{tenant}/"):
+        with pytest.raises(ValueError, match="once, in its host name"):
+            Settings(keystore="keyvault", tenant_vault_uri_template=template)

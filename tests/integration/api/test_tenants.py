@@ -194,7 +194,8 @@ def test_names_and_tags_are_one_line_of_printable_text(client, make_tenant):
     admin = auth(tenant.keys["tenant-admin"])
     device = "/api/tenants/larvik/devices/0004a30b001c2b3d"
     for text in ("\x00\x1b[2J", "\x07 ", " ", "Farris\nbadeplass", "\u200b", "\xa0", "a\u2028b",
-                 "a\x85b", "\u202eevil", "x\x9b2J"):
+                 "a\x85b", "\u202eevil", "x\x9b2J", "\u061cx", "\xad", "\u3164", "\u2800",
+                 "\U000e0041\U000e0042", "\ufff9a"):
         for method, path, body in (
             ("PATCH", "/api/tenants/larvik", {"name": text}),
             ("POST", "/api/tenants/larvik/keys", {"name": text, "scopes": ["read"]}),

@@ -240,20 +240,6 @@ def test_the_tenant_entry_passes_the_budget_start_through(
     assert text(params["budgetStartDate"]) == "budgetStartDate"
 
 
-def test_tenant_vaults_are_recoverable_as_long_as_the_regions_vault(
-    templates: dict[str, dict[str, Any]],
-) -> None:
-    """7 days in dev, where resource groups come and go: a purge-protected vault kept for 90
-    would hold its name, and the tenant's next deployment, for three months."""
-    tenant = templates["modules/tenant.bicep"]
-    vault = body(modules(tenant)["vault"])["params"]
-    assert reference(vault["softDeleteRetentionInDays"]) == (
-        "platformVault.properties.softDeleteRetentionInDays"
-    )
-    entry = body(modules(templates["tenant.bicep"])["tenant"])["params"]
-    assert reference(entry["platformVaultName"]) == "naming.outputs.platformVaultName"
-
-
 # --- app settings --------------------------------------------------------------------------------
 
 

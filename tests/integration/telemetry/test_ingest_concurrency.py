@@ -855,3 +855,49 @@ def test_a_late_frame_is_not_stored_in_an_hour_the_sweep_sealed_meanwhile_past_i
     more = [host_a.ingest(TENANT, [up(f, 30 + f)]) for f in (4, 5)]
     assert [[r.reason for r in m.rejections] for m in more] == [["too_large"], ["too_large"]]
     assert stored_times(host_a) == ["10:05"] * 3 + ["10:06"] * 3 + ["10:30"] * 3
+
+
+def test_a_device_that_changes_from_counters_to_clear_messages_still_knows_their_copies(
+    host_a, platform
+):
+    """Its old counters stay in the window: the clear messages' digests must not be the first
+    entries to go, or a redelivered one (same enqueued time) is stored and published again."""
+    from datetime import timedelta
+
+    from shared.telemetry.envelope import seal_envelope
+    from shared.telemetry.ingest import deliver_from_device
+
+    sensor, aes = "0004a30b001c2b3d", bytes(range(32))
+    host_a.put_device(TENANT, sensor, DeviceUpsert.model_validate(
+        {"model": "json", "name": "Brygga", "aesKey": aes.hex()}))
+    sent = datetime(2026, 11, 22, 10, tzinfo=UTC)
+
+    def message(body: bytes, at: datetime) -> Delivery:
+        return deliver_from_device("iothub", body, sensor, at)
+
+    for seq in range(1, 71):
+        sealed = seal_envelope(b'{"temperature": 4.5}', aes, TENANT, sensor, seq)
+        host_a.ingest(TENANT, [message(orjson.dumps(sealed), sent + timedelta(seconds=seq))])
+    host_a.put_device(TENANT, sensor, DeviceUpsert.model_validate(
+        {"model": "json", "name": "Brygga", "aesKey": None}))
+    clear = [(orjson.dumps({"temperature": 5.0 + i}), sent + timedelta(minutes=5 + i))
+             for i in range(3)]
+    for body, at in clear:
+        assert host_a.ingest(TENANT, [message(body, at)]).accepted == 1
+    again = host_a.ingest(TENANT, [message(*clear[0])])  # IoT Hub delivers it again
+    assert (again.accepted, again.duplicates) == (0, 1)
+
+
+def test_a_new_hour_is_opened_though_the_sweep_sealed_the_last_one_meanwhile(
+    host_a, platform, monkeypatch
+):
+    """Only an hour the sweep sealed stays sealed: a newer one still opens in the state (else
+    each of its readings would be one more bucket write)."""
+    host_a.ingest(TENANT, [up(1, 1, 10)])  # hour 10 open
+    _during_commit(monkeypatch, lambda: host_a.seal_quiet_hours(
+        datetime(2026, 11, 22, 13, tzinfo=UTC)))
+    host_a.ingest(TENANT, [up(2, 0, 15)])
+    monkeypatch.undo()
+    host_a.ingest(TENANT, [up(3, 5, 15)])
+    assert state(platform)["openBucket"] == "2026-11-22T15"
+    assert stored_times(host_a) == ["10:01"] * 3 + ["15:00"] * 3 + ["15:05"] * 3

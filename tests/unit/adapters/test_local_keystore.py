@@ -65,3 +65,33 @@ def test_closing_the_platform_closes_the_key_store(tmp_path: Path) -> None:
     opened = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
               if os.path.exists(f"/proc/self/fd/{fd}")]
     assert not [path for path in opened if path.startswith(str(tmp_path))]
+
+
+def test_one_damaged_record_does_not_stop_the_start(tmp_path: Path) -> None:
+    """Only a master key that opens none of the records tried is a wrong one."""
+    path = tmp_path / "keys.sqlite"
+    keys = LocalKeyStore(path, bytes(32))
+    keys.put("larvik", NAME, bytes(16))
+    keys.put("larvik", "device-0000000000000001-appskey", bytes(16))
+    keys.close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE secrets SET ciphertext = zeroblob(32) WHERE name = ?", (NAME,))
+    reopened = LocalKeyStore(path, bytes(32))
+    assert reopened.get("larvik", "device-0000000000000001-appskey") == bytes(16)
+    reopened.close()
+    with pytest.raises(ValueError, match="does not open the keys"):
+        LocalKeyStore(path, bytes(range(32)))
+
+
+def test_a_database_another_user_owns_is_left_as_its_owner_set_it(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A shared volume: chmod of another user's file fails, and is not ours to do."""
+    from shared.private_files import private_database
+
+    path = tmp_path / "store.sqlite"
+    path.touch()
+    os.chmod(path, 0o640)  # as another user left it
+    monkeypatch.setattr(os, "geteuid", lambda: path.stat().st_uid + 1)
+    assert private_database(path) == path
+    assert _mode(path) == 0o640
