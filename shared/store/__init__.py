@@ -201,7 +201,9 @@ CONTAINER_SPECS: Mapping[str, ContainerSpec] = {spec.name: spec for spec in CONT
 
 # The rules both adapters enforce the same way, so a document or query the embedded store
 # accepts locally is one Cosmos DB accepts in Azure.
-_BAD_ID_CHARS = re.compile(r"[/\\?#]")  # Cosmos cannot address ids with these
+#: Cosmos cannot address ids with these; its SDK refuses tabs and line breaks, and a trailing
+#: space or line break.
+_BAD_ID_CHARS = re.compile(r"[/\\?#\t\r\n]|[ \n]$")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_PAGE = 1000
 #: Writes per transactional batch: the most Cosmos DB accepts in one.

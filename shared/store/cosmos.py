@@ -449,9 +449,10 @@ class CosmosContainer:
                 )
             ]
         items = found[:limit]
-        more = len(found) > limit
+        if len(found) <= limit:  # the last page (or none: nothing matched)
+            return Page(items, None)
         last = json.dumps([items[-1]["id"]])  # ASCII (ids need not be): tokens are checked so
-        return Page(items, _wrapped(last) if more else None)
+        return Page(items, _wrapped(last))
 
     def count(self, partition: str, query: Query) -> int:
         sql = _filtered("VALUE COUNT(1)", (self.spec.partition_key, partition), query)

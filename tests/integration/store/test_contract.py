@@ -173,6 +173,9 @@ def test_a_delete_with_an_etag_deletes_only_the_version_read(devices: Container,
         {"id": 7, "tenant": "x"},  # id not a string
         {"id": "a/b", "tenant": "x"},  # Cosmos cannot address ids with / \ ? #
         {"id": "a#b", "tenant": "x"},
+        {"id": "a\tb", "tenant": "x"},  # the Cosmos SDK: no tab or line break, no trailing
+        {"id": "a\nb", "tenant": "x"},  # space or line break
+        {"id": "a ", "tenant": "x"},
     ],
 )
 def test_invalid_documents_are_rejected(devices: Container, doc: Document):
@@ -344,6 +347,12 @@ def test_scan_crosses_partitions(store: DocumentStore, unique: str):
 
     pages = all_pages(fetch, limit=2)
     assert [id for page in pages for id in ids(page.items)] == [f"{unique}-{n}" for n in range(5)]
+
+
+def test_a_scan_that_finds_nothing_is_one_empty_page(store: DocumentStore, unique: str):
+    """A fresh region lists no tenants (and the hourly sweep pages through none)."""
+    page = store.container("tenants").scan(Query(where={"batch": unique}, order_by="id"))
+    assert page.items == [] and page.continuation is None
 
 
 def test_read_many(devices: Container, unique: str):
