@@ -193,7 +193,7 @@ class IngestResult:
 class _Outcome:
     """What became of one device's frames in a batch."""
 
-    accepted: int = 0
+    accepted: list[Delivery] = field(default_factory=list)
     duplicates: int = 0
     observations: list[Observation] = field(default_factory=list)
     #: Of redelivered frames still in the outbox: published again, not stored again.
@@ -612,6 +612,7 @@ class Ingestor:
         sessions = {dev_eui: session_of(dev_eui) for dev_eui in devices}
         keys = TenantKeys(self._keys, tenant)
         accepted: dict[str, list[Observation]] = {}
+        delivered: dict[str, list[Delivery]] = {}  # the deliveries of those observations
         republished: list[Observation] = []
 
         frames_of: dict[str, list[tuple[Delivery, Uplink]]] = {}
@@ -630,8 +631,9 @@ class Ingestor:
             result.duplicates += outcome.duplicates
             republished.extend(outcome.republished)
             if outcome.observations:
-                result.accepted += outcome.accepted
+                result.accepted += len(outcome.accepted)
                 accepted[dev_eui] = outcome.observations
+                delivered[dev_eui] = outcome.accepted
 
         observations = [o for group in accepted.values() for o in group]
         ttl = retention * 86400
@@ -672,6 +674,11 @@ class Ingestor:
             gone.update(deleted)
         if gone:
             observations = [o for o in observations if o.device not in gone]
+            for dev_eui in gone:  # kept, to be replayed should the device be registered again
+                result.accepted -= len(delivered.get(dev_eui, ()))
+                for delivery in delivered.get(dev_eui, ()):
+                    detail = f"device {dev_eui} was deleted from {tenant} while this was stored"
+                    reject(delivery, "unknown_device", detail, dev_eui)
         result.readings += sum(m.new for dev, m in merges.items() if dev not in gone)
         # Published once stored: the state commit put these frames in its outbox, so if
         # publishing fails, the trigger's retry finds them there and publishes them again.
@@ -795,7 +802,7 @@ class Ingestor:
                 outcome.duplicates += 1
                 outcome.republished.extend(observations.unpublished)
             else:
-                outcome.accepted += 1
+                outcome.accepted.append(delivery)
                 outcome.observations.extend(observations)
         return outcome
 

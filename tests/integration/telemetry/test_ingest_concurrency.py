@@ -901,3 +901,16 @@ def test_a_new_hour_is_opened_though_the_sweep_sealed_the_last_one_meanwhile(
     host_a.ingest(TENANT, [up(3, 5, 15)])
     assert state(platform)["openBucket"] == "2026-11-22T15"
     assert stored_times(host_a) == ["10:01"] * 3 + ["15:00"] * 3 + ["15:05"] * 3
+
+
+def test_a_message_of_a_device_deleted_while_it_is_stored_stays_in_the_quarantine(
+    host_a, host_b, platform, monkeypatch
+):
+    """Its state went with the device, so its readings were not kept: the message is set
+    aside as unknown_device (replayable), not answered as accepted and dropped."""
+    host_a.ingest(TENANT, [up(1, 1)])  # the device has a state
+    _during_commit(monkeypatch, lambda: host_b.delete_device(TENANT, EM300))
+    result = host_a.ingest(TENANT, [up(2, 5)])
+    assert result.accepted == 0 and result.observations == []
+    assert [r.reason for r in result.rejections] == ["unknown_device"]
+    assert host_a.quarantine(TENANT).counts() == {"unknown_device": 1}
