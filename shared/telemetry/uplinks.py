@@ -29,6 +29,7 @@ from shared.telemetry.envelope import Envelope, EnvelopeError, parse_envelope
 MAX_FRM_PAYLOAD = 256  # LoRaWAN's largest FRMPayload is 242 bytes
 MAX_DEVICE_BODY = 16 * 1024
 MAX_RX_METADATA = 64
+_UTF8_BOM = b"\xef\xbb\xbf"
 _HEX_EUI = re.compile(r"^[0-9a-fA-F]{16}$")
 _HEX_ADDR = re.compile(r"^[0-9a-fA-F]{8}$")
 T = TypeVar("T")
@@ -302,8 +303,10 @@ def parse_device_body(raw: bytes, dev_eui: str, received: datetime, source: str)
     if len(raw) > MAX_DEVICE_BODY:
         raise MalformedUplink("too_large", f"device messages are at most {MAX_DEVICE_BODY} bytes")
     envelope = None
-    if raw[:1] == b"{" and b'"alg"' in raw:
-        candidate = load_json(raw)
+    # Writers such as PowerShell and .NET put a BOM first, and some firmware a line break.
+    head = raw.removeprefix(_UTF8_BOM).lstrip()
+    if head[:1] == b"{" and b'"alg"' in head:
+        candidate = load_json(head)
         if "alg" in candidate and "ct" in candidate:
             try:
                 envelope = parse_envelope(candidate)

@@ -95,7 +95,7 @@ class JsonDeviceCodec:
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise CodecError("too_large", f"payload over {MAX_PAYLOAD_BYTES} bytes")
         try:
-            document = json.loads(payload.decode("utf-8"))
+            document = json.loads(payload.decode("utf-8-sig"))  # a leading BOM is allowed
         except (ValueError, RecursionError) as error:  # includes UnicodeDecodeError
             raise CodecError("bad_json", f"not a UTF-8 JSON document: {error}") from None
         if isinstance(document, dict):

@@ -46,6 +46,13 @@ def test_json_decodes_negative_temperature() -> None:
     assert decode({"temperature": -10.0}) == [Measurement("temperature", -10.0, "Cel")]
 
 
+def test_json_after_a_byte_order_mark_is_decoded() -> None:
+    """PowerShell's and .NET's UTF-8 writers put a BOM first."""
+    assert decode(b'\xef\xbb\xbf{"temperature": -1.5}') == [
+        Measurement("temperature", -1.5, "Cel")
+    ]
+
+
 def test_json_probe_quantities_are_marked_as_probe() -> None:
     assert decode({"probe_temperature": 3.5})[0].probe
 
