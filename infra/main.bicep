@@ -87,7 +87,7 @@ param iotHubSku iotHubSkuType = 'S1'
 @maxValue(200)
 param iotHubCapacity int = 1
 
-@description('Optional. Deny IoT Hub-level shared access policies. Set false only for a network server integration that needs an IoT Hub connection string.')
+@description('Optional. Deny IoT Hub-level shared access policies. Set false only for a back-end integration that needs an IoT Hub connection string.')
 param iotHubDisableLocalAuth bool = true
 
 @description('Optional. Notification Hubs tier.')

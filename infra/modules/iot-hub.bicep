@@ -1,5 +1,5 @@
 metadata name = 'Smartby IoT Hub'
-metadata description = 'The IoT Hub that LoRaWAN network servers and IP devices send to. Every device message is routed, with the enrichment `tenant` = the device twin tag `tenant`, to an event hub in our own namespace through an identity-based endpoint.'
+metadata description = 'The IoT Hub that IP devices send to (LoRaWAN network servers use the HTTP ingest routes). Every device message is routed, with the enrichment `tenant` = the device twin tag `tenant`, to an event hub in our own namespace through an identity-based endpoint.'
 
 targetScope = 'resourceGroup'
 
@@ -52,7 +52,7 @@ param capacity int = 1
 @maxValue(32)
 param builtInPartitionCount int = 2
 
-@description('Optional. Deny IoT Hub-level shared access policies (service SAS), so back-end access needs Microsoft Entra ID. Devices keep their own symmetric keys or X.509 certificates. Set false only for a network server integration that needs an IoT Hub connection string (e.g. The Things Stack\'s Azure IoT Hub integration).')
+@description('Optional. Deny IoT Hub-level shared access policies (service SAS), so back-end access needs Microsoft Entra ID. Devices keep their own symmetric keys or X.509 certificates. Set false only for a back-end integration that needs an IoT Hub connection string.')
 param disableLocalAuth bool = true
 
 @description('Optional. Role assignments on the hub: objects `{ roleDefinitionId: <built-in role GUID>, principalId: string, principalType: \'ServicePrincipal\' | \'Group\' | \'User\' }`.')
@@ -83,7 +83,7 @@ resource iotHub 'Microsoft.Devices/IotHubs@2023-06-30' = {
   }
   properties: {
     minTlsVersion: '1.2'
-    // Public: LoRaWAN network servers and cellular IP devices connect over the internet, each with
+    // Public: cellular and other IP devices connect over the internet, each with
     // its own key or certificate; IP filters cannot list devices behind mobile networks.
     publicNetworkAccess: 'Enabled'
     disableLocalAuth: disableLocalAuth

@@ -35,10 +35,10 @@ from shared.cli.api import parse_key, unreachable
 from shared.store.tenancy import TENANT_ID_MAX, is_tenant_id
 from shared.tenants.model import PLATFORM_PARTITION
 
-KOMMUNENUMMER = re.compile(r"^\d{4}$")
+KOMMUNENUMMER = re.compile(r"^[0-9]{4}$")
 LOCALE = re.compile(r"^[a-z]{2}(-[A-Z]{2})?$")
 EMAIL = re.compile(r"^[^@\s']+@[^@\s']+\.[^@\s']+$")
-_MONTH = r"\d{4}-(?:0[1-9]|1[0-2])"
+_MONTH = r"[0-9]{4}-(?:0[1-9]|1[0-2])"
 MONTH = re.compile(f"^{_MONTH}$")
 #: How tenant.bicep takes a budget's first month.
 _BUDGET_START = re.compile(f"^({_MONTH})-01T00:00:00Z$")
@@ -267,14 +267,14 @@ def parse_literal(raw: str) -> Any:
     raw = raw.strip()
     if match := _STRING.match(raw):
         return re.sub(r"\\(.)", r"\1", match.group(1))
-    if re.fullmatch(r"-?\d+", raw):
+    if re.fullmatch(r"-?[0-9]+", raw):
         return int(raw)
     if raw in ("true", "false"):
         return raw == "true"
     if raw.startswith("[") and raw.endswith("]"):
         body = raw[1:-1]
-        items = re.findall(r"'(?:[^'\\]|\\.)*'|-?\d+|true|false", body)
-        leftover = re.sub(r"'(?:[^'\\]|\\.)*'|-?\d+|true|false|[\s,]", "", body)
+        items = re.findall(r"'(?:[^'\\]|\\.)*'|-?[0-9]+|true|false", body)
+        leftover = re.sub(r"'(?:[^'\\]|\\.)*'|-?[0-9]+|true|false|[\s,]", "", body)
         if leftover:
             raise ValueError(f"not a literal array: {raw!r}")
         return [parse_literal(item) for item in items]

@@ -480,19 +480,37 @@ class Ingestor:
             self._retention[tenant] = (now + _TENANT_TTL_S, days)
         return days
 
+    def forget_retention(self, tenant: str) -> None:
+        """The tenant's retention changed: hours this host writes from now on take the new one
+        (other hosts read it again within `_TENANT_TTL_S`)."""
+        with self._lock:
+            self._retention.pop(tenant, None)
+
     def seal_quiet_hours(self, now: datetime) -> int:
         """The hourly sweep: in every tenant, seal the open hours of devices that sent nothing
-        for at least an hour after theirs ended (see `series`); returns how many were sealed."""
+        for at least an hour after theirs ended (see `series`); returns how many were sealed.
+
+        A tenant whose store fails is logged and the others are swept all the same; the first
+        failure is raised at the end, so the run counts as failed.
+        """
         before = bucket_of(now - QUIET_AFTER)
         sealed = 0
         token = None
+        failure: StoreError | None = None
         for _ in range(MAX_TENANT_PAGES):
             tenants, token = self._tenants.list(100, token)
             for tenant in tenants:
                 ttl = tenant.retention_days * 86400
-                sealed += self.series(tenant.id).seal_stale_hours(before, ttl)
+                try:
+                    sealed += self.series(tenant.id).seal_stale_hours(before, ttl)
+                except StoreError as error:
+                    log.warning("sealing the quiet hours failed: %s", error,
+                                extra={"tenant": tenant.id})
+                    failure = failure or error
             if token is None:
                 break
+        if failure is not None:
+            raise failure
         return sealed
 
     def ingest_routed(self, routed: Iterable[tuple[str | None, Delivery]]) -> IngestResult:

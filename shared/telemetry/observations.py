@@ -4,7 +4,8 @@ in what medium).
 `normalise` turns a codec's measurements plus the device's configuration and the uplink's
 provenance into observations; `event` is the CloudEvent published for one, and
 `smart_data_model` the FIWARE Smart Data Models view of a device's latest state
-(`WaterQualityObserved` for water, `WeatherObserved` for air).
+(`WaterQualityObserved` for water, `IndoorEnvironmentObserved` indoors, `WeatherObserved` for
+air).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class Observation(NamedTuple):
 
     tenant: str
     device: str
-    time: datetime
+    time: datetime  # to the millisecond, as the series keeps it
     # The time formatted once for everything that needs it: the series' stamp and the event
     # id's key (Unix milliseconds), event and document text (RFC 3339, `iso`).
     epoch_ms: int
@@ -116,6 +117,10 @@ def normalise(
             continue
         epoch_ms = int(time.timestamp() * 1000)
         instant = network_timed if time is received and network_timed else b"%d" % epoch_ms
+        if time.microsecond % 1000:
+            # The series keeps milliseconds; events and /latest say the same time, so a client
+            # asking for readings from a time it was given gets that reading.
+            time = time.replace(microsecond=time.microsecond - time.microsecond % 1000)
         # In field order through tuple.__new__: the NamedTuple's own __new__ is a Python call.
         observations.append(_new_tuple(
             Observation,
@@ -170,19 +175,29 @@ _SDM_ATTRIBUTES: Mapping[str, tuple[str, float]] = {
     "illuminance": ("illuminance", 1.0),
     "pressure": ("atmosphericPressure", 0.01),  # SDM: hPa
 }
-#: Quantities whose SDM attribute only an air entity has: a pressure probe in water (DL-PR26)
+#: Quantities a water entity has no attribute for: a pressure probe in water (DL-PR26)
 #: measures the water column, not the atmosphere.
-_AIR_ONLY = frozenset({"pressure"})
+_NOT_IN_WATER = frozenset({"pressure"})
+
+
+#: The entity for each medium a device can be configured for, and the medium of the readings
+#: it carries: a soil probe's device still measures the air around it.
+_SDM_ENTITIES: Mapping[str, tuple[str, str]] = {
+    "water": ("WaterQualityObserved", "water"),
+    "indoor": ("IndoorEnvironmentObserved", "indoor"),
+    "air": ("WeatherObserved", "air"),
+    "soil": ("WeatherObserved", "air"),
+}
 
 
 def smart_data_model(tenant: str, latest: Document) -> dict[str, Any]:
     """A device's latest state as an NGSI-LD key-values entity of the FIWARE Smart Data Models.
 
     Water devices become `WaterQualityObserved` (probe temperature is the water temperature),
-    all others `WeatherObserved`.
+    indoor devices `IndoorEnvironmentObserved`, all others `WeatherObserved`; each carries only
+    the readings of its own medium (a soil probe is not the weather).
     """
-    water = latest.get("medium") == "water"
-    entity_type = "WaterQualityObserved" if water else "WeatherObserved"
+    entity_type, medium = _SDM_ENTITIES.get(latest.get("medium", "air"), _SDM_ENTITIES["air"])
     entity: dict[str, Any] = {
         "id": f"urn:ngsi-ld:{entity_type}:{tenant}:{latest['device']}",
         "type": entity_type,
@@ -196,9 +211,9 @@ def smart_data_model(tenant: str, latest: Document) -> dict[str, Any]:
         entity["areaServed"] = latest["area"]
     for quantity, reading in latest.get("values", {}).items():
         mapping = _SDM_ATTRIBUTES.get(quantity)
-        if mapping is None or water != (reading.get("medium") == "water"):
+        if mapping is None or reading.get("medium") != medium:
             continue  # e.g. a lake probe's enclosure air temperature is not the water's
-        if water and quantity in _AIR_ONLY:
+        if medium == "water" and quantity in _NOT_IN_WATER:
             continue
         attribute, factor = mapping
         entity[attribute] = round(reading["value"] * factor, 4)

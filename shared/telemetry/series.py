@@ -402,7 +402,8 @@ class TimeSeries:
         limit: int,
         continuation: str | None,
     ) -> tuple[list[Reading], str | None]:
-        """Readings in [start, end] ordered by time then quantity, `limit` at a time.
+        """Readings in [start, end) ordered by time then quantity, `limit` at a time: the end
+        is exclusive, so consecutive windows (a day, then the next) share no reading.
 
         One call reads at most MAX_PAGE_HOURS hours: where few of them hold the quantity asked
         for, the page is short (even empty) and its token resumes after the last hour read.
@@ -410,9 +411,10 @@ class TimeSeries:
         after = _decode_cursor(continuation)
         readings: list[Reading] = []
         resume_at: datetime | None = None
-        for hours, doc in enumerate(self._buckets(device, start, end, after), 1):
+        last = end - timedelta(microseconds=1)
+        for hours, doc in enumerate(self._buckets(device, start, last, after), 1):
             for reading in _readings(doc, quantity):
-                if not start <= reading.time <= end:
+                if not start <= reading.time < end:
                     continue
                 if after is not None and (reading.time, reading.quantity) <= after:
                     continue
@@ -426,7 +428,7 @@ class TimeSeries:
         page = readings[:limit]
         if len(readings) > limit:
             return page, _encode_cursor(page[-1].time, page[-1].quantity)
-        if resume_at is not None and resume_at <= end:
+        if resume_at is not None and resume_at < end:
             return page, _encode_cursor(resume_at, "")  # "": every reading from then on
         return page, None
 

@@ -44,7 +44,7 @@ def _known_timezone(name: str) -> str:
 
 TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_known_timezone)]
 Kommunenummer = Annotated[
-    str, Field(pattern=r"^\d{4}$", description="Four-digit kommunenummer.", examples=["3907"])
+    str, Field(pattern=r"^[0-9]{4}$", description="Four-digit kommunenummer.", examples=["3907"])
 ]
 Locale = Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$", examples=["nb-NO"])]
 #: Characters a console or log that shows a name back would obey, or that hide what a name

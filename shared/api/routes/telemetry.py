@@ -22,7 +22,7 @@ from shared.errors import InvalidInput
 from shared.store import Query as StoreQuery
 from shared.store.tenancy import TENANT_ID_MAX, TENANT_ID_PATTERN, TenantContainer
 from shared.telemetry.codecs.quantities import SPECS
-from shared.telemetry.observations import iso, smart_data_model
+from shared.telemetry.observations import MAX_CLOCK_AHEAD, iso, smart_data_model
 from shared.telemetry.quarantine import REASONS, Quarantine, QuarantineRecord
 from shared.telemetry.replay import MAX_REPLAY, REPLAYABLE_IN_TENANT, Replayed, replay
 from shared.telemetry.series import MAX_QUERY_DAYS
@@ -100,15 +100,23 @@ def observations(
     dev_eui: DevEuiPath,
     platform: PlatformDep,
     quantity: Annotated[QuantityName | None, Query(description="One quantity's readings.")] = None,
-    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    start: Annotated[
+        AwareDatetime | None, Query(alias="from", description="Inclusive; default `to` - 24 h.")
+    ] = None,
+    end: Annotated[
+        AwareDatetime | None, Query(
+            alias="to",
+            description="Exclusive; default now, and the 10 minutes a device clock may be ahead.",
+        )
+    ] = None,
     limit: Limit = 500,
     continuation: Continuation = None,
 ) -> ObservationPage:
-    """Readings in time order (default: the last 24 hours), optionally of one quantity."""
-    end = _query_time(end or datetime.now(UTC), "to")
+    """Readings from `from` up to, not including, `to`, in time order (default: the last 24
+    hours), optionally of one quantity."""
+    end = _query_time(end or datetime.now(UTC) + MAX_CLOCK_AHEAD, "to")
     start = _query_time(start or end - timedelta(days=1), "from")
-    if start > end or end - start > timedelta(days=MAX_QUERY_DAYS):
+    if start >= end or end - start > timedelta(days=MAX_QUERY_DAYS):
         raise InvalidInput(f"`from` must be before `to`, at most {MAX_QUERY_DAYS} days apart")
     dev_eui = dev_eui.lower()
     platform.ingestor.registry(tenant).get(dev_eui)  # 404 for an unknown device

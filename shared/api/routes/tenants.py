@@ -54,7 +54,10 @@ def get_tenant(tenant: TenantMember, platform: PlatformDep) -> TenantPublic:
 @router.patch("/{tenant}", response_model=TenantPublic, responses=CHANGED_MEANWHILE)
 def update_tenant(tenant: TenantAdmin, body: TenantUpdate, platform: PlatformDep) -> TenantPublic:
     """Change a tenant's name, kommunenummer, locale, time zone or retention."""
-    return platform.tenants.update(tenant, body)
+    updated = platform.tenants.update(tenant, body)
+    if body.retention_days is not None:
+        platform.ingestor.forget_retention(tenant)
+    return updated
 
 
 @router.post(

@@ -38,6 +38,9 @@ def test_openapi_documents_the_bearer_scheme_and_problem_errors(client):
     assert "/api/tenants" in spec["paths"]
     schemes = spec["components"]["securitySchemes"]
     assert any(s.get("scheme") == "bearer" for s in schemes.values())
+    # Client generators need each operation named once.
+    operation_ids = [op["operationId"] for path in spec["paths"].values() for op in path.values()]
+    assert len(operation_ids) == len(set(operation_ids))
 
 
 def test_docs_page_is_served_without_a_cdn(client):

@@ -29,6 +29,8 @@ def test_tenant_create_rejects_unknown_fields_and_bad_values(client):
         SANDEFJORD | {"unexpected": 1},
         SANDEFJORD | {"kommunenummer": "39070"},
         SANDEFJORD | {"kommunenummer": 3907},
+        SANDEFJORD | {"kommunenummer": "\uff13\uff19\uff10\uff17"},  # full-width digits
+        SANDEFJORD | {"kommunenummer": "\u0663\u0669\u0660\u0667"},  # Arabic-Indic digits
         SANDEFJORD | {"id": "Sandefjord!"},
         SANDEFJORD | {"timezone": "Mars/Olympus"},
     ):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import orjson
 import pytest
 
+from shared.store.tenancy import TenantContainer
 from shared.telemetry.envelope import seal_envelope
 from tests.conftest import auth
 from tests.support.uplinks import chirpstack_up, encrypt, ttn_uplink
@@ -870,3 +874,74 @@ def test_a_gateway_clock_far_off_does_not_time_the_readings(client, sandefjord):
     [state] = [i for i in latest if i["device"] == EM300]
     stored_at = datetime.fromisoformat(state["time"])
     assert abs(stored_at - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+@pytest.mark.parametrize("prefix", [b"\xef\xbb\xbf", b"\r\n", b" \t"])
+def test_an_envelope_after_a_bom_or_a_line_break_is_opened(client, sandefjord, aes_sensor, prefix):
+    """PowerShell and .NET write a BOM first, some firmware a line break: still an envelope."""
+    body = prefix + orjson.dumps(_sealed(b'{"temperature": 3.5}', 7))
+    response = client.post(f"/api/tenants/sandefjord/ingest/device/{aes_sensor}", content=body,
+                           headers={**auth(sandefjord.keys["ingest"]), **JSON})
+    assert response.status_code == 202, response.text
+    assert [i["value"] for i in _observations(client, sandefjord, aes_sensor)] == [3.5]
+
+
+def test_a_reading_is_found_from_the_time_the_latest_state_gives_it(client, sandefjord):
+    """The Things Stack stamps nanoseconds; the series keeps milliseconds, and so do /latest
+    and the events, so asking for readings from a reading's own time finds it."""
+    frm = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, 1)
+    uplink = ttn_uplink(EM300, DEV_ADDR, 1, frm, "2026-11-22T10:05:00.123456789Z")
+    assert _post_ttn(client, sandefjord, uplink).status_code == 202
+    latest = client.get("/api/tenants/sandefjord/latest",
+                        headers=auth(sandefjord.keys["read"])).json()["items"]
+    [state] = [i for i in latest if i["device"] == EM300]
+    when = state["values"]["temperature"]["time"]
+    assert when == state["time"] == "2026-11-22T10:05:00.123000Z"
+    found = _observations(client, sandefjord, EM300, quantity="temperature", **{"from": when})
+    assert [(i["time"], i["value"]) for i in found] == [(when, -10.0)]
+
+
+def test_consecutive_windows_share_no_reading(client, sandefjord):
+    """`to` is exclusive: walking day by day, a reading at midnight comes once, in its day."""
+    frm = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, 1)
+    _post_ttn(client, sandefjord, ttn_uplink(EM300, DEV_ADDR, 1, frm, "2026-11-21T00:00:00Z"))
+    days = [
+        _observations(client, sandefjord, EM300, quantity="temperature",
+                      **{"from": f"2026-11-{day}T00:00:00Z", "to": f"2026-11-{day + 1}T00:00:00Z"})
+        for day in (20, 21)
+    ]
+    assert [[i["time"] for i in items] for items in days] == [[], ["2026-11-21T00:00:00Z"]]
+    empty = client.get(f"/api/tenants/sandefjord/devices/{EM300}/observations",
+                       params={"from": "2026-11-21T00:00:00Z", "to": "2026-11-21T00:00:00Z"},
+                       headers=auth(sandefjord.keys["read"]))
+    assert empty.status_code == 422
+    assert "`from` must be before `to`" in empty.json()["detail"]
+
+
+def test_hours_written_after_a_retention_change_take_the_new_retention(
+    client, sandefjord, platform
+):
+    frm = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, 1)
+    _post_ttn(client, sandefjord, ttn_uplink(EM300, DEV_ADDR, 1, frm, "2026-11-22T10:05:00Z"))
+    changed = client.patch("/api/tenants/sandefjord", json={"retentionDays": 30},
+                           headers=auth(sandefjord.keys["tenant-admin"]))
+    assert changed.status_code == 200, changed.text
+    frm = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, 2)
+    _post_ttn(client, sandefjord, ttn_uplink(EM300, DEV_ADDR, 2, frm, "2026-11-22T11:05:00Z"))
+    series = TenantContainer(platform.store.container("series"), "sandefjord")
+    sealed = series.read(f"{EM300}|2026-11-22T10", EM300, "2026-11")  # sealed by the second
+    assert sealed["ttl"] == 30 * 86400
+
+
+def test_the_default_window_holds_a_reading_a_device_clock_stamped_a_little_ahead(
+    client, sandefjord, ip_sensors
+):
+    """Ingest takes device times up to MAX_CLOCK_AHEAD ahead; /latest shows such a reading at
+    once, and so do the observations asked for without a window."""
+    ahead = datetime.now(UTC) + timedelta(minutes=3)
+    posted = _post_device(client, sandefjord, ip_sensors[0],
+                          {"temperature": 4.5, "time": ahead.isoformat()})
+    assert posted.status_code == 202, posted.text
+    response = client.get(f"/api/tenants/sandefjord/devices/{ip_sensors[0]}/observations",
+                          headers=auth(sandefjord.keys["read"]))
+    assert [i["value"] for i in response.json()["items"]] == [4.5]

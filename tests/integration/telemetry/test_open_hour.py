@@ -339,3 +339,25 @@ def test_paging_finds_a_late_hour_older_than_the_sealed_ones(ingestor, platform)
         if token is None:
             break
     assert pages == [["09:50"], ["10:05"], ["11:05"]]
+
+
+def test_the_sweep_goes_on_past_a_tenant_whose_store_fails(ingestor, platform, monkeypatch):
+    """One tenant's outage does not leave every tenant after it unsealed for an hour; the run
+    still fails, so it shows in the monitoring."""
+    platform.tenants.create(TenantCreate(id="andebu", name="Andebu", kommunenummer="3900"))
+    _ingest(ingestor, _uplink(1, "10:05"))
+    real_series = Ingestor.series
+
+    def failing_first(self, tenant):
+        series = real_series(self, tenant)
+        if tenant == "andebu":  # listed before sandefjord
+            monkeypatch.setattr(series, "seal_stale_hours", _unavailable)
+        return series
+
+    def _unavailable(*_):
+        raise Unavailable("the store is down")
+
+    monkeypatch.setattr(Ingestor, "series", failing_first)
+    with pytest.raises(Unavailable):
+        ingestor.seal_quiet_hours(_at("12:17"))
+    assert _bucket(platform, "10") is not None  # sandefjord was swept all the same

@@ -114,3 +114,21 @@ def test_a_water_pressure_probe_is_not_the_atmospheric_pressure_of_the_sdm_view(
         "pressure": {"value": 101_325.0, "unit": "Pa", "medium": "air"},
     }}
     assert smart_data_model("drammen", air)["atmosphericPressure"] == 1013.25
+
+
+def test_the_sdm_view_carries_only_the_readings_of_its_entitys_medium() -> None:
+    """An LHT65 with its probe in the soil is a weather station for its air readings only,
+    and a room sensor's 21 degrees are not the weather."""
+    soil = {"device": "a84041000181c8d1", "medium": "soil", "values": {
+        "temperature": {"value": 5.0, "unit": "Cel", "medium": "air"},
+        "probe_temperature": {"value": 12.0, "unit": "Cel", "medium": "soil"},
+    }}
+    entity = smart_data_model("drammen", soil)
+    assert (entity["type"], entity["temperature"]) == ("WeatherObserved", 5.0)
+    indoor = {"device": "a81758fffe0312ac", "medium": "indoor", "values": {
+        "temperature": {"value": 21.0, "unit": "Cel", "medium": "indoor"},
+        "humidity": {"value": 40.0, "unit": "%RH", "medium": "indoor"},
+    }}
+    entity = smart_data_model("drammen", indoor)
+    assert entity["type"] == "IndoorEnvironmentObserved"
+    assert (entity["temperature"], entity["relativeHumidity"]) == (21.0, 0.4)
