@@ -298,8 +298,6 @@ def make_fleet(tenant: str, count: int, seed: int) -> list[DemoDevice]:
         if network == "ttn":
             dev_addr |= 0x26000000  # TTN's NetID 0x000013 DevAddr prefix 26/7
         params: dict[str, Any] = {}
-        if model.startswith("decentlab"):
-            params["device_id"] = int(dev_eui[-4:], 16)
         if model == _RIVER_MODEL:
             params.update(pmin=0.0, pmax=1.0)  # bar, a 0-1 bar gauge transducer
         period = 3600.0 if in_water else 600.0  # water hourly (Drammen), air every 10 minutes

@@ -162,11 +162,12 @@ def _dragino_lsn50v2_d20(c: Conditions, params: Mapping[str, Any]) -> bytes:
 _DECENTLAB_VERSION = 2
 
 
-def _decentlab_frame(params: Mapping[str, Any], *sensors: tuple[int, ...]) -> bytes:
-    """Version, device id, flags (every sensor present), then each sensor's u16 words."""
+def _decentlab_frame(*sensors: tuple[int, ...]) -> bytes:
+    """Version, device id (0: the codec knows the device by its EUI, not this), flags (every
+    sensor present), then each sensor's u16 words."""
     words = [word for sensor in sensors for word in sensor]
     flags = (1 << len(sensors)) - 1
-    header = struct.pack(">BHH", _DECENTLAB_VERSION, int(params.get("device_id", 0)), flags)
+    header = struct.pack(">BHH", _DECENTLAB_VERSION, 0, flags)
     return header + struct.pack(f">{len(words)}H", *words)
 
 
@@ -176,9 +177,7 @@ def _decentlab_battery(c: Conditions) -> tuple[int]:
 
 def _decentlab_dl_ds18(c: Conditions, params: Mapping[str, Any]) -> bytes:
     """DL-DS18: temperature word ``t * 16 + 32768``, battery word in mV."""
-    return _decentlab_frame(
-        params, (round(c.probe_temperature * 16) + 32768,), _decentlab_battery(c)
-    )
+    return _decentlab_frame((round(c.probe_temperature * 16) + 32768,), _decentlab_battery(c))
 
 
 def _decentlab_dl_pr26(c: Conditions, params: Mapping[str, Any]) -> bytes:
@@ -190,7 +189,7 @@ def _decentlab_dl_pr26(c: Conditions, params: Mapping[str, Any]) -> bytes:
     bar = c.pressure / PASCAL_PER_BAR
     pressure_word = round((bar - pmin) / (pmax - pmin) * 32768 + 16384)
     temperature_word = round((c.probe_temperature + 50) / 0.003125 + 384)
-    return _decentlab_frame(params, (pressure_word, temperature_word), _decentlab_battery(c))
+    return _decentlab_frame((pressure_word, temperature_word), _decentlab_battery(c))
 
 
 # --- JSON over IP ---------------------------------------------------------------------------

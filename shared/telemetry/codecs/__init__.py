@@ -63,6 +63,11 @@ class Codec(Protocol):
         """The registry id of the model, e.g. ``milesight-em300-th``."""
         ...
 
+    @property
+    def params(self) -> frozenset[str]:
+        """The names of the variant parameters (a device's ``params``) the codec reads."""
+        ...
+
     def decode(self, payload: bytes, fport: int, config: Mapping[str, Any]) -> list[Measurement]:
         """Decode one decrypted payload; raise CodecError when it cannot be trusted."""
         ...
@@ -70,10 +75,16 @@ class Codec(Protocol):
 
 def check_config(model: str, config: Mapping[str, Any]) -> None:
     """Raise CodecError when ``config`` is not one the model's codec can decode with, so a
-    device is refused at registration rather than quarantining every uplink. A codec that
-    reads configuration checks it in its own ``check_config(config)``; the others take any.
+    device is refused at registration rather than quarantining every uplink: a name the codec
+    does not read (a misspelt one would be ignored for good), or a value its own
+    ``check_config(config)`` refuses.
     """
-    checker = getattr(get_codec(model), "check_config", None)
+    codec = get_codec(model)
+    unknown = sorted(set(config) - codec.params)
+    if unknown:
+        takes = ", ".join(sorted(codec.params)) or "none"
+        raise CodecError("bad_config", f"{model} reads no param {unknown[0]!r} (it reads: {takes})")
+    checker = getattr(codec, "check_config", None)
     if checker is not None:
         checker(config)
 

@@ -57,6 +57,8 @@ class DecentlabCodec:
     sensors: tuple[Sensor, ...]
     #: Checks the device configuration the sensors' conversions read (raises CodecError).
     config: Callable[[Mapping[str, Any]], object] | None = None
+    #: The names of the device configuration's params the sensors' conversions read.
+    params: frozenset[str] = frozenset()
 
     def check_config(self, config: Mapping[str, Any]) -> None:
         if self.config is not None:
@@ -144,4 +146,5 @@ DL_PR26 = DecentlabCodec(
     "decentlab-dl-pr26",
     (Sensor(2, _pr26_pressure_and_temperature), Sensor(1, _battery)),
     pressure_range,
+    frozenset({"pmin", "pmax"}),
 )

@@ -49,6 +49,7 @@ def _probe(raw: int, connected: bool, time: datetime | None = None) -> list[Meas
 
 class DraginoLht65:
     model = "dragino-lht65"
+    params: frozenset[str] = frozenset()
 
     def decode(self, payload: bytes, fport: int, config: Mapping[str, Any]) -> list[Measurement]:
         expect_port(fport, 2)

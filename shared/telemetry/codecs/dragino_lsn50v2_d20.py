@@ -67,6 +67,7 @@ def wired_inputs(config: Mapping[str, Any]) -> frozenset[str]:
 
 class DraginoLsn50v2D20:
     model = "dragino-lsn50v2-d20"
+    params = frozenset({"wired_inputs"})
 
     def check_config(self, config: Mapping[str, Any]) -> None:
         wired_inputs(config)

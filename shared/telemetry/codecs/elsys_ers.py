@@ -97,6 +97,7 @@ _FORMAT = RecordFormat(
 
 class ElsysCodec:
     model = "elsys-ers"
+    params: frozenset[str] = frozenset()
 
     def decode(self, payload: bytes, fport: int, config: Mapping[str, Any]) -> list[Measurement]:
         return _FORMAT.decode(payload)

@@ -90,6 +90,7 @@ def _from_senml(records: list[Any]) -> list[Measurement]:
 
 class JsonDeviceCodec:
     model = "json"
+    params: frozenset[str] = frozenset()
 
     def decode(self, payload: bytes, fport: int, config: Mapping[str, Any]) -> list[Measurement]:
         if len(payload) > MAX_PAYLOAD_BYTES:

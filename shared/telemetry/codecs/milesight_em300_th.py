@@ -57,6 +57,7 @@ _FORMAT = RecordFormat(
 
 class MilesightEm300Th:
     model = "milesight-em300-th"
+    params: frozenset[str] = frozenset()
 
     def decode(self, payload: bytes, fport: int, config: Mapping[str, Any]) -> list[Measurement]:
         return _FORMAT.decode(payload)

@@ -781,6 +781,7 @@ def test_a_bad_message_delivered_again_keeps_its_place_in_the_quarantine_listing
         b'{"a": 1e400}',  # JSON has no infinity
         b'{"a": NaN}',
         b'{"wired_inputs": "door_open"}',  # a text, where the codec reads a list
+        b'{"wired_input": ["door_open"]}',  # a name the codec does not read
     ],
 )
 def test_params_a_device_cannot_keep_are_refused_and_leave_no_key_behind(
@@ -795,11 +796,12 @@ def test_params_a_device_cannot_keep_are_refused_and_leave_no_key_behind(
 
 
 def test_an_integer_past_64_bits_in_params_is_kept_as_a_number(client, sandefjord):
-    body = b'{"model": "json", "name": "x", "params": {"a": 1000000000000000000000000000000}}'
+    body = (b'{"model": "decentlab-dl-pr26", "name": "x", '
+            b'"params": {"pmin": 0, "pmax": 1000000000000000000000000000000}}')
     response = client.put("/api/tenants/sandefjord/devices/0004a30b001a2b3c", content=body,
                           headers=auth(sandefjord.keys["tenant-admin"]) | JSON)
     assert response.status_code == 201, response.text  # not a 500 from the store's serialiser
-    assert response.json()["params"] == {"a": 1e30}
+    assert response.json()["params"] == {"pmin": 0, "pmax": 1e30}
 
 
 def test_a_failed_registration_takes_back_the_keys_it_wrote(client, sandefjord, platform,

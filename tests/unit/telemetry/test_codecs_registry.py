@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from shared.telemetry.codecs import MODELS, CodecError, UnknownModel, get_codec
+from shared.telemetry.codecs import MODELS, CodecError, UnknownModel, check_config, get_codec
 from shared.telemetry.codecs.quantities import SPECS
 
 # model -> (fport, device config) used for the random-payload property
@@ -89,3 +89,25 @@ def test_random_bytes_are_rejected_or_decode_within_physical_ranges(
             assert low <= m.value <= high
     # A wrong-key payload must be caught in the vast majority of cases.
     assert accepted <= 20, f"{model} accepted {accepted}/2000 random {length}-byte payloads"
+
+
+@pytest.mark.parametrize(
+    ("model", "params", "reads"),
+    [
+        ("dragino-lsn50v2-d20", {"wired_input": ["door_open"]}, "(it reads: wired_inputs)"),
+        ("decentlab-dl-pr26", {"pmin": 0, "pmax": 1, "p_max": 2}, "(it reads: pmax, pmin)"),
+        ("dragino-lht65", {"x": 1}, "(it reads: none)"),
+    ],
+)
+def test_a_param_the_codec_does_not_read_is_refused(model, params, reads) -> None:
+    """A misspelt name would be ignored for good: a door that is wired never reported."""
+    with pytest.raises(CodecError, match=r"reads no param") as caught:
+        check_config(model, params)
+    assert caught.value.reason == "bad_config"
+    assert str(caught.value).endswith(reads)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_codec_declares_what_it_reads(model) -> None:
+    assert isinstance(get_codec(model).params, frozenset)
+    check_config(model, RANDOM_PAYLOAD_CASES.get(model, (0, {}))[1])
