@@ -351,22 +351,46 @@ class _Write:
         if self._own:
             try:
                 store._db.execute("BEGIN IMMEDIATE")
-            except BaseException:
+            except BaseException as exc:
                 store._lock.release()
+                _raise_outage(exc)
                 raise
         return store._db
 
-    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, _: object
+    ) -> None:
         store = self._store
         try:
             if self._own:
-                store._db.execute("ROLLBACK" if exc_type else "COMMIT")
+                _end(store._db, exc_type)
             if exc_type is None:
                 store._writes += 1
                 if store._writes % _PURGE_EVERY_WRITES == 0:
                     store.purge_expired()
+        except sqlite3.OperationalError as error:  # a COMMIT on a full disk
+            _raise_outage(error)
         finally:
             store._lock.release()
+        if exc is not None:
+            _raise_outage(exc)
+
+
+def _end(db: sqlite3.Connection, failed: type[BaseException] | None) -> None:
+    """Commit, or roll back what a failure left (SQLite has rolled back by itself after some
+    errors, a full disk among them)."""
+    if failed is None:
+        db.execute("COMMIT")
+    elif db.in_transaction:
+        db.execute("ROLLBACK")
+
+
+def _raise_outage(error: BaseException) -> None:
+    """SQLite's operational errors (a full disk, a database another process keeps locked past
+    the timeout, an I/O error) are the store being unavailable, as a Cosmos outage is: the
+    request is a 503 and the batch is retried, not a 500. Other errors are left as they are."""
+    if isinstance(error, sqlite3.OperationalError):
+        raise Unavailable(f"the embedded store: {error}") from error
 
 
 class EmbeddedStore:
@@ -424,11 +448,19 @@ class EmbeddedStore:
 
     def fetchone(self, sql: str, params: Sequence[Any]) -> Any:
         with self._lock:
-            return self._db.execute(sql, params).fetchone()
+            try:
+                return self._db.execute(sql, params).fetchone()
+            except sqlite3.OperationalError as error:
+                _raise_outage(error)
+                raise
 
     def fetchall(self, sql: str, params: Sequence[Any]) -> list[Any]:
         with self._lock:
-            return self._db.execute(sql, params).fetchall()
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as error:
+                _raise_outage(error)
+                raise
 
     def writing(self) -> _Write:
         """One write (or a read-check-write) under the lock, in its own transaction unless
@@ -444,13 +476,17 @@ class EmbeddedStore:
             if self._db.in_transaction:
                 yield
                 return
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                except BaseException as exc:
+                    _end(self._db, type(exc))
+                    raise
+                _end(self._db, None)
+            except sqlite3.OperationalError as error:
+                _raise_outage(error)
                 raise
-            self._db.execute("COMMIT")
 
     def purge_expired(self) -> None:
         with self._lock:
@@ -459,10 +495,7 @@ class EmbeddedStore:
                 self._db.execute(f"DELETE FROM {container._table} WHERE expires <= ?", (now,))
 
     def ping(self) -> None:
-        try:
-            self.fetchone("SELECT 1", ())
-        except sqlite3.Error as exc:
-            raise Unavailable(str(exc)) from exc
+        self.fetchone("SELECT 1", ())
 
     def close(self) -> None:
         with self._lock:
