@@ -52,8 +52,8 @@ class CachedKeyStore:
 
     Writes through this instance invalidate its entry at once; a key changed by another instance
     is read anew as soon as a caller asks for another `version` of it (ingest passes its device's
-    `updated`, which every registration changes), else within `ttl`. Misses are cached too (a
-    device without a key is the common case for IP devices that send in clear).
+    `updated`, which every registration changes), else within `ttl`. Misses are cached too, so a
+    device whose key was removed (or never stored) does not call the vault on every message.
     """
 
     _ABSENT = b""  # a cached miss (no key is empty)

@@ -100,12 +100,11 @@ class Page:
 class Query:
     """An equality filter within one partition, optionally ordered; values are parameters.
 
-    `where` maps a top-level field to the value it must equal; `where_in` to a set of values;
-    `range` maps a field to an inclusive (low, high) pair where either side may be None.
+    `where` maps a top-level field to the value it must equal; `range` maps a field to an
+    inclusive (low, high) pair where either side may be None.
     """
 
     where: Mapping[str, Any] = field(default_factory=dict)
-    where_in: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     range: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
     order_by: str | None = None
     descending: bool = False
@@ -221,7 +220,10 @@ def document_key(spec: ContainerSpec, doc: Document) -> tuple[str, str]:
     if not isinstance(partition, str) or not isinstance(id, str):
         raise ValueError(f"document needs string 'id' and '{spec.partition_key}'")
     if not valid_id(id):
-        raise ValueError(f"not a valid id (empty, or has one of / \\ ? #): {id!r}")
+        raise ValueError(
+            f"not a valid id (empty, has / \\ ? #, a tab or a line break, or ends in a space): "
+            f"{id!r}"
+        )
     return partition, id
 
 
@@ -249,7 +251,7 @@ def check_query(spec: ContainerSpec, query: Query, limit: int) -> None:
     indexing policy excludes), and a page holds 1..MAX_PAGE items."""
     if not 1 <= limit <= MAX_PAGE:
         raise ValueError(f"limit must be within 1..{MAX_PAGE}")
-    for name in (*query.where, *query.where_in, *query.range):
+    for name in (*query.where, *query.range):
         check_field(name)
     if query.order_by is not None:
         check_field(query.order_by)

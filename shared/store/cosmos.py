@@ -251,8 +251,6 @@ def _filtered(select: str, partition: tuple[str, str] | None, query: Query) -> _
             sql.where(f"(NOT IS_DEFINED({path}) OR IS_NULL({path}))")
         else:
             sql.where(f"{path} = {sql.param(value)}")
-    for name, values in query.where_in.items():
-        sql.where(f"ARRAY_CONTAINS({sql.param(list(values))}, {_path(name)})")
     for name, (low, high) in query.range.items():
         if low is not None:
             sql.where(f"{_path(name)} >= {sql.param(low)}")

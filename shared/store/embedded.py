@@ -76,12 +76,6 @@ def _where(query: Query, indexed: tuple[str, ...]) -> tuple[str, list[Any]]:
         else:
             clauses.append(f"{_field(name, indexed)} = ?")
             params.append(_sql_value(value))
-    for name, values in query.where_in.items():
-        if not values:
-            clauses.append("0")
-            continue
-        clauses.append(f"{_field(name, indexed)} IN ({','.join('?' * len(values))})")
-        params.extend(_sql_value(v) for v in values)
     for name, (low, high) in query.range.items():
         if low is not None:
             clauses.append(f"{_field(name, indexed)} >= ?")

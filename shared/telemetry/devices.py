@@ -121,11 +121,10 @@ def aes_key_name(dev_eui: str) -> str:
 
 
 class DeviceRegistry:
-    """One tenant's devices. Reads for ingest go through `cached`, which keeps them for `ttl`."""
+    """One tenant's devices. Ingest reads them through `lookup`, backed by the shared
+    `DeviceCache`."""
 
-    def __init__(
-        self, devices: TenantContainer, keys: TenantKeys, cache: DeviceCache | None = None
-    ) -> None:
+    def __init__(self, devices: TenantContainer, keys: TenantKeys, cache: DeviceCache) -> None:
         self._devices = devices
         self._keys = keys
         self._cache = cache
@@ -145,8 +144,7 @@ class DeviceRegistry:
             doc, created = until_unchanged(lambda: self._write(dev_eui, data), _WRITE_ATTEMPTS)
         except PreconditionFailed:
             raise ChangedMeanwhile(f"device {dev_eui} kept changing meanwhile; retry") from None
-        if self._cache:
-            self._cache.forget(self.tenant, dev_eui)
+        self._cache.forget(self.tenant, dev_eui)
         return DevicePublic.model_validate(doc), created
 
     def _write(self, dev_eui: str, data: DeviceUpsert) -> tuple[Document, bool]:
@@ -216,8 +214,7 @@ class DeviceRegistry:
         self._keys.delete(app_s_key_name(dev_eui))
         self._keys.delete(aes_key_name(dev_eui))
         self._devices.delete(dev_eui)
-        if self._cache:
-            self._cache.forget(self.tenant, dev_eui)
+        self._cache.forget(self.tenant, dev_eui)
 
     def list(
         self, limit: int, continuation: str | None, area: str | None = None
@@ -232,19 +229,18 @@ class DeviceRegistry:
         found: dict[str, Document] = {}
         missing = []
         for dev_eui in wanted:
-            hit = self._cache.get(self.tenant, dev_eui) if self._cache else None
+            hit = self._cache.get(self.tenant, dev_eui)
             if hit is None:
                 missing.append(dev_eui)
             elif hit is not DeviceCache.ABSENT:
                 found[dev_eui] = hit
         if missing:
             cache = self._cache
-            generations = {d: cache.generation(self.tenant, d) for d in missing} if cache else {}
+            generations = {d: cache.generation(self.tenant, d) for d in missing}
             docs = {d["id"]: d for d in self._devices.read_many(missing)}
             for dev_eui in missing:
                 doc = docs.get(dev_eui)
-                if cache:
-                    cache.put(self.tenant, dev_eui, doc, generations[dev_eui])
+                cache.put(self.tenant, dev_eui, doc, generations[dev_eui])
                 if doc is not None:
                     found[dev_eui] = doc
         return found

@@ -429,15 +429,13 @@ class Ingestor:
         keys: KeyStore,
         bus: EventBus,
         tenants: TenantService,
-        devices: DeviceCache | None = None,
-        buckets: BucketCache | None = None,
     ) -> None:
         self._store = store
         self._keys = keys
         self._bus = bus
         self._tenants = tenants
-        self._device_cache = devices or DeviceCache()
-        self._buckets = buckets or BucketCache()
+        self._device_cache = DeviceCache()
+        self._buckets = BucketCache()
         self._lora = CipherCache(FrmPayloadCipher)
         #: Frames whose events this process published: they leave their session's outbox.
         self._published: Lru[tuple[str, str, str], str] = Lru(_PUBLISHED_ENTRIES)
@@ -679,7 +677,7 @@ class Ingestor:
         vanished = [dev for dev, merge in merges.items() if merge.vanished]
         if vanished:  # their states were deleted with them, so not written
             for dev_eui in vanished:
-                self._buckets.forget((latest.partition(), dev_eui, ""))
+                self._buckets.forget((latest.partition(), dev_eui))
             if self._registered_now(registry, vanished) and recheck:
                 raise _Reregistered
             gone.update(vanished)
@@ -764,7 +762,7 @@ class Ingestor:
             stored = dict.fromkeys(ids)  # None: the device has no state
             stale = []
             for dev_eui, etag in latest.etags(ids).items():
-                cached = self._buckets.get((latest.partition(), dev_eui, ""))
+                cached = self._buckets.get((latest.partition(), dev_eui))
                 if cached is not None and cached["_etag"] == etag:
                     stored[dev_eui] = cached
                 else:
@@ -785,7 +783,7 @@ class Ingestor:
     ) -> None:
         """A state as read from the store, cached as if written here (so committing it
         replaces it without a read); None: the device has none."""
-        key = (latest.partition(), dev_eui, "")
+        key = (latest.partition(), dev_eui)
         if doc is None:
             states.pop(dev_eui, None)
             self._buckets.forget(key)
@@ -831,7 +829,7 @@ class Ingestor:
         uplink: Uplink,
         session: _Session,
         *,
-        window: bool = True,
+        window: bool,
     ) -> list[Observation] | _Redelivered:
         """The uplink's observations, or for an exact redelivery those of them still to be
         published (if its frame is in the outbox); raises _Rejected."""
@@ -1015,7 +1013,7 @@ class Ingestor:
             latest.delete(dev_eui, etag=state["_etag"])
 
         _while_changing(dev_eui, seal_and_delete)
-        self._buckets.forget((latest.partition(), dev_eui, ""))
+        self._buckets.forget((latest.partition(), dev_eui))
 
     def reset_session(self, tenant: str, dev_eui: str) -> None:
         """Forget a device's LoRaWAN session (after an ABP device's counters were reset)."""
@@ -1031,7 +1029,7 @@ class Ingestor:
         """Apply `change(doc)` to a device's latest state as stored (not as cached: another
         instance may have written it), ETag-guarded; False when it has none."""
         latest = TenantContainer(self._store.container("latest"), tenant)
-        key = (latest.partition(), dev_eui, "")
+        key = (latest.partition(), dev_eui)
 
         def rewrite() -> bool:
             self._buckets.forget(key)

@@ -6,10 +6,11 @@ counter (`fcnt_regressed`): each leaves messages in the quarantine that ingest w
 A replay parses each message again as its entry point did and ingests it through the same core,
 in frame-counter order per device. A replayed frame is checked for duplicates and replays as any
 frame is, but not held to the session's 64-frame window, which the frames received since it was
-set aside have moved on (unless the window is what set it aside: `fcnt_regressed`). A message
-accepted (or found already stored) leaves the quarantine; one rejected again stays, under its
-new reason. Messages that never parsed (`malformed`, `too_large`) would fail the same way and
-are not replayed.
+set aside have moved on (unless the session is what set it aside: `fcnt_regressed`,
+`fcnt_replayed`, `devaddr_changed`). A message accepted (or found already stored) leaves the
+quarantine; one rejected again stays, under its new reason. Messages that never parsed
+(`malformed`) and those over a size limit or for an hour already full (`too_large`) would fail
+the same way and are not replayed.
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ from shared.telemetry.uplinks import MalformedUplink, Uplink, reparse
 log = logging.getLogger(__name__)
 
 MAX_REPLAY = 500
-REPLAYABLE = tuple(r for r in REASONS if r not in ("malformed", "too_large"))
+#: Why a reason's messages are not replayed: they would be refused the same way again.
+_NOT_REPLAYABLE = {
+    "malformed": "malformed messages never parsed",
+    "too_large": "a message over a size limit, or for an hour already full, is refused again",
+}
+REPLAYABLE = tuple(r for r in REASONS if r not in _NOT_REPLAYABLE)
 #: What a tenant's quarantine holds of them (`unknown_tenant` is the platform's).
 REPLAYABLE_IN_TENANT = tuple(r for r in REPLAYABLE if r != "unknown_tenant")
 Outcome = Literal["accepted", "duplicate", "rejected", "not_replayable", "not_found"]
@@ -49,19 +55,19 @@ def replay(
     ingestor: Ingestor,
     tenant: str,
     records: Sequence[QuarantineRecord],
-    kept_in: Quarantine | None = None,
+    kept_in: Quarantine,
 ) -> list[Replayed]:
     """Ingest the records' messages into `tenant` again; returns each record's outcome, in
-    `records` order. The records are in `kept_in`: the tenant's quarantine by default, or the
-    platform's for messages that named no known tenant."""
+    `records` order. The records are in `kept_in`: the tenant's quarantine, or the platform's
+    for messages that named no known tenant."""
     if len(records) > MAX_REPLAY:
         raise ValueError(f"at most {MAX_REPLAY} records per replay")
-    quarantine = kept_in or ingestor.quarantine(tenant)
     outcomes: dict[str, Replayed] = {}
     pending: list[tuple[QuarantineRecord, Uplink, bytes]] = []
     for record in records:
         if record.reason not in REPLAYABLE or record.truncated:
-            why = "truncated" if record.truncated else f"{record.reason} messages never parsed"
+            why = "truncated" if record.truncated else _NOT_REPLAYABLE.get(
+                record.reason, f"{record.reason} messages are not replayed")
             outcomes[record.id] = Replayed(record.id, "not_replayable", reason=record.reason,
                                            detail=why)
             continue
@@ -81,7 +87,7 @@ def replay(
         )
         outcomes[record.id] = _ingest_again(ingestor, tenant, record.id, delivery)
         if outcomes[record.id].quarantine_id != record.id:
-            quarantine.delete(record.id)
+            kept_in.delete(record.id)
     counts = Counter(outcome.outcome for outcome in outcomes.values())
     log.info("replayed %d quarantined messages: %s", len(outcomes), dict(counts),
              extra={"tenant": tenant})

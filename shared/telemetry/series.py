@@ -51,6 +51,8 @@ MAX_QUERY_DAYS = 400
 #: Hours one page of a device's observations reads at most: a bound on one request's work when
 #: the quantity asked for is rare in a long range (400 days are 9,600 hours).
 MAX_PAGE_HOURS = 200
+#: Hour documents asked for per store query while a page is read.
+_HOURS_PER_QUERY = 50
 SWEEP_PAGE = 500
 #: Readings one device may store per hour. An hour is one document (the open hour in the
 #: device's state, then its bucket), and Cosmos DB refuses items over 2 MB: at ~90 bytes per
@@ -180,9 +182,9 @@ def month_of(time: datetime) -> str:
     return time.strftime("%Y-%m")
 
 
-class BucketCache(Lru[tuple[str, str, str], Document]):
+class BucketCache(Lru[tuple[str, str], Document]):
     """The bucket and state documents this process wrote last (with their ETags), keyed by
-    (partition, id, "")."""
+    (partition, id)."""
 
     def __init__(self, max_entries: int = 50_000) -> None:
         super().__init__(max_entries)
@@ -222,7 +224,7 @@ def write_merged(
     """
     partition = container.partition(*suffix)
     pending = list(merges)
-    current = {fresh["id"]: cache.get((partition, fresh["id"], "")) for fresh, _ in pending}
+    current = {fresh["id"]: cache.get((partition, fresh["id"])) for fresh, _ in pending}
     for attempt in range(_WRITE_ATTEMPTS):
         if attempt:
             pause_before_retry(attempt)
@@ -240,7 +242,7 @@ def write_merged(
             if written is None:
                 failed.append(item)
             else:
-                cache.put((partition, item[0]["id"], ""), written)
+                cache.put((partition, item[0]["id"]), written)
         if not failed:
             return
         pending = failed
@@ -261,7 +263,9 @@ def read_current(
 
 
 @dataclass(frozen=True, slots=True)
-class Reading:
+class StoredReading:
+    """One reading as an hour document keeps it: what the observations API lists."""
+
     time: datetime
     quantity: str
     value: float
@@ -377,14 +381,14 @@ class TimeSeries:
         sealed = 0
         for written in self._latest.write_all(writes):
             if written is not None:
-                self._cache.put((self._latest.partition(), written["id"], ""), written)
+                self._cache.put((self._latest.partition(), written["id"]), written)
                 sealed += 1
         return sealed
 
     def hour_size(self, device: str, bucket: str) -> int:
         """How many readings the document of one device's hour holds (0: it has none)."""
         month, id = bucket[:7], f"{device}|{bucket}"
-        doc = self._cache.get((self._series.partition(device, month), id, ""))
+        doc = self._cache.get((self._series.partition(device, month), id))
         if doc is None:
             doc = self._series.read(id, device, month)
         return sum(len(series["v"]) for series in (doc or {}).get("q", {}).values())
@@ -401,7 +405,7 @@ class TimeSeries:
         quantity: str | None,
         limit: int,
         continuation: str | None,
-    ) -> tuple[list[Reading], str | None]:
+    ) -> tuple[list[StoredReading], str | None]:
         """Readings in [start, end) ordered by time then quantity, `limit` at a time: the end
         is exclusive, so consecutive windows (a day, then the next) share no reading.
 
@@ -409,7 +413,7 @@ class TimeSeries:
         for, the page is short (even empty) and its token resumes after the last hour read.
         """
         after = _decode_cursor(continuation)
-        readings: list[Reading] = []
+        readings: list[StoredReading] = []
         resume_at: datetime | None = None
         last = end - timedelta(microseconds=1)
         for hours, doc in enumerate(self._buckets(device, start, last, after), 1):
@@ -449,7 +453,7 @@ class TimeSeries:
             token = None
             while True:
                 page = self._series.query(
-                    query, device, month_of(month), limit=min(50, MAX_PAGE_HOURS),
+                    query, device, month_of(month), limit=min(_HOURS_PER_QUERY, MAX_PAGE_HOURS),
                     continuation=token,
                 )
                 for doc in page.items:
@@ -504,13 +508,13 @@ class OpenHourUpdate:
         return merge_observations(hour, self.group)
 
 
-def _readings(doc: Document, quantity: str | None) -> Iterator[Reading]:
+def _readings(doc: Document, quantity: str | None) -> Iterator[StoredReading]:
     for name, series in doc.get("q", {}).items():
         if quantity is not None and name != quantity:
             continue
         for stamp, value in series["v"].items():
             time = datetime.fromtimestamp(int(stamp) / 1000, UTC)
-            yield Reading(time, name, value, series["u"])
+            yield StoredReading(time, name, value, series["u"])
 
 
 def _hour_start(bucket: str) -> datetime:

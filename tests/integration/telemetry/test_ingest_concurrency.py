@@ -182,8 +182,8 @@ def test_a_write_never_changes_a_document_other_threads_hold(host_a, platform):
     reading a state or bucket (a batch planned on it) must see it as it was."""
     host_a.ingest(TENANT, [up(1, 1, 9), up(2, 1), up(3, 2)])  # hour 9 sealed, 10 open
     partition = TenantContainer(platform.store.container("latest"), TENANT).partition()
-    held = host_a._buckets.get((partition, EM300, ""))
-    bucket = host_a._buckets.get((f"{TENANT}|{EM300}|2026-11", f"{EM300}|2026-11-22T09", ""))
+    held = host_a._buckets.get((partition, EM300))
+    bucket = host_a._buckets.get((f"{TENANT}|{EM300}|2026-11", f"{EM300}|2026-11-22T09"))
     assert held["open"]["q"] and bucket["q"]
     snapshot = orjson.dumps([held, bucket])
     host_a.ingest(TENANT, [up(4, 3), up(5, 4)])  # the open hour grows
@@ -588,7 +588,7 @@ def test_a_replayed_frame_with_an_unset_gateway_clock_is_timed_when_it_first_arr
     real_now = clock.time
     try:
         clock.time = lambda: later  # the operator replays an hour later
-        [outcome] = replay(host_a, TENANT, [record])
+        [outcome] = replay(host_a, TENANT, [record], host_a.quarantine(TENANT))
     finally:
         clock.time = real_now
     assert outcome.outcome == "accepted"

@@ -201,6 +201,22 @@ def test_replaying_ids_that_are_gone_says_so(client, sandefjord):
     assert again["items"][0]["id"] == record["id"]
 
 
+def test_a_message_for_an_hour_already_full_is_not_replayed_and_says_why(
+    client, sandefjord, monkeypatch
+):
+    from shared.telemetry import ingest
+
+    monkeypatch.setattr(ingest, "MAX_HOUR_READINGS", 3)
+    _em300(client, sandefjord)
+    assert _post_uplink(client, sandefjord, 1, 5).status_code == 202
+    refused = _post_uplink(client, sandefjord, 2, 15)  # 6 readings in hour 10
+    assert (refused.status_code, refused.json()["reason"]) == (413, "too_large")
+    report = _replay(client, sandefjord, {"ids": [refused.json()["quarantineId"]]}).json()
+    [item] = report["items"]
+    assert (item["outcome"], item["reason"]) == ("not_replayable", "too_large")
+    assert "an hour already full" in item["detail"]
+
+
 def test_malformed_messages_are_not_replayed(client, sandefjord):
     response = client.post(
         "/api/tenants/sandefjord/ingest/ttn", content=b'{"end_device_ids": ',
