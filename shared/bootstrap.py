@@ -14,7 +14,7 @@ from pathlib import Path
 from shared import logs
 from shared.bus import EventBus
 from shared.keys import CachedKeyStore, KeyStore
-from shared.private_files import create_private
+from shared.private_files import create_private, read_private
 from shared.settings import BusKind, KeyStoreKind, Settings, StoreKind
 from shared.store import DocumentStore
 from shared.telemetry.ingest import Ingestor
@@ -72,10 +72,12 @@ def _keys(settings: Settings) -> KeyStore:
 def local_admin_key(data_dir: Path) -> str:
     """The local runtime's admin key: generated once, kept in the data dir (mode 0600)."""
     path = data_dir / "admin.key"
-    if path.exists() and not path.read_text().strip():
+    key = read_private(path)
+    if key:
+        return key
+    if key is not None:
         path.unlink()  # left empty (a disk full, before keys were written whole): made again
-    create_private(path, "sby-admin-" + secrets.token_urlsafe(32) + "\n")
-    return path.read_text().strip()
+    return create_private(path, "sby-admin-" + secrets.token_urlsafe(32) + "\n")
 
 
 def build_platform(settings: Settings) -> Platform:

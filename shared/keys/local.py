@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from shared.keys import KeyRefused, check_names
-from shared.private_files import create_private, private_database
+from shared.private_files import create_private, private_database, read_private
 
 
 def load_or_create_master_key(data_dir: Path, configured: str | None) -> bytes:
@@ -25,10 +25,11 @@ def load_or_create_master_key(data_dir: Path, configured: str | None) -> bytes:
     if configured:
         return _master_key(configured, "SMARTBY_MASTER_KEY")
     path = data_dir / "master.key"
-    if not path.exists():
+    text = read_private(path)
+    if text is None:
         key = base64.urlsafe_b64encode(AESGCM.generate_key(bit_length=256)).decode().rstrip("=")
-        create_private(path, key)  # or the one another process made first
-    return _master_key(path.read_text().strip(), str(path))
+        text = create_private(path, key)  # or the one another process made first
+    return _master_key(text, str(path))
 
 
 def _master_key(text: str, source: str) -> bytes:

@@ -82,16 +82,3 @@ def test_one_damaged_record_does_not_stop_the_start(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="does not open the keys"):
         LocalKeyStore(path, bytes(range(32)))
 
-
-def test_a_database_another_user_owns_is_left_as_its_owner_set_it(
-    tmp_path: Path, monkeypatch
-) -> None:
-    """A shared volume: chmod of another user's file fails, and is not ours to do."""
-    from shared.private_files import private_database
-
-    path = tmp_path / "store.sqlite"
-    path.touch()
-    os.chmod(path, 0o640)  # as another user left it
-    monkeypatch.setattr(os, "geteuid", lambda: path.stat().st_uid + 1)
-    assert private_database(path) == path
-    assert _mode(path) == 0o640

@@ -195,3 +195,74 @@ def test_a_configuration_error_is_one_line_not_a_traceback(
     (line,) = output.splitlines()
     assert line.startswith(f"✗ Cannot start: {problem}")
     assert not listened
+
+
+def _refused(code: int, output: str, listened: list[dict], problem: str) -> None:
+    assert code == 2, output
+    (line,) = output.splitlines()
+    assert line.startswith("✗ Cannot start:") and problem in line, line
+    assert not listened
+
+
+def _planted_master_key(data_dir: Path) -> str:
+    """A master key another user chose: with it they could open every AppSKey stored."""
+    key = base64.urlsafe_b64encode(bytes(32)).decode().rstrip("=")
+    (data_dir / "master.key").write_text(key)
+    return key
+
+
+def test_a_data_dir_of_another_user_is_refused(
+    serve, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--data-dir /tmp/smartby`, made first by another local user, with their master key."""
+    _planted_master_key(tmp_path)
+    monkeypatch.setattr(os, "geteuid", lambda: tmp_path.stat().st_uid + 1)
+    _refused(*serve(), f"the data dir {tmp_path} belongs to another user")
+    assert not (tmp_path / "admin.key").exists()
+    assert not (tmp_path / "keys.sqlite").exists()
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o1777])
+def test_a_data_dir_other_users_may_write_to_is_refused(
+    serve, tmp_path: Path, mode: int
+) -> None:
+    """Tightening its mode would not remove what they put there meanwhile."""
+    _planted_master_key(tmp_path)
+    tmp_path.chmod(mode)
+    _refused(*serve(), f"other users may write to the data dir {tmp_path} (mode {mode:04o})")
+    assert not (tmp_path / "keys.sqlite").exists()
+
+
+def test_a_data_dir_others_may_only_read_is_made_private(serve, tmp_path: Path) -> None:
+    """One made by hand under the umask (0755): no one else could have put anything there."""
+    tmp_path.chmod(0o755)
+    code, output, _ = serve()
+    assert code == 0, output
+    assert tmp_path.stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize(
+    "name", ["admin.key", "master.key", "keys.sqlite", "store.sqlite", "store.sqlite-wal"]
+)
+def test_a_link_in_the_data_dir_is_not_followed(serve, tmp_path: Path, name: str) -> None:
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-elsewhere"
+    elsewhere.write_text("chosen by someone else\n")
+    (tmp_path / name).symlink_to(elsewhere)
+    _refused(*serve(), f"{tmp_path / name} is a symbolic link")
+    assert elsewhere.read_text() == "chosen by someone else\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+@pytest.mark.parametrize(
+    "name", ["admin.key", "master.key", "keys.sqlite", "store.sqlite", "keys.sqlite-wal"]
+)
+def test_a_file_another_user_put_in_the_data_dir_is_refused(
+    serve, tmp_path: Path, name: str
+) -> None:
+    if name == "master.key":
+        _planted_master_key(tmp_path)
+    else:
+        (tmp_path / name).touch()
+    os.chown(tmp_path / name, 65534, 65534)
+    _refused(*serve(), f"{tmp_path / name} belongs to another user (uid 65534)")
+
