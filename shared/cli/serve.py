@@ -1,4 +1,5 @@
-"""`smartby serve`: the whole platform on one machine, on the embedded default."""
+"""`smartby serve`: the whole platform on one machine, on the embedded default or on the
+adapters the settings choose."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from shared import logs
-from shared.settings import Settings
+from shared.settings import BusKind, KeyStoreKind, Settings, StoreKind
 from shared.store import StoreError
 
 if TYPE_CHECKING:
@@ -48,6 +49,37 @@ def _configuration_problem(error: Exception) -> str:
     if isinstance(error, sqlite3.DatabaseError):
         return f"{error}: a file in the data dir (store.sqlite, keys.sqlite) is not Smartby's"
     return str(error)
+
+
+def runs_locally(settings: Settings) -> bool:
+    return (settings.store, settings.bus, settings.keystore) == (
+        StoreKind.EMBEDDED, BusKind.INPROCESS, KeyStoreKind.LOCAL
+    )
+
+
+def adapters_in_use(settings: Settings) -> str:
+    """The adapters `serve` runs on, with the Azure resources they reach."""
+    return ", ".join([
+        "embedded store" if settings.store is StoreKind.EMBEDDED
+        else f"Cosmos DB {settings.cosmos_endpoint}",
+        "in-process bus" if settings.bus is BusKind.INPROCESS
+        else f"Event Hubs {settings.eventhub_namespace}",
+        "local key store" if settings.keystore is KeyStoreKind.LOCAL
+        else f"Key Vault {settings.keyvault_uri or settings.tenant_vault_uri_template}",
+    ])
+
+
+def demo_wanted(asked: bool | None, settings: Settings) -> bool:
+    """The demo region makes tenants, revokes and issues keys and writes made-up devices and
+    readings: on by default on the local adapters only, and refused on any other, where it
+    would do so in a real Cosmos DB, Event Hub or Key Vault."""
+    if asked and not runs_locally(settings):
+        raise ValueError(
+            "--demo runs only on the embedded default (SMARTBY_STORE=embedded, "
+            "SMARTBY_BUS=inprocess, SMARTBY_KEYSTORE=local); on these adapters it would "
+            "write made-up tenants, devices and keys into real data"
+        )
+    return runs_locally(settings) if asked is None else asked
 
 
 def local_url(host: str, port: int) -> str:
@@ -90,9 +122,13 @@ def register(app: typer.Typer) -> None:
             typer.Option(help="Where data is kept (default: SMARTBY_DATA_DIR or .smartby)."),
         ] = None,
         demo: Annotated[
-            bool,
-            typer.Option(help="Run the demo region: simulated sensors in two municipalities."),
-        ] = True,
+            bool | None,
+            typer.Option(
+                help="Run the demo region: simulated sensors in two municipalities "
+                "(default: on with the local adapters only).",
+                show_default=False,
+            ),
+        ] = None,
     ) -> None:
         """Run the API, the portal and the stages locally; Ctrl-C stops, data is kept."""
         from shared.api import create_app
@@ -105,6 +141,7 @@ def register(app: typer.Typer) -> None:
             key_is_local = settings.admin_key is None
             if key_is_local:
                 settings = Settings(admin_key=local_admin_key(settings.data_dir))
+            demo = demo_wanted(demo, settings)
             logs.configure(settings.log_format, settings.log_level)
             platform = build_platform(settings)
         except (ValueError, OSError, StoreError, sqlite3.DatabaseError) as error:
@@ -114,21 +151,12 @@ def register(app: typer.Typer) -> None:
             )
             raise typer.Exit(2) from None
         admin_key = settings.admin_key.get_secret_value() if settings.admin_key else ""
-        console = Console(highlight=False)
         base = local_url(host, port)
-        data = escape(str(settings.data_dir))
-        console.print(f"[bold]Smartby[/bold] on the embedded default, data in {data}")
-        console.print(f"  Portal:    {escape(base)}/")
-        console.print(f"  API docs:  {escape(base)}/api/docs")
-        # A key of the user's own is not shown: it may be on a shared screen or in a CI log.
-        console.print(f"  Admin key: {admin_key if key_is_local else 'from SMARTBY_ADMIN_KEY'}")
-        console.print("  Ctrl-C stops; data is kept for the next start.", style="dim")
+        _print_banner(settings, base, admin_key if key_is_local else None, demo)
         stop = threading.Event()
         if demo:
             from shared.simulator.demo import start_demo_region
 
-            console.print("  Demo region: simulated sensors in sandefjord and drammen "
-                          "(--no-demo: off)", style="dim")
             start_demo_region(base, admin_key, stop)
         threading.Thread(
             target=seal_quiet_hours_hourly,
@@ -141,3 +169,23 @@ def register(app: typer.Typer) -> None:
         finally:
             stop.set()
             platform.close()
+
+
+def _print_banner(settings: Settings, base: str, shown_key: str | None, demo: bool) -> None:
+    """Where things are. A key of the user's own is not shown: it may be on a shared screen or
+    in a CI log."""
+    console = Console(highlight=False)
+    where = adapters_in_use(settings)
+    if settings.store is StoreKind.EMBEDDED or settings.keystore is KeyStoreKind.LOCAL:
+        where += f"; data in {settings.data_dir}"
+    console.print(f"[bold]Smartby[/bold] on {escape(where)}")
+    console.print(f"  Portal:    {escape(base)}/")
+    console.print(f"  API docs:  {escape(base)}/api/docs")
+    console.print(f"  Admin key: {shown_key or 'from SMARTBY_ADMIN_KEY'}")
+    console.print("  Ctrl-C stops; data is kept for the next start.", style="dim")
+    if demo:
+        console.print("  Demo region: simulated sensors in sandefjord and drammen "
+                      "(--no-demo: off)", style="dim")
+    elif not runs_locally(settings):
+        console.print("  Demo region: off (it writes made-up tenants, devices and keys: it "
+                      "runs on the embedded default only)", style="dim")

@@ -43,7 +43,17 @@ def test_the_local_sweep_runs_until_stopped_and_survives_a_failure() -> None:
 
 
 @pytest.fixture
-def serve(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+def demo_region(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The demo region's starts (their base URLs); no demo runs in these tests."""
+    from shared.simulator import demo
+
+    started: list[str] = []
+    monkeypatch.setattr(demo, "start_demo_region", lambda base, *_: started.append(base))
+    return started
+
+
+@pytest.fixture
+def serve(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, demo_region: list[str]):
     """`smartby serve --no-demo` up to where it would listen: the server's start is recorded
     (its configuration, and the sockets it was given)."""
     listened: list[dict] = []
@@ -64,10 +74,12 @@ def serve(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level  # serve configures logging
 
-    def invoke(*args: str, **env: str) -> tuple[int, str, list[dict]]:
+    def invoke(*args: str, demo_by_default: bool = False, **env: str) -> tuple[int, str, list]:
         isolated = {"SMARTBY_ADMIN_KEY": None, "SMARTBY_LOG_LEVEL": None, "PORT": None,
                     "COLUMNS": "500", **env}
-        result = CliRunner().invoke(app, ["serve", "--no-demo", *args], env=isolated)
+        if "--demo" not in args and not demo_by_default:
+            args = ("--no-demo", *args)
+        result = CliRunner().invoke(app, ["serve", *args], env=isolated)
         return result.exit_code, result.output, listened
 
     yield invoke
@@ -265,4 +277,53 @@ def test_a_file_another_user_put_in_the_data_dir_is_refused(
         (tmp_path / name).touch()
     os.chown(tmp_path / name, 65534, 65534)
     _refused(*serve(), f"{tmp_path / name} belongs to another user (uid 65534)")
+
+
+COSMOS = {"SMARTBY_STORE": "cosmos", "COSMOS__accountEndpoint": "https://smartby.example:443/"}
+
+
+@pytest.fixture
+def remote_platform(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The platform and its app, without reaching the cloud adapters' resources."""
+    from types import SimpleNamespace
+
+    from shared import api, bootstrap
+
+    monkeypatch.setattr(bootstrap, "build_platform",
+                        lambda settings: SimpleNamespace(ingestor=None, close=lambda: None))
+    monkeypatch.setattr(api, "create_app", lambda platform: None)
+
+
+def test_the_demo_region_runs_by_default_on_the_local_adapters(serve, demo_region) -> None:
+    code, output, _ = serve(demo_by_default=True)
+    assert code == 0, output
+    assert "Smartby on embedded store, in-process bus, local key store; data in" in output
+    assert "Demo region: simulated sensors in sandefjord and drammen" in output
+    assert len(demo_region) == 1
+
+
+@pytest.mark.parametrize(
+    ("env", "adapters"),
+    [
+        (COSMOS, "Cosmos DB https://smartby.example:443/, in-process bus, local key store; "
+                 "data in"),
+        ({"SMARTBY_BUS": "eventhub", "EVENTHUB__fullyQualifiedNamespace": "sby.example"},
+         "embedded store, Event Hubs sby.example, local key store; data in"),
+        ({**COSMOS, "SMARTBY_KEYSTORE": "keyvault", "KEYVAULT__vaultUri": "https://kv.example/"},
+         "Cosmos DB https://smartby.example:443/, in-process bus, Key Vault https://kv.example/"),
+    ],
+)
+def test_the_demo_region_is_off_on_other_adapters_which_the_banner_names(
+    serve, demo_region, remote_platform, env: dict[str, str], adapters: str
+) -> None:
+    """It makes tenants, revokes and issues keys and writes made-up devices: not into a real
+    Cosmos DB, Event Hub or Key Vault."""
+    code, output, _ = serve(demo_by_default=True, **env)
+    assert code == 0, output
+    assert output.splitlines()[0].startswith(f"Smartby on {adapters}")
+    assert "Demo region: off" in output
+    assert not demo_region
+    code, output, listened = serve("--demo", **env)
+    _refused(code, output, listened[1:], "--demo runs only on the embedded default")
+    assert not demo_region
 
