@@ -47,8 +47,19 @@ def _configuration_problem(error: Exception) -> str:
             for problem in error.errors(include_input=False, include_url=False)
         )
     if isinstance(error, sqlite3.DatabaseError):
-        return f"{error}: a file in the data dir (store.sqlite, keys.sqlite) is not Smartby's"
+        return _database_problem(error)
     return str(error)
+
+
+def _database_problem(error: sqlite3.DatabaseError) -> str:
+    """Only a file SQLite cannot read at all is someone else's: a locked, full or failing
+    database is Smartby's own, and is named for what it is."""
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
+    if code == sqlite3.SQLITE_NOTADB:
+        return f"{error}: a file in the data dir (store.sqlite, keys.sqlite) is not Smartby's"
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return f"{error}: another process holds a lock on a database in the data dir"
+    return f"{error} (store.sqlite or keys.sqlite in the data dir)"
 
 
 def runs_locally(settings: Settings) -> bool:

@@ -3,6 +3,7 @@ import contextlib
 import logging
 import os
 import socket
+import sqlite3
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -327,3 +328,44 @@ def test_the_demo_region_is_off_on_other_adapters_which_the_banner_names(
     _refused(code, output, listened[1:], "--demo runs only on the embedded default")
     assert not demo_region
 
+
+def _database_error(tmp_path: Path, problem: str) -> sqlite3.DatabaseError:
+    """The error SQLite itself raises for a locked or a full database."""
+    path = tmp_path / f"{problem}.sqlite"
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as holder:
+        holder.execute("CREATE TABLE t (x)")
+        if problem == "locked":
+            holder.execute("BEGIN EXCLUSIVE")
+            other = sqlite3.connect(path, timeout=0)
+            with pytest.raises(sqlite3.DatabaseError) as raised:
+                other.execute("SELECT * FROM t")
+            other.close()
+        else:
+            holder.execute("PRAGMA max_page_count = 2")
+            with pytest.raises(sqlite3.DatabaseError) as raised:
+                holder.execute("INSERT INTO t VALUES (zeroblob(100000))")
+    return raised.value
+
+
+@pytest.mark.parametrize(
+    ("problem", "line"),
+    [
+        ("locked", "database is locked: another process holds a lock on a database in the data"),
+        ("full", "database or disk is full (store.sqlite or keys.sqlite in the data dir)"),
+    ],
+)
+def test_a_locked_or_full_database_is_named_for_what_it_is(
+    serve, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, problem: str, line: str
+) -> None:
+    """Not "a file in the data dir is not Smartby's": it is, and it is intact."""
+    from shared import bootstrap
+
+    error = _database_error(tmp_path, problem)
+
+    def build_platform(settings: Settings) -> None:
+        raise error
+
+    monkeypatch.setattr(bootstrap, "build_platform", build_platform)
+    code, output, listened = serve()
+    _refused(code, output, listened, line)
+    assert "not Smartby's" not in output
