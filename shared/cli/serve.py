@@ -11,7 +11,7 @@ import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -60,6 +60,13 @@ def _database_problem(error: sqlite3.DatabaseError) -> str:
     if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
         return f"{error}: another process holds a lock on a database in the data dir"
     return f"{error} (store.sqlite or keys.sqlite in the data dir)"
+
+
+def _cannot_start(problem: str) -> NoReturn:
+    Console(stderr=True, highlight=False, markup=False, soft_wrap=True).print(
+        f"✗ Cannot start: {problem}"
+    )
+    raise typer.Exit(2) from None
 
 
 def runs_locally(settings: Settings) -> bool:
@@ -145,6 +152,9 @@ def register(app: typer.Typer) -> None:
         from shared.api import create_app
         from shared.bootstrap import build_platform, local_admin_key
 
+        if not host.strip():
+            _cannot_start("--host is blank: give the address to listen on (e.g. 127.0.0.1, or "
+                          ":: for every address)")
         if data_dir is not None:
             os.environ["SMARTBY_DATA_DIR"] = str(data_dir)
         try:
@@ -157,10 +167,7 @@ def register(app: typer.Typer) -> None:
             platform = build_platform(settings)
         except (ValueError, OSError, StoreError, sqlite3.DatabaseError) as error:
             # a setting, or the data dir (unreadable, or not Smartby's): one line will do
-            Console(stderr=True, highlight=False, markup=False, soft_wrap=True).print(
-                f"✗ Cannot start: {_configuration_problem(error)}"
-            )
-            raise typer.Exit(2) from None
+            _cannot_start(_configuration_problem(error))
         admin_key = settings.admin_key.get_secret_value() if settings.admin_key else ""
         base = local_url(host, port)
         _print_banner(settings, base, admin_key if key_is_local else None, demo)

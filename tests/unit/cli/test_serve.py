@@ -369,3 +369,8 @@ def test_a_locked_or_full_database_is_named_for_what_it_is(
     code, output, listened = serve()
     _refused(code, output, listened, line)
     assert "not Smartby's" not in output
+
+
+@pytest.mark.parametrize("host", ["", " ", "\t"])
+def test_a_blank_host_is_refused_not_every_address(serve, host: str) -> None:
+    _refused(*serve("--host", host), "--host is blank")
