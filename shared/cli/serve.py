@@ -4,6 +4,7 @@ adapters the settings choose."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import socket
@@ -107,25 +108,39 @@ def local_url(host: str, port: int) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
 
-def listen(app: Any, host: str, port: int) -> None:
-    """Serve `app` until Ctrl-C. `::` takes IPv4 connections too: asyncio would bind it to
-    IPv6 only, and the CLI's own default URL (127.0.0.1) could not reach it."""
+def bind(host: str, port: int) -> socket.socket:
+    """The socket to serve on, bound before anything is printed: a port in use is one line,
+    not a banner and an admin key followed by uvicorn's error. `::` takes IPv4 connections
+    too: asyncio would bind it to IPv6 only, and the CLI's own default URL (127.0.0.1) could
+    not reach it."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as error:
+        raise OSError(f"cannot listen on {host}: {error.strerror or error}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if host == "::":
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(address)
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise OSError(f"port {port} on {host} is in use") from None
+        raise OSError(f"cannot listen on {host} port {port}: {error.strerror or error}") from None
+    return sock
+
+
+def listen(app: Any, sock: socket.socket) -> None:
+    """Serve `app` on `sock` until Ctrl-C."""
     import uvicorn
 
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
-    )
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
     # uvicorn re-raises Ctrl-C once it has shut down; `uvicorn.run` would swallow it, as here.
     with contextlib.suppress(KeyboardInterrupt):
-        if host != "::":
-            server.run()
-            return
-        sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        sock.bind(("::", port))
-        with sock:
-            server.run(sockets=[sock])
+        server.run(sockets=[sock])
 
 
 def register(app: typer.Typer) -> None:
@@ -157,36 +172,36 @@ def register(app: typer.Typer) -> None:
                           ":: for every address)")
         if data_dir is not None:
             os.environ["SMARTBY_DATA_DIR"] = str(data_dir)
-        try:
-            settings = Settings()
-            key_is_local = settings.admin_key is None
-            if key_is_local:
-                settings = Settings(admin_key=local_admin_key(settings.data_dir))
-            demo = demo_wanted(demo, settings)
-            logs.configure(settings.log_format, settings.log_level)
-            platform = build_platform(settings)
-        except (ValueError, OSError, StoreError, sqlite3.DatabaseError) as error:
-            # a setting, or the data dir (unreadable, or not Smartby's): one line will do
-            _cannot_start(_configuration_problem(error))
-        admin_key = settings.admin_key.get_secret_value() if settings.admin_key else ""
-        base = local_url(host, port)
-        _print_banner(settings, base, admin_key if key_is_local else None, demo)
-        stop = threading.Event()
-        if demo:
-            from shared.simulator.demo import start_demo_region
+        with contextlib.ExitStack() as running:
+            try:
+                settings = Settings()
+                key_is_local = settings.admin_key is None
+                if key_is_local:
+                    settings = Settings(admin_key=local_admin_key(settings.data_dir))
+                demo = demo_wanted(demo, settings)
+                logs.configure(settings.log_format, settings.log_level)
+                sock = running.enter_context(bind(host, port))
+                platform = build_platform(settings)
+            except (ValueError, OSError, StoreError, sqlite3.DatabaseError) as error:
+                # a setting, the address, or the data dir (unreadable, or not Smartby's)
+                _cannot_start(_configuration_problem(error))
+            running.callback(platform.close)
+            stop = threading.Event()
+            running.callback(stop.set)
+            admin_key = settings.admin_key.get_secret_value() if settings.admin_key else ""
+            base = local_url(host, port)
+            _print_banner(settings, base, admin_key if key_is_local else None, demo)
+            if demo:
+                from shared.simulator.demo import start_demo_region
 
-            start_demo_region(base, admin_key, stop)
-        threading.Thread(
-            target=seal_quiet_hours_hourly,
-            args=(platform.ingestor, stop),
-            name="seal-quiet-hours",
-            daemon=True,
-        ).start()
-        try:
-            listen(create_app(platform), host, port)
-        finally:
-            stop.set()
-            platform.close()
+                start_demo_region(base, admin_key, stop)
+            threading.Thread(
+                target=seal_quiet_hours_hourly,
+                args=(platform.ingestor, stop),
+                name="seal-quiet-hours",
+                daemon=True,
+            ).start()
+            listen(create_app(platform), sock)
 
 
 def _print_banner(settings: Settings, base: str, shown_key: str | None, demo: bool) -> None:

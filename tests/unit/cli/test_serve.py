@@ -43,6 +43,12 @@ def test_the_local_sweep_runs_until_stopped_and_survives_a_failure() -> None:
     assert all(call.tzinfo is not None for call in ingestor.calls)
 
 
+def _free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture
 def demo_region(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The demo region's starts (their base URLs); no demo runs in these tests."""
@@ -55,8 +61,8 @@ def demo_region(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 @pytest.fixture
 def serve(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, demo_region: list[str]):
-    """`smartby serve --no-demo` up to where it would listen: the server's start is recorded
-    (its configuration, and the sockets it was given)."""
+    """`smartby serve` up to where it would listen: the server's start is recorded (the
+    address of the socket it was given, and what could connect to it)."""
     listened: list[dict] = []
 
     def run(server: uvicorn.Server, sockets: list | None = None) -> None:
@@ -67,7 +73,7 @@ def serve(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, demo_region: list[str
                 with contextlib.suppress(OSError):
                     socket.create_connection((address, sock.getsockname()[1]), timeout=5).close()
                     reachable.append(address)
-        listened.append({"host": server.config.host, "port": server.config.port,
+        listened.append({"addresses": [sock.getsockname()[:2] for sock in sockets or ()],
                          "reachable": reachable})
 
     monkeypatch.setattr(uvicorn.Server, "run", run)
@@ -80,6 +86,8 @@ def serve(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, demo_region: list[str
                     "COLUMNS": "500", **env}
         if "--demo" not in args and not demo_by_default:
             args = ("--no-demo", *args)
+        if "--port" not in args:
+            args = (*args, "--port", str(_free_port()))
         result = CliRunner().invoke(app, ["serve", *args], env=isolated)
         return result.exit_code, result.output, listened
 
@@ -108,10 +116,11 @@ def test_the_admin_key_setting_is_read_without_surrounding_whitespace(
 
 
 def test_serve_puts_an_ipv6_host_in_brackets(serve) -> None:
-    code, output, listened = serve("--host", "fe80::1", "--port", "8080")
+    port = _free_port("::1")
+    code, output, listened = serve("--host", "::1", "--port", str(port))
     assert code == 0, output
-    assert "Portal:    http://[fe80::1]:8080/" in output
-    assert listened[0]["host"] == "fe80::1"
+    assert f"Portal:    http://[::1]:{port}/" in output
+    assert listened[0]["addresses"] == [("::1", port)]
 
 
 def test_serve_on_every_address_takes_ipv4_and_ipv6_and_shows_a_url_to_open(serve) -> None:
@@ -127,8 +136,10 @@ def test_serve_on_every_address_takes_ipv4_and_ipv6_and_shows_a_url_to_open(serv
     assert code == 0, output
     assert f"Portal:    http://[::1]:{port}/" in output
     assert listened[0]["reachable"] == ["127.0.0.1", "::1"]
-    code, output, listened = serve("--host", "0.0.0.0", "--port", "8080")  # noqa: S104
-    assert "Portal:    http://127.0.0.1:8080/" in output
+    port = _free_port()
+    code, output, listened = serve("--host", "0.0.0.0", "--port", str(port))  # noqa: S104
+    assert code == 0, output
+    assert f"Portal:    http://127.0.0.1:{port}/" in output
 
 
 @pytest.mark.parametrize(
@@ -374,3 +385,19 @@ def test_a_locked_or_full_database_is_named_for_what_it_is(
 @pytest.mark.parametrize("host", ["", " ", "\t"])
 def test_a_blank_host_is_refused_not_every_address(serve, host: str) -> None:
     _refused(*serve("--host", host), "--host is blank")
+
+
+def test_a_port_in_use_is_one_line_before_the_banner(serve) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, output, listened = serve("--port", str(port))
+    _refused(code, output, listened, f"port {port} on 127.0.0.1 is in use")
+    assert "Admin key" not in output
+
+
+def test_an_address_that_cannot_be_bound_is_one_line(serve) -> None:
+    port = _free_port()
+    code, output, listened = serve("--host", "192.0.2.1", "--port", str(port))  # TEST-NET-1
+    _refused(code, output, listened, f"cannot listen on 192.0.2.1 port {port}: Cannot assign")
