@@ -34,8 +34,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from shared.cli.api import parse_key, unreachable
-from shared.store.tenancy import is_tenant_id
+from shared.cli.api import parse_key, refuse, require_key, require_tenant_id, unreachable
 
 MAX_ROWS = 100_000
 MAX_FILE_BYTES = 50 * 2**20
@@ -291,16 +290,11 @@ def register(app: typer.Typer) -> None:
         """Import devices from a CSV file (idempotent: existing devices are updated)."""
         # No markup: the tenant, the file and the API's answers are shown as they are.
         console = Console(highlight=False, markup=False, soft_wrap=True)
-        if not key:
-            console.print("a key is needed: --key or SMARTBY_ADMIN_KEY")
-            raise typer.Exit(2)
-        if not is_tenant_id(tenant):
-            console.print(f"✗ not a tenant id: {tenant!r}")
-            raise typer.Exit(2)
+        require_key(key, "--key", api_url)
+        require_tenant_id(tenant)
         regular = file.is_file()  # not a pipe (/dev/stdin, <(...)), which reads only once
         if regular and file.stat().st_size > MAX_FILE_BYTES:
-            console.print(f"✗ {_TOO_LARGE}")
-            raise typer.Exit(2)
+            refuse(_TOO_LARGE)
         try:
             total = sum(1 for _ in _file_rows(file)) if regular else None
             with httpx.Client(base_url=api_url, timeout=API_TIMEOUT_S,
@@ -315,11 +309,9 @@ def register(app: typer.Typer) -> None:
                         client, tenant, _file_rows(file), lambda: progress.advance(task)
                     )
         except UnicodeDecodeError:
-            console.print("✗ the file is not UTF-8 text: save it as CSV UTF-8")
-            raise typer.Exit(2) from None
+            refuse("the file is not UTF-8 text: save it as CSV UTF-8")
         except CsvError as exc:
-            console.print(f"✗ {exc}")
-            raise typer.Exit(2) from exc
+            refuse(str(exc))
         except ApiRefused as exc:
             console.print(f"✗ {exc}; nothing was imported")
             raise typer.Exit(1) from None

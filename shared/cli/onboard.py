@@ -31,8 +31,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from shared.cli.api import parse_key, unreachable
-from shared.store.tenancy import TENANT_ID_MAX, is_tenant_id
+from shared.cli.api import TENANT_ID_RULE, parse_key, require_key, unreachable
+from shared.store.tenancy import is_tenant_id
 from shared.tenants.model import PLATFORM_PARTITION
 
 KOMMUNENUMMER = re.compile(r"^[0-9]{4}$")
@@ -77,9 +77,8 @@ def validate(spec: TenantSpec) -> None:
     problems: list[str] = []
     if not is_tenant_id(spec.id):
         problems.append(
-            f"--tenant {spec.id!r} must be a slug of 2-{TENANT_ID_MAX} characters: a lowercase "
-            "letter, then lowercase letters, digits and single inner hyphens (e.g. sandefjord); "
-            "the tenant's Key Vault name (kv-<tenant>-<token>, 24 characters) allows no more"
+            f"--tenant {spec.id!r} must be {TENANT_ID_RULE}; the tenant's Key Vault name "
+            "(kv-<tenant>-<token>, 24 characters) allows no more"
         )
     elif spec.id == PLATFORM_PARTITION:
         problems.append(f"--tenant {spec.id!r} is reserved for the platform's own records")
@@ -449,6 +448,9 @@ class AdminKey:
     def reveal(self) -> str:
         return self._value
 
+    def __bool__(self) -> bool:
+        return bool(self._value)  # a key of only whitespace is no key
+
     def __repr__(self) -> str:
         return "AdminKey('***')"
 
@@ -560,9 +562,8 @@ def register(app: typer.Typer, *, transport: httpx.BaseTransport | None = None) 
         except OnboardError as exc:
             errors.print(f"{_FAIL} {escape(str(exc))}")
             raise typer.Exit(2) from None
-        if api_url and admin_key is None:
-            errors.print(f"{_FAIL} --api-url needs the admin key: --admin-key or SMARTBY_ADMIN_KEY")
-            raise typer.Exit(2)
+        if api_url:
+            require_key(admin_key, "--admin-key", api_url)
         console.print(f"{_OK} Tenant {spec.id}: {escape(spec.name)} ({spec.kommunenummer})")
 
         try:

@@ -12,7 +12,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
 
-from shared.cli.api import parse_key, unreachable
+from shared.cli.api import parse_key, refuse, require_key, require_tenant_id, unreachable
 from shared.simulator.fleet import (
     REQUEST_TIMEOUT,
     ProvisioningError,
@@ -24,7 +24,6 @@ from shared.simulator.fleet import (
     revoke_keys_named,
     utc_now,
 )
-from shared.store.tenancy import is_tenant_id
 
 # Kommunenummer (2024) of the region's municipalities, for creating a missing tenant.
 KOMMUNENUMMER = {
@@ -95,18 +94,13 @@ def register(app: typer.Typer) -> None:
         Each run replaces the ingest key the previous run issued (keys named "simulator").
         """
         console = Console(highlight=False)
-        if not admin_key:
-            console.print("[red]An admin key is needed:[/red] --admin-key or SMARTBY_ADMIN_KEY.")
-            raise typer.Exit(2)
-        if not is_tenant_id(tenant):
-            console.print(f"[red]Not a tenant id:[/red] {escape(repr(tenant))}")
-            raise typer.Exit(2)
+        require_key(admin_key, "--admin-key", api_url)
+        require_tenant_id(tenant)
         if rate > devices:
-            console.print(
-                f"[red]{devices} device(s) send at most {devices} uplinks/s[/red] "
-                "(each at most once a second): raise --devices or lower --rate."
+            refuse(
+                f"{devices} device(s) send at most {devices} uplinks/s "
+                "(each at most once a second): raise --devices or lower --rate"
             )
-            raise typer.Exit(2)
         fleet = make_fleet(tenant, devices, seed)
         stop = threading.Event()
         with _client(api_url) as client:

@@ -287,7 +287,7 @@ def test_user_text_is_printed_as_it_is_never_as_markup(tmp_path, api_url, make_t
 def test_a_tenant_that_is_not_one_is_shown_as_typed(tmp_path):
     result = import_file(tmp_path, b"devEui,model,name\n", "--key", "sby.x", tenant="[/x]")
     assert result.exit_code == 2, result.output
-    assert "not a tenant id: '[/x]'" in result.output
+    assert "✗ --tenant '[/x]' must be a slug" in result.output
 
 
 @pytest.mark.parametrize(

@@ -481,7 +481,9 @@ def test_command_with_an_api_url_but_no_key_writes_nothing(tmp_path: Path) -> No
     code, output = run([*sandefjord_args(tmp_path), "--api-url", "https://x.example"],
                        admin_key=None)  # fmt: skip
     assert code == 2
-    assert "--api-url needs the admin key" in output
+    assert output == (
+        "✗ no key for the API at https://x.example: pass --admin-key or set SMARTBY_ADMIN_KEY\n"
+    )
     assert not bicepparam_path(tmp_path, "sandefjord").exists()
 
 
@@ -528,4 +530,12 @@ def test_command_needs_the_admin_key_with_an_api_url(tmp_path: Path) -> None:
     args = [*sandefjord_args(tmp_path), "--api-url", "https://x.example"]
     code, output = run(args, api, admin_key=None)
     assert code == 2 and "SMARTBY_ADMIN_KEY" in output
+    assert api.requests == []
+
+
+def test_a_key_of_only_whitespace_is_no_key(tmp_path: Path) -> None:
+    api = FakeApi()
+    args = [*sandefjord_args(tmp_path), "--api-url", "https://x.example"]
+    code, output = run(args, api, admin_key=" \r\n")
+    assert code == 2 and "no key for the API" in output
     assert api.requests == []

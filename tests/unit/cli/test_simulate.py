@@ -59,4 +59,4 @@ def test_user_text_is_shown_as_typed_never_as_markup(api: FakeApi) -> None:
     assert "at http://smartby.test/[/x]." in output
     code, output = run("simulate", "--tenant", "[/x]")
     assert code == 2, output
-    assert "Not a tenant id: '[/x]'" in output
+    assert "✗ --tenant '[/x]' must be a slug" in output

@@ -47,7 +47,7 @@ def test_simulate_exits_non_zero_when_nothing_is_accepted(cli: typer.Typer, api:
 def test_simulate_needs_an_admin_key(cli: typer.Typer) -> None:
     result = CliRunner().invoke(cli, ["simulate", "--tenant", "drammen"])
     assert result.exit_code == 2
-    assert "admin key" in result.output
+    assert "pass --admin-key or set SMARTBY_ADMIN_KEY" in result.output
 
 
 def test_simulate_refuses_a_rate_the_fleet_cannot_send(cli: typer.Typer, api: FakeApi) -> None:
