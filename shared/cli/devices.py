@@ -4,9 +4,12 @@ Columns (header row required; only `devEui`, `model` and `name` are mandatory):
 
     devEui,model,name,lat,lon,area,medium,tags,params,appSKey,aesKey
 
-`tags` are separated by `;`, `params` are `key=value` pairs separated by `;`: numbers are read
-as numbers (`pmin=0;pmax=1`), and a value with `|` is a list of texts
+The header names each column once (spaces around a name are ignored), and fields are separated
+by commas: a file separated by `;` (as Excel saves CSV with Norwegian settings) or by tabs is
+refused as such. `tags` are separated by `;`, `params` are `key=value` pairs separated by `;`:
+numbers are read as numbers (`pmin=0;pmax=1`), and a value with `|` is a list of texts
 (`wired_inputs=analog_voltage|door_open`; a list of one: `wired_inputs=analog_voltage|`).
+A devEui on two lines (in any case) refuses the file before any request is sent.
 
 A file is at most 50 MB and 100,000 rows (blank lines count), and is read as it streams. One
 request first checks that the API answers and takes the key for the tenant. Then each row is a
@@ -15,7 +18,9 @@ failed row is reported with its line number and the rest go on, until three rows
 no answer at all, which stops the import. Keys in the file are sent once over TLS and never
 printed: a report names the column that is wrong, never the value in it. A row with fewer
 fields than the header is refused: its values (a key among them) would shift into other columns.
-A regular file is counted first for the progress bar; a pipe (`/dev/stdin`) is read once.
+A regular file is read through once first (to count its rows, and to refuse a repeated devEui or
+another error that stops the reading); a pipe (`/dev/stdin`) is read once, so there the import
+stops at such an error, after the rows before it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import csv
 import io
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,16 +117,61 @@ def read_rows(lines: Iterable[str]) -> Iterator[Row | CsvError]:
     """Rows to import, or the error of a row that cannot be read (with its line number).
 
     `lines` is read once, as it streams (a file opened with `newline=""`). The row limit counts
-    physical lines, blank ones too, which the reader skips without yielding.
+    physical lines, blank ones too, which the reader skips without yielding. A devEui that is on
+    an earlier line too (in any case) stops the reading: which of the rows was meant is unclear,
+    and the key store would keep the first row's key.
     """
     reader = csv.DictReader(lines)
-    header = reader.fieldnames or []
+    _read_header(reader)
+    first_lines: dict[str, int] = {}  # devEui in lower case -> the line it is first on
+    for line, record in _records(reader):
+        try:
+            dev_eui = _dev_eui(record)
+        except CsvError as exc:
+            yield CsvError(f"line {line}: {exc}")
+            continue
+        first = first_lines.setdefault(dev_eui.lower(), line)
+        if first != line:
+            raise CsvError(f"line {line}: devEui {dev_eui} is also on line {first}")
+        try:
+            yield Row(line, dev_eui, _row_body(record))
+        except CsvError as exc:
+            yield CsvError(f"line {line}: {exc}")
+
+
+_SEPARATORS = {";": "';'", "\t": "tabs"}
+
+
+def _read_header(reader: csv.DictReader[str]) -> None:
+    """Check the header and take its names without surrounding spaces; CsvError if it is wrong.
+
+    A header read as one column that holds a `;` or a tab is a file separated by those, as Excel
+    saves "CSV" with Norwegian settings; it is refused rather than guessed at, because `tags` and
+    `params` use `;` inside a field and Norwegian numbers use a decimal comma.
+    """
+    raw = reader.fieldnames or []
+    if len(raw) == 1:
+        for separator, name in _SEPARATORS.items():
+            if separator in raw[0]:
+                raise CsvError(
+                    f"the file is separated by {name}, not by commas (as Excel saves CSV with "
+                    "Norwegian settings): save it comma-separated"
+                )
+    header = [name.strip() for name in raw]
+    twice = [name for name, count in Counter(header).items() if count > 1]
+    if twice:
+        raise CsvError(f"the header names {', '.join(twice)} more than once")
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise CsvError(f"the header lacks {', '.join(missing)}")
     unknown = [c for c in header if c not in COLUMNS]
     if unknown:
         raise CsvError(f"unknown columns {', '.join(unknown)}; known: {', '.join(COLUMNS)}")
+    reader.fieldnames = header
+
+
+def _records(reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, record) of each row; CsvError once the file cannot be read on."""
     while True:
         try:
             record = next(reader)
@@ -128,25 +179,26 @@ def read_rows(lines: Iterable[str]) -> Iterator[Row | CsvError]:
             return
         except csv.Error as exc:  # e.g. a field over the csv module's size limit
             raise CsvError(f"not readable as CSV after line {reader.line_num} ({exc})") from None
-        line = reader.line_num
-        if line > MAX_ROWS + 1:  # and the header
+        if reader.line_num > MAX_ROWS + 1:  # and the header
             raise CsvError(f"more than {MAX_ROWS} rows (blank lines count too): split the file")
-        try:
-            if None in record:  # DictReader's key for the fields beyond the header's
-                raise CsvError("more fields than the header has columns")
-            if None in record.values():  # and its value for the columns a short row lacks
-                raise CsvError(
-                    "fewer fields than the header has columns (leave an optional one empty: "
-                    "a,b,,d); the values would shift into the wrong columns"
-                )
-            if not all(record.get(c) for c in REQUIRED):
-                raise CsvError("devEui, model and name are required")
-            dev_eui = record["devEui"].strip()
-            if not _DEV_EUI.fullmatch(dev_eui):
-                raise CsvError("devEui must be 16 hex digits")
-            yield Row(line, dev_eui, _row_body(record))
-        except CsvError as exc:
-            yield CsvError(f"line {line}: {exc}")
+        yield reader.line_num, record
+
+
+def _dev_eui(record: dict[str, str]) -> str:
+    """The row's devEui, once the row has a field for each column and the required ones."""
+    if None in record:  # DictReader's key for the fields beyond the header's
+        raise CsvError("more fields than the header has columns")
+    if None in record.values():  # and its value for the columns a short row lacks
+        raise CsvError(
+            "fewer fields than the header has columns (leave an optional one empty: "
+            "a,b,,d); the values would shift into the wrong columns"
+        )
+    if not all(record.get(c) for c in REQUIRED):
+        raise CsvError("devEui, model and name are required")
+    dev_eui = record["devEui"].strip()
+    if not _DEV_EUI.fullmatch(dev_eui):
+        raise CsvError("devEui must be 16 hex digits")
+    return dev_eui
 
 
 def _problem(response: httpx.Response) -> str:

@@ -79,6 +79,67 @@ def test_unknown_columns_are_refused_rather_than_ignored():
         list(rows("devEui,model,name,appskey\n"))
 
 
+def test_a_header_naming_a_column_twice_is_refused():
+    """DictReader would keep the last of the two columns' values and drop the first's."""
+    with pytest.raises(CsvError, match=r"^the header names appSKey more than once$"):
+        list(rows(f"devEui,model,name,appSKey,appSKey\n0000000000000001,json,a,{KEY},\n"))
+    with pytest.raises(CsvError, match=r"^the header names devEui more than once$"):
+        list(rows("devEui,model,name, devEui \n"))
+
+
+def test_header_names_are_matched_without_surrounding_spaces():
+    [row] = rows(" devEui , model,name ,tags\n0000000000000001,json,Bryggen,havn\n")
+    assert row == Row(2, "0000000000000001", {"model": "json", "name": "Bryggen",
+                                              "tags": ["havn"]})
+
+
+@pytest.mark.parametrize(("separator", "named"), [(";", "';'"), ("\t", "tabs")])
+def test_a_file_separated_by_semicolons_or_tabs_is_refused_by_name(separator, named):
+    """Excel with Norwegian settings saves "CSV" separated by `;`: the header is then one
+    column, and would be refused as lacking every required one."""
+    text = separator.join(["devEui", "model", "name"]) + "\n0000000000000001;json;a\n"
+    with pytest.raises(CsvError) as refused:
+        list(rows(text))
+    assert str(refused.value) == (
+        f"the file is separated by {named}, not by commas (as Excel saves CSV with Norwegian "
+        "settings): save it comma-separated"
+    )
+
+
+def test_a_dev_eui_on_two_lines_stops_the_reading_in_any_case():
+    """The last row would win, with the first row's key (the key store takes a key once);
+    a first row that fails for another reason still counts."""
+    text = ("devEui,model,name,lat,lon\n"
+            "a84041000181c8d1,dragino-lht65,Glitre,north,10.0\n"
+            "0000000000000001,json,Bryggen,,\n"
+            "A84041000181C8D1,dragino-lht65,Glitre badeplass,,\n")
+    read = rows(text)
+    assert str(next(read)) == "line 2: lat must be a number (decimal degrees)"
+    assert next(read).dev_eui == "0000000000000001"
+    with pytest.raises(CsvError, match=r"^line 4: devEui A84041000181C8D1 is also on line 2$"):
+        next(read)
+
+
+def test_a_file_with_a_dev_eui_twice_is_refused_before_any_request(
+    tmp_path, api_url, make_tenant, client
+):
+    key = make_tenant("drammen", "3301").keys["tenant-admin"]
+    content = (b"devEui,model,name\n0000000000000001,json,a\n0000000000000002,json,b\n"
+               b"0000000000000001,json,c\n")
+    result = import_file(tmp_path, content, "--api-url", api_url, "--key", key)
+    assert result.exit_code == 2, result.output
+    assert result.output == "✗ line 4: devEui 0000000000000001 is also on line 2\n"
+    listed = client.get("/api/tenants/drammen/devices", headers=auth(key))
+    assert listed.json()["items"] == []
+
+
+def test_a_file_separated_by_semicolons_is_refused_before_any_request(tmp_path):
+    content = "devEui;model;name\n0000000000000001;json;Goksjø\n".encode("utf-8-sig")
+    result = import_file(tmp_path, content, "--key", "sby.x", "--api-url", "http://127.0.0.1:9")
+    assert result.exit_code == 2, result.output
+    assert "✗ the file is separated by ';', not by commas" in result.output
+
+
 def test_malformed_params_fail_only_their_row():
     read = list(rows("devEui,model,name,params\n0000000000000001,json,a,pmin\n"
                      "0000000000000002,json,b,\n"))
@@ -189,6 +250,21 @@ def test_a_file_from_a_pipe_is_read_once(tmp_path, api_url, make_tenant, client)
                               "devEui,model,name\n0000000000000001,json,Bryggen\n")
     assert result.exit_code == 0, result.output
     assert "1 created, 0 updated" in result.output
+
+
+@pytest.mark.timeout(30)
+def test_a_pipe_stops_at_a_dev_eui_it_has_read_before(tmp_path, api_url, make_tenant, client):
+    """A pipe is read once, with no count first: the rows before the repeat are imported."""
+    key = make_tenant("drammen", "3301").keys["tenant-admin"]
+    text = ("devEui,model,name\n0000000000000001,json,a\n0000000000000002,json,b\n"
+            "0000000000000001,json,c\n0000000000000003,json,d\n")
+    result = import_from_pipe(tmp_path, api_url, key, text)
+    assert result.exit_code == 1, result.output
+    assert "✓ 2 created, 0 updated" in result.output
+    assert "✗ line 4: devEui 0000000000000001 is also on line 2" in result.output
+    listed = client.get("/api/tenants/drammen/devices", headers=auth(key)).json()["items"]
+    assert [(d["devEui"], d["name"]) for d in listed] == [("0000000000000001", "a"),
+                                                          ("0000000000000002", "b")]
 
 
 @pytest.mark.timeout(30)
