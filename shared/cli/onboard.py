@@ -3,7 +3,8 @@
 Two effects, each safe to repeat:
 
 1. The tenant's deployment parameters, `infra/tenants/<tenant>.bicepparam`, for
-   `infra/tenant.bicep` (the tenant's own Key Vault for device keys and its budget alert).
+   `infra/tenant.bicep` (the tenant's own Key Vault for device keys and its budget alert); an
+   infra directory without `tenant.bicep` (the command run outside the repository) is refused.
    Running the command again with the same options leaves the file untouched; a file whose
    values were edited by hand is never overwritten silently: the command stops and lists the
    differences unless `--force` is given.
@@ -31,7 +32,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from shared.cli.api import TENANT_ID_RULE, parse_key, require_key, unreachable
+from shared.cli.api import TENANT_ID_RULE, parse_key, refuse, require_key, unreachable
 from shared.store.tenancy import is_tenant_id
 from shared.tenants.model import PLATFORM_PARTITION
 
@@ -121,6 +122,17 @@ def validate(spec: TenantSpec) -> None:
 
 def bicepparam_path(infra_dir: Path, tenant: str) -> Path:
     return infra_dir / "tenants" / f"{tenant}.bicepparam"
+
+
+def require_tenant_template(infra_dir: Path) -> None:
+    """Refuse an infra directory without tenant.bicep, which the file's `using` names: run
+    elsewhere than in the repository, the command would write a file that cannot deploy."""
+    template = infra_dir / "tenant.bicep"
+    if not template.is_file():
+        refuse(
+            f"{template} does not exist: run smartby onboard in the repository's root, "
+            "or pass --infra-dir with the repository's infra directory"
+        )
 
 
 def bicepparam_values(spec: TenantSpec) -> dict[str, Any]:
@@ -564,6 +576,7 @@ def register(app: typer.Typer, *, transport: httpx.BaseTransport | None = None) 
             raise typer.Exit(2) from None
         if api_url:
             require_key(admin_key, "--admin-key", api_url)
+        require_tenant_template(infra_dir)
         console.print(f"{_OK} Tenant {spec.id}: {escape(spec.name)} ({spec.kommunenummer})")
 
         try:

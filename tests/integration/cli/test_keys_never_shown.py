@@ -17,6 +17,7 @@ TIMEOUT_S = 0.3
 def commands(api_url: str, tmp_path: Path) -> dict[str, list[str]]:
     csv = tmp_path / "devices.csv"
     csv.write_text("devEui,model,name\n0000000000000001,json,a\n")
+    (tmp_path / "tenant.bicep").touch()  # tmp_path is onboard's infra directory
     return {
         "simulate": ["simulate", "--tenant", "larvik", "--api-url", api_url],
         "onboard": ["onboard", "--tenant", "larvik", "--name", "Larvik", "--kommunenummer",

@@ -445,6 +445,8 @@ def run(
 
 
 def sandefjord_args(tmp_path: Path) -> list[str]:
+    """Options for Sandefjord, with `tmp_path` as an infra directory (it gets a tenant.bicep)."""
+    (tmp_path / "tenant.bicep").touch()
     return [
         "--tenant", "sandefjord",
         "--name", "Sandefjord kommune",
@@ -539,3 +541,33 @@ def test_a_key_of_only_whitespace_is_no_key(tmp_path: Path) -> None:
     code, output = run(args, api, admin_key=" \r\n")
     assert code == 2 and "no key for the API" in output
     assert api.requests == []
+
+
+@pytest.mark.parametrize("infra", ["no-such-dir", "."], ids=["missing", "not-infra"])
+def test_command_refuses_an_infra_dir_without_tenant_bicep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, infra: str
+) -> None:
+    """Run outside the repository, the file would name a '../tenant.bicep' that is not there."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    api = FakeApi()
+    args = [*sandefjord_args(tmp_path)[:-1], infra, "--api-url", "https://x.example"]
+    code, output = run(args, api)
+    assert code == 2, output
+    assert output.endswith(
+        f"✗ {Path(infra) / 'tenant.bicep'} does not exist: run smartby onboard in the "
+        "repository's root, or pass --infra-dir with the repository's infra directory\n"
+    )
+    assert not list(tmp_path.rglob("*.bicepparam")) and api.requests == []
+
+
+def test_command_defaults_to_the_infra_dir_of_the_repository_it_runs_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "infra").mkdir()
+    args = sandefjord_args(tmp_path / "infra")[:-2]  # without --infra-dir
+    code, output = run(args)
+    assert code == 0, output
+    assert bicepparam_path(Path("infra"), "sandefjord").is_file()
