@@ -15,6 +15,7 @@ from rich.text import Text
 from shared.cli.api import parse_key, refuse, require_key, require_tenant_id, unreachable
 from shared.simulator.fleet import (
     REQUEST_TIMEOUT,
+    IngestKeyRefused,
     ProvisioningError,
     Simulator,
     Stats,
@@ -58,6 +59,13 @@ def _status(stats: Stats, elapsed: float) -> Text:
     return line
 
 
+def _reason(error: Exception) -> str:
+    """Why the simulator stopped: a refused key as it says, anything else with its type."""
+    if isinstance(error, IngestKeyRefused):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def simulate(
@@ -91,7 +99,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Post realistic sensor uplinks (TTN, ChirpStack, IP) for one tenant.
 
-        Each run replaces the ingest key the previous run issued (keys named "simulator").
+        Each run replaces the ingest key the previous run issued (keys named "simulator"). A
+        refused ingest key stops the run; any uplink rejected or not delivered makes it exit 1.
         """
         console = Console(highlight=False)
         require_key(admin_key, "--admin-key", api_url)
@@ -151,10 +160,8 @@ def register(app: typer.Typer) -> None:
         stats = simulator.stats
         console.print(f"Done: {stats.summary()}.")
         if failures:
-            error = failures[0]
-            console.print(
-                f"[red]The simulator stopped:[/red] {type(error).__name__}: {escape(str(error))}"
-            )
+            console.print(f"[red]✗ The simulator stopped:[/red] {escape(_reason(failures[0]))}")
             raise typer.Exit(1)
-        if stats.sent and not stats.accepted:
+        if lost := stats.sent - stats.accepted:
+            console.print(f"[red]✗[/red] {lost} of {stats.sent} uplinks rejected or not delivered")
             raise typer.Exit(1)

@@ -56,6 +56,10 @@ REQUEST_TIMEOUT = 5.0  # seconds, on every request
 ACCEPTED = 202
 PASCAL_PER_METRE = 9_806.65  # hydrostatic pressure of fresh water per metre of depth
 _MAX_WAIT_S = 5.0  # the pacing loop re-reads the clock at least this often
+#: An uplink lost to the same kind of connection error is logged at most this often, with a count:
+#: a server that is down would otherwise get one line per uplink.
+WARN_INTERVAL_S = 10.0
+_KEY_REFUSED = (401, 403)  # the ingest API's answers about the key itself, never about a message
 
 Network = Literal["ttn", "chirpstack", "ip"]
 Medium = Literal["water", "air"]
@@ -331,6 +335,10 @@ class ProvisioningError(RuntimeError):
     """The API refused to set up a tenant, key or device for the simulator."""
 
 
+class IngestKeyRefused(RuntimeError):
+    """The ingest API refused the simulator's key: every further uplink would be refused too."""
+
+
 def _auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
@@ -409,6 +417,14 @@ class Registration:
 
 
 @dataclass
+class _HeldBack:
+    """Uplinks lost to one kind of error since it was last logged, at ``logged_at``."""
+
+    logged_at: datetime
+    count: int = 0
+
+
+@dataclass
 class Stats:
     """Outcomes of the uplinks posted so far; ``rejected`` counts by HTTP status."""
 
@@ -453,6 +469,7 @@ class Simulator:
         self._ingest_auth = _auth(ingest_key)
         self._clock = clock
         self._reported: set[int] = set()
+        self._undelivered: dict[str, _HeldBack] = {}  # by the error's type name
         lat = sum(device.lat for device in self.devices) / len(self.devices)
         lon = sum(device.lon for device in self.devices) / len(self.devices)
         self._gateways = {
@@ -559,12 +576,17 @@ class Simulator:
             )
         except httpx.HTTPError as error:
             self.stats.errors += 1
-            log.warning("uplink of %s not delivered: %s", device.dev_eui, type(error).__name__)
+            self._warn_undelivered(device, type(error).__name__, now)
             return
         if response.status_code == ACCEPTED:
             self.stats.accepted += 1
             return
         self.stats.rejected[response.status_code] += 1
+        if response.status_code in _KEY_REFUSED:
+            raise IngestKeyRefused(
+                f"the ingest key of {self.tenant} was refused ({_describe(response)}): "
+                "revoked, or replaced by a newer run?"
+            )
         if response.status_code not in self._reported:  # once per status, not once per uplink
             self._reported.add(response.status_code)
             log.warning(
@@ -573,6 +595,25 @@ class Simulator:
                 _describe(response),
                 device.network,
                 device.dev_eui,
+            )
+
+    def _warn_undelivered(self, device: DemoDevice, error: str, now: datetime) -> None:
+        """Log a lost uplink unless the same error was logged less than WARN_INTERVAL_S ago;
+        those held back are counted in the next warning."""
+        held = self._undelivered.get(error)
+        if held is not None and (now - held.logged_at).total_seconds() < WARN_INTERVAL_S:
+            held.count += 1
+            return
+        self._undelivered[error] = _HeldBack(now)
+        if held and held.count:
+            log.warning(
+                "uplink of %s not delivered: %s (and %d more since the last such warning)",
+                device.dev_eui, error, held.count,
+            )
+        else:
+            log.warning(
+                "uplink of %s not delivered: %s (shown again at most every %g s, with a count)",
+                device.dev_eui, error, WARN_INTERVAL_S,
             )
 
 
@@ -586,20 +627,26 @@ def run_paced(
     """Tick every simulator whenever its next device is due, until ``stop`` or ``deadline``.
 
     With ``on_error``, an unexpected failure of one tick is reported there and the loop goes
-    on (the demo region must never take the server down); without it, it propagates.
+    on (the demo region must never take the server down), without the simulators whose ingest
+    key was refused; without it, it propagates.
     """
+    active = list(simulators)
     while not stop.is_set():
         now = clock()
         if deadline is not None and now >= deadline:
             return
-        for simulator in simulators:
+        for simulator in list(active):
             try:
                 simulator.tick(now)
             except Exception as error:
                 if on_error is None:
                     raise
                 on_error(error)
-        due = min(simulator.next_due() for simulator in simulators)
+                if isinstance(error, IngestKeyRefused):
+                    active.remove(simulator)
+        if not active:
+            return
+        due = min(simulator.next_due() for simulator in active)
         if deadline is not None:
             due = min(due, deadline)
         stop.wait(min(max((due - clock()).total_seconds(), 0.0), _MAX_WAIT_S))

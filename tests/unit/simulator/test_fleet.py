@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 import threading
 from datetime import UTC, datetime, timedelta
@@ -14,10 +15,12 @@ import pytest
 from shared.simulator.fleet import (
     Clock,
     DemoDevice,
+    IngestKeyRefused,
     Simulator,
     ensure_tenant,
     issue_ingest_key,
     make_fleet,
+    run_paced,
 )
 from shared.telemetry.codecs import get_codec
 from shared.telemetry.envelope import open_envelope, parse_envelope
@@ -255,3 +258,67 @@ def test_run_stops_at_once_when_the_event_is_set(api: FakeApi) -> None:
     stop.set()
     sim = simulator(api, "drammen", make_fleet("drammen", 2, 1), T0)
     assert sim.run(rate=1.0, stop_event=stop).sent == 0
+
+
+def revoke(api: FakeApi, tenant: str) -> None:
+    api.keys = {key: entry for key, entry in api.keys.items() if entry["tenant"] != tenant}
+
+
+def test_a_refused_ingest_key_stops_the_run_at_the_first_refusal(api: FakeApi) -> None:
+    """401 or 403 is about the key, not the message: every further uplink would be refused."""
+    time = SimulatedTime(T0)
+    sim = simulator(api, "drammen", make_fleet("drammen", 4, seed=1), time)
+    sim.tick(T0 + timedelta(hours=1))
+    revoke(api, "drammen")
+    api.requests.clear()
+    with pytest.raises(IngestKeyRefused) as refused:
+        sim.run(rate=2.0, duration=60.0, stop_event=time)
+    assert str(refused.value) == (
+        "the ingest key of drammen was refused (HTTP 401 Unauthenticated): "
+        "revoked, or replaced by a newer run?"
+    )
+    assert len(api.ingests()) == 1 and sim.stats.rejected == {401: 1}
+
+
+def test_the_demo_loop_drops_a_simulator_whose_key_is_refused_and_goes_on(api: FakeApi) -> None:
+    time = SimulatedTime(T0)
+    refused, going_on = (simulator(api, tenant, make_fleet(tenant, 2, seed=1), time)
+                         for tenant in ("sandefjord", "drammen"))
+    revoke(api, "sandefjord")
+    errors: list[Exception] = []
+    for sim in (refused, going_on):
+        sim.pace(0.5)
+    run_paced([refused, going_on], time, time, T0 + timedelta(minutes=1), errors.append)
+    assert [type(error) for error in errors] == [IngestKeyRefused]
+    assert refused.stats.sent == 1
+    assert going_on.stats.accepted == going_on.stats.sent >= 25
+
+
+def test_the_demo_loop_ends_when_every_key_is_refused(api: FakeApi) -> None:
+    time = SimulatedTime(T0)
+    sim = simulator(api, "drammen", make_fleet("drammen", 2, seed=1), time)
+    revoke(api, "drammen")
+    sim.pace(1.0)
+    run_paced([sim], time, time, on_error=lambda error: None)  # no deadline: it must return
+    assert sim.stats.sent == 1
+
+
+def test_a_connection_error_is_logged_once_per_interval_with_a_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server that is down would otherwise get one warning per uplink."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    client = httpx.Client(base_url="http://smartby.test", transport=httpx.MockTransport(refuse))
+    time = SimulatedTime(T0 + timedelta(milliseconds=300))
+    sim = Simulator(client, "drammen", make_fleet("drammen", 4, 1), "k", clock=time)
+    with caplog.at_level(logging.WARNING, logger="shared.simulator.fleet"):
+        sim.run(rate=2.0, duration=25.0, stop_event=time)
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 3  # at 0 s, 10 s and 20 s
+    assert messages[0].endswith(": ConnectError (shown again at most every 10 s, with a count)")
+    held_back = [int(re.search(r"and (\d+) more", text)[1]) for text in messages[1:]]
+    assert all(count >= 18 for count in held_back)
+    assert len(messages) + sum(held_back) <= sim.stats.errors == sim.stats.sent
