@@ -88,9 +88,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = _validation_errors(exc)
+        if any(error["type"] == "json_invalid" for error in errors):  # syntax, not schema
+            return problem(400, "The body is not valid JSON.", instance=request.url.path,
+                           errors=errors)
         return problem(
             422, "The request does not match the schema.", instance=request.url.path,
-            errors=_validation_errors(exc),
+            errors=errors,
         )
 
     @app.exception_handler(HTTPException)
@@ -167,7 +171,7 @@ _COMMON = {
     "secured": {401: "No valid API key", 403: "The key may not do this (tenant or scope)"},
     "path": {404: "No such resource"},
     "body": {
-        400: "The body is not UTF-8 text",
+        400: "The body is not UTF-8 text, or not valid JSON",
         408: "The body did not arrive in time",
         413: "The body is too large",
         415: "The body is not JSON",

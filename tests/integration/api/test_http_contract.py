@@ -105,7 +105,7 @@ def test_non_json_body_is_415(client):
 
 
 @pytest.mark.parametrize(
-    ("body", "status"), [(b'{"id": ', 422), (b'{"id": "\xc3\x28"}', 400)]  # not UTF-8: 400
+    ("body", "status"), [(b'{"id": ', 400), (b'{"id": "\xc3\x28"}', 400)]  # syntax: 400
 )
 def test_a_body_that_is_not_json_is_a_declared_problem(client, body: bytes, status: int):
     response = client.post(
