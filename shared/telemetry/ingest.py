@@ -203,10 +203,10 @@ class _Outcome:
 
 @dataclass(frozen=True, slots=True)
 class _Redelivered:
-    """A frame already accepted; `unpublished` are its observations when its events may not
+    """A frame already accepted; `to_publish` are its observations when its events may not
     have been published (it is in its session's outbox)."""
 
-    unpublished: list[Observation]
+    to_publish: list[Observation]
 
 
 class _Rejudge(Exception):
@@ -265,7 +265,7 @@ class _Session:
     #: published (FCnt or digest: [commit time, source, receive time (RFC 3339)]). A
     #: redelivery of one by its source publishes it again, as first received; the same frame
     #: from another network server is only a duplicate.
-    unpublished: dict[str, list[Any]] = field(default_factory=dict)
+    outbox: dict[str, list[Any]] = field(default_factory=dict)
     #: This batch's frames: (source, receive time, digest)
     accepted: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     republished: list[str] = field(default_factory=list)  # redelivered from the outbox
@@ -291,9 +291,9 @@ class _Session:
         seen = dict(state.get("seen", {}))
         replayed = state.get("replayed")
         replayed = dict(replayed) if isinstance(replayed, dict) else {}
-        outbox = state.get("pending")
-        unpublished = {
-            key: entry for key, entry in (outbox if isinstance(outbox, dict) else {}).items()
+        pending = state.get("pending")
+        outbox = {
+            key: entry for key, entry in (pending if isinstance(pending, dict) else {}).items()
             if isinstance(entry, list) and len(entry) in (2, 3)  # [commit, source(, received)]
             and now - entry[0] < OUTBOX_HORIZON_S
             and not published(key, seen.get(key) or replayed.get(key, ""))
@@ -306,7 +306,7 @@ class _Session:
             replayed=replayed,
             loaded_from=doc.get("_etag"),
             epoch=doc.get("sessionEpoch", 0),
-            unpublished=unpublished,
+            outbox=outbox,
             hours=hour_sizes(doc),
             newest_hour=(doc.get("time") or "")[:13],
         )
@@ -341,7 +341,7 @@ class _Session:
     def dump(self, now: int) -> dict[str, Any]:
         """The session as its state document stores it (see `_session_document`), with this
         batch's frames in the outbox."""
-        outbox = {k: entry for k, entry in self.unpublished.items() if k not in self.accepted}
+        outbox = {k: entry for k, entry in self.outbox.items() if k not in self.accepted}
         outbox.update(
             (key, [now, source, received]) for key, (source, received, _) in self.accepted.items()
         )
@@ -440,7 +440,7 @@ class Ingestor:
         #: Frames whose events this process published: they leave their session's outbox.
         self._published: Lru[tuple[str, str, str], str] = Lru(_PUBLISHED_ENTRIES)
         #: Frames whose publish failed here: still in the outbox for this host's retries.
-        self._unpublished: Lru[tuple[str, str, str], str] = Lru(_PUBLISHED_ENTRIES)
+        self._failed_here: Lru[tuple[str, str, str], str] = Lru(_PUBLISHED_ENTRIES)
         self._retention: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
 
@@ -709,11 +709,11 @@ class Ingestor:
                 self._bus.publish(OBSERVATIONS, [event(o) for o in outgoing])
             except BaseException:
                 for frame, digest in sent:  # for this host's retry, however long it takes
-                    self._unpublished.put(frame, digest)
+                    self._failed_here.put(frame, digest)
                 raise
             for frame, digest in sent:
                 self._published.put(frame, digest)
-                self._unpublished.forget(frame)
+                self._failed_here.forget(frame)
         quarantine_refused()
         result.observations = observations
         return result
@@ -816,7 +816,7 @@ class Ingestor:
                 continue
             if isinstance(observations, _Redelivered):
                 outcome.duplicates += 1
-                outcome.republished.extend(observations.unpublished)
+                outcome.republished.extend(observations.to_publish)
             else:
                 outcome.accepted.append(delivery)
                 outcome.observations.extend(observations)
@@ -849,8 +849,8 @@ class Ingestor:
                 uplink, session, digest, keyed=bool(device.get("hasAppSKey")), window=window
             )
         except _Duplicate:
-            failed_here = self._unpublished.get((keys.tenant, uplink.dev_eui, key)) == digest
-            committed = session.unpublished.get(key)
+            failed_here = self._failed_here.get((keys.tenant, uplink.dev_eui, key)) == digest
+            committed = session.outbox.get(key)
             if not failed_here and (committed is None or committed[1] != uplink.source):
                 return _Redelivered([])
             if committed is not None and len(committed) == 3:
@@ -876,7 +876,7 @@ class Ingestor:
         session.count(observations)
         if rejoined:  # taken only from a frame that decoded: a forged one changes nothing
             session.dev_addr, session.last, session.seen = uplink.dev_addr, None, {}
-            session.unpublished, session.replayed = {}, {}
+            session.outbox, session.replayed = {}, {}
         if uplink.fcnt is None or session.last is None or uplink.fcnt > session.last - FCNT_WINDOW:
             session.seen[key] = digest
         else:  # replayed from before the window: in `seen`, it would push the newest out
