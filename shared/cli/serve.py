@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from shared import logs
+from shared.cli.api import refuse
 from shared.settings import BusKind, KeyStoreKind, Settings, StoreKind
 from shared.store import StoreError
 
@@ -64,10 +65,7 @@ def _database_problem(error: sqlite3.DatabaseError) -> str:
 
 
 def _cannot_start(problem: str) -> NoReturn:
-    Console(stderr=True, highlight=False, markup=False, soft_wrap=True).print(
-        f"✗ Cannot start: {problem}"
-    )
-    raise typer.Exit(2) from None
+    refuse(f"Cannot start: {problem}")
 
 
 def runs_locally(settings: Settings) -> bool:
@@ -108,39 +106,52 @@ def local_url(host: str, port: int) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """The socket to serve on, bound before anything is printed: a port in use is one line,
-    not a banner and an admin key followed by uvicorn's error. `::` takes IPv4 connections
-    too: asyncio would bind it to IPv6 only, and the CLI's own default URL (127.0.0.1) could
-    not reach it."""
+def bind(host: str, port: int) -> list[socket.socket]:
+    """The sockets to serve on, listening before anything is printed: a port in use (even by a
+    second `serve` starting at the same moment) is one line, not a banner and an admin key
+    followed by uvicorn's error. A name with several addresses (`localhost`: ::1 and
+    127.0.0.1) listens on each, as uvicorn would. `::` takes IPv4 connections too: asyncio
+    would bind it to IPv6 only, and the CLI's own default URL (127.0.0.1) could not reach it."""
     try:
-        family, _, _, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as error:
         raise OSError(f"cannot listen on {host}: {error.strerror or error}") from None
+    addresses = list(dict.fromkeys((family, address) for family, _, _, _, address in found))
+    sockets: list[socket.socket] = []
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if host == "::":
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        sock.bind(address)
+        for family, address in addresses:
+            sockets.append(_listening(family, address, dual_stack=host == "::"))
     except OSError as error:
-        sock.close()
+        for sock in sockets:
+            sock.close()
         if error.errno == errno.EADDRINUSE:
             raise OSError(f"port {port} on {host} is in use") from None
         raise OSError(f"cannot listen on {host} port {port}: {error.strerror or error}") from None
+    return sockets
+
+
+def _listening(family: int, address: Any, dual_stack: bool) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:  # each address family on its own socket, but for `::`
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual_stack else 1)
+        sock.bind(address)
+        sock.listen(2048)  # uvicorn's backlog: only a listening socket holds the port
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
-def listen(app: Any, sock: socket.socket) -> None:
-    """Serve `app` on `sock` until Ctrl-C."""
+def listen(app: Any, sockets: list[socket.socket]) -> None:
+    """Serve `app` on `sockets` until Ctrl-C."""
     import uvicorn
 
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
     # uvicorn re-raises Ctrl-C once it has shut down; `uvicorn.run` would swallow it, as here.
     with contextlib.suppress(KeyboardInterrupt):
-        server.run(sockets=[sock])
+        server.run(sockets=sockets)
 
 
 def register(app: typer.Typer) -> None:
@@ -180,7 +191,7 @@ def register(app: typer.Typer) -> None:
                     settings = Settings(admin_key=local_admin_key(settings.data_dir))
                 demo = demo_wanted(demo, settings)
                 logs.configure(settings.log_format, settings.log_level)
-                sock = running.enter_context(bind(host, port))
+                sockets = [running.enter_context(sock) for sock in bind(host, port)]
                 platform = build_platform(settings)
             except (ValueError, OSError, StoreError, sqlite3.DatabaseError) as error:
                 # a setting, the address, or the data dir (unreadable, or not Smartby's)
@@ -201,7 +212,7 @@ def register(app: typer.Typer) -> None:
                 name="seal-quiet-hours",
                 daemon=True,
             ).start()
-            listen(create_app(platform), sock)
+            listen(create_app(platform), sockets)
 
 
 def _print_banner(settings: Settings, base: str, shown_key: str | None, demo: bool) -> None:

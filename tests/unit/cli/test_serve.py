@@ -401,3 +401,37 @@ def test_an_address_that_cannot_be_bound_is_one_line(serve) -> None:
     port = _free_port()
     code, output, listened = serve("--host", "192.0.2.1", "--port", str(port))  # TEST-NET-1
     _refused(code, output, listened, f"cannot listen on 192.0.2.1 port {port}: Cannot assign")
+
+
+def test_a_second_serve_starting_at_once_is_refused_at_bind() -> None:
+    """Two sockets may bind one port with SO_REUSEADDR until one listens: `bind` listens."""
+    from shared.cli.serve import bind
+
+    port = _free_port()
+    [first] = bind("127.0.0.1", port)
+    with first, pytest.raises(OSError, match=f"port {port} on 127.0.0.1 is in use"):
+        bind("127.0.0.1", port)
+
+
+def test_a_name_with_two_addresses_listens_on_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`localhost` is ::1 first on Debian: listening on that alone, the CLI's default URL
+    (127.0.0.1) would not reach the server."""
+    from shared.cli.serve import bind
+
+    port = _free_port()
+    real = socket.getaddrinfo
+
+    def localhost(host, *args, **kwargs):
+        if host != "localhost":
+            return real(host, *args, **kwargs)
+        return real("::1", *args, **kwargs) + real("127.0.0.1", *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", localhost)
+    sockets = bind("localhost", port)
+    try:
+        assert sorted(s.getsockname()[0] for s in sockets) == ["127.0.0.1", "::1"]
+        for address in ("127.0.0.1", "::1"):
+            socket.create_connection((address, port), timeout=5).close()
+    finally:
+        for sock in sockets:
+            sock.close()
