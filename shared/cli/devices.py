@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 import re
 from collections import Counter
@@ -349,6 +350,9 @@ def register(app: typer.Typer) -> None:
             refuse(_TOO_LARGE)
         try:
             total = sum(1 for _ in _file_rows(file)) if regular else None
+            rows = _file_rows(file)
+            first = next(rows, None)  # the header is read with it: a wrong one is refused now
+            rows = itertools.chain(() if first is None else (first,), rows)
             with httpx.Client(base_url=api_url, timeout=API_TIMEOUT_S,
                               headers={"Authorization": f"Bearer {key}"}) as client:
                 check_access(client, tenant)
@@ -357,9 +361,7 @@ def register(app: typer.Typer) -> None:
                     TimeRemainingColumn(), console=console,
                 ) as progress:
                     task = progress.add_task("devices", total=total)
-                    report = import_devices(
-                        client, tenant, _file_rows(file), lambda: progress.advance(task)
-                    )
+                    report = import_devices(client, tenant, rows, lambda: progress.advance(task))
         except UnicodeDecodeError:
             refuse("the file is not UTF-8 text: save it as CSV UTF-8")
         except CsvError as exc:

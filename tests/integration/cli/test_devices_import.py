@@ -268,19 +268,37 @@ def test_a_pipe_stops_at_a_dev_eui_it_has_read_before(tmp_path, api_url, make_te
 
 
 @pytest.mark.timeout(30)
+def test_a_wrong_header_from_a_pipe_is_refused_before_any_request(
+    tmp_path, api_url, make_tenant, client
+):
+    """The header is line 1: it is checked before the API is asked, pipe or not."""
+    key = make_tenant("drammen", "3301").keys["tenant-admin"]
+    result = import_from_pipe(tmp_path, "http://127.0.0.1:9", key,  # nothing listens there
+                              "devEui;model;name\n0000000000000001;json;a\n")
+    assert result.exit_code == 2, result.output
+    assert "the file is separated by ';'" in result.output
+
+
+@pytest.mark.timeout(30)
 def test_a_pipe_over_the_size_limit_is_refused_as_it_streams(
     tmp_path, api_url, make_tenant, client, monkeypatch
 ):
-    """A pipe has no size to check first: reading stops once it passes the limit."""
-    monkeypatch.setattr(devices, "MAX_FILE_BYTES", 100)
+    """A pipe has no size to check first: reading stops once it passes the limit (after the
+    first 8 KiB read, which holds the header and is checked before any request)."""
+    monkeypatch.setattr(devices, "MAX_FILE_BYTES", 10_000)
     key = make_tenant("drammen", "3301").keys["tenant-admin"]
-    text = "devEui,model,name\n" + "".join(f"{n:016x},json,Bryggen\n" for n in range(1, 50))
+    text = "devEui,model,name\n" + "".join(f"{n:016x},json,Bryggen\n" for n in range(1, 400))
     result = import_from_pipe(tmp_path, api_url, key, text)
     assert result.exit_code == 1, result.output
     assert "larger than" in result.output and "split it" in result.output
-    listed = client.get("/api/tenants/drammen/devices", headers={"Authorization": f"Bearer {key}"})
-    imported = len(listed.json()["items"])
-    assert imported < 4  # what fits in 100 bytes, not all 49
+    imported, token = 0, None
+    while True:
+        page = client.get("/api/tenants/drammen/devices", headers=auth(key),
+                          params={"limit": 200} | ({"continuation": token} if token else {}))
+        imported += len(page.json()["items"])
+        if (token := page.json()["continuation"]) is None:
+            break
+    assert 0 < imported < 399  # what the first 8 KiB held, not all of it
     assert f"✓ {imported} created, 0 updated" in result.output  # what it did is reported
 
 
