@@ -12,11 +12,12 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from shared.keys import KeyRefused, check_names
+from shared.keys import KeyRefused, KeyStoreError, check_names
 from shared.private_files import create_private, private_database, read_private
 
 
@@ -85,19 +86,15 @@ class LocalKeyStore:
         check_names(tenant, name)
         nonce = os.urandom(12)
         ciphertext = self._aead.encrypt(nonce, secret, f"{tenant}/{name}".encode())
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO secrets VALUES (?, ?, ?, ?)",
-                (tenant, name, nonce, ciphertext),
-            )
+        self._run(
+            "INSERT OR REPLACE INTO secrets VALUES (?, ?, ?, ?)", (tenant, name, nonce, ciphertext)
+        )
 
     def get(self, tenant: str, name: str, version: str = "") -> bytes | None:
         check_names(tenant, name)
-        with self._lock:
-            row = self._db.execute(
-                "SELECT nonce, ciphertext FROM secrets WHERE tenant = ? AND name = ?",
-                (tenant, name),
-            ).fetchone()
+        row = self._run(
+            "SELECT nonce, ciphertext FROM secrets WHERE tenant = ? AND name = ?", (tenant, name)
+        )
         if row is None:
             return None
         try:
@@ -109,12 +106,20 @@ class LocalKeyStore:
 
     def delete(self, tenant: str, name: str) -> None:
         check_names(tenant, name)
-        with self._lock:
-            self._db.execute("DELETE FROM secrets WHERE tenant = ? AND name = ?", (tenant, name))
+        self._run("DELETE FROM secrets WHERE tenant = ? AND name = ?", (tenant, name))
 
     def ping(self) -> None:
+        self._run("SELECT 1", ())
+
+    def _run(self, sql: str, params: tuple[Any, ...]) -> Any:
+        """One statement on keys.sqlite, and the first row it returns. A full disk, or a lock
+        another process holds past the timeout, is the key store being unavailable: the batch
+        is retried and the API answers 503, as for the document store."""
         with self._lock:
-            self._db.execute("SELECT 1").fetchone()
+            try:
+                return self._db.execute(sql, params).fetchone()
+            except sqlite3.OperationalError as error:
+                raise KeyStoreError(f"the local key store: {error}") from error
 
     def close(self) -> None:
         with self._lock:

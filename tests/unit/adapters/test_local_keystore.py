@@ -82,3 +82,32 @@ def test_one_damaged_record_does_not_stop_the_start(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="does not open the keys"):
         LocalKeyStore(path, bytes(range(32)))
 
+
+
+def test_a_full_key_store_is_unavailable_and_a_device_put_a_503(tmp_path: Path) -> None:
+    """As for the document store: a full disk is an outage to retry, not a 500."""
+    from fastapi.testclient import TestClient
+
+    from shared.api import create_app
+    from shared.keys import KeyStoreError
+
+    platform = build_platform(Settings(store="embedded", bus="inprocess", keystore="local",
+                                       data_dir=tmp_path, admin_key="sby-admin-" + "k" * 40))
+    try:
+        platform.tenants.create(TenantCreate(id="sandefjord", name="Sandefjord",
+                                             kommunenummer="3907"))
+        keys = platform.keys._inner
+        pages = keys._db.execute("PRAGMA page_count").fetchone()[0]
+        keys._db.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(KeyStoreError, match="full"):
+            for n in range(20_000):
+                keys.put("sandefjord", f"device-{n:016x}-appskey", os.urandom(16))
+        response = TestClient(create_app(platform)).put(
+            "/api/tenants/sandefjord/devices/0004a30b001c2b3d",
+            json={"model": "json", "name": "x", "aesKey": "00" * 32},
+            headers={"Authorization": "Bearer sby-admin-" + "k" * 40},
+        )
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"] == "5"
+    finally:
+        platform.close()
