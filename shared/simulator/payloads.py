@@ -144,12 +144,13 @@ _LSN50_FLAGS_MODE_0 = 0x00  # mode 0 in bits 2-6; door, digital input and EXTI p
 
 
 def _dragino_lsn50v2_d20(c: Conditions, params: Mapping[str, Any]) -> bytes:
-    """11 bytes BE: BatV mV, probe /10, ADC mV, flags (mode 0), SHT temperature and humidity."""
+    """11 bytes BE: BatV mV, probe /10, ADC mV (0: nothing wired), flags (mode 0), SHT
+    temperature and humidity."""
     return b"".join(
         (
             _fixed(_volts(c.battery, 3.65, 3.0), 1000, ">H"),
             _fixed(c.probe_temperature, 10, ">h"),
-            struct.pack(">H", int(params.get("adc_mv", 0))),
+            struct.pack(">H", 0),
             struct.pack(">B", _LSN50_FLAGS_MODE_0),
             _fixed(c.air_temperature, 10, ">h"),
             _fixed(c.humidity, 10, ">H"),

@@ -174,9 +174,10 @@ def deliver_from_device(source: str, raw: bytes, device_id: str, received: datet
 @dataclass(frozen=True, slots=True)
 class Rejection:
     reason: str
-    detail: str
+    detail: str  # as the quarantine record keeps it, for the tenant's admins
     quarantine_id: str
     device: str | None
+    told: str  # what the sender is answered and the log says (see `_Rejected.told`)
 
 
 @dataclass
@@ -232,10 +233,15 @@ class _Duplicate(Exception):
 
 
 class _Rejected(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, told: str | None = None) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+        #: What the sender is told, and the log says: the detail, unless that tells what a
+        #: keyed device's payload decrypted to. The sender (a network server with an ingest
+        #: key) could then learn the readings, or the keystream to forge some, by sending
+        #: altered frames; only the tenant's quarantine keeps such a detail.
+        self.told = detail if told is None else told
 
 
 @dataclass
@@ -442,6 +448,9 @@ class Ingestor:
         #: Frames whose publish failed here: still in the outbox for this host's retries.
         self._failed_here: Lru[tuple[str, str, str], str] = Lru(_PUBLISHED_ENTRIES)
         self._retention: dict[str, tuple[float, int]] = {}
+        #: Changes of each tenant's retention this host saw: a read that a change overtook is
+        #: used once, not cached.
+        self._retention_changes: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def registry(self, tenant: str) -> DeviceRegistry:
@@ -473,9 +482,11 @@ class Ingestor:
         cached = self._retention.get(tenant)
         if cached and cached[0] > now:
             return cached[1]
+        changes = self._retention_changes.get(tenant, 0)
         days = self._tenants.get(tenant).retention_days
         with self._lock:
-            self._retention[tenant] = (now + _TENANT_TTL_S, days)
+            if self._retention_changes.get(tenant, 0) == changes:
+                self._retention[tenant] = (now + _TENANT_TTL_S, days)
         return days
 
     def forget_retention(self, tenant: str) -> None:
@@ -483,6 +494,7 @@ class Ingestor:
         (other hosts read it again within `_TENANT_TTL_S`)."""
         with self._lock:
             self._retention.pop(tenant, None)
+            self._retention_changes[tenant] = self._retention_changes.get(tenant, 0) + 1
 
     def seal_quiet_hours(self, now: datetime) -> int:
         """The hourly sweep: in every tenant, seal the open hours of devices that sent nothing
@@ -526,7 +538,9 @@ class Ingestor:
             detail = f"no tenant {tenant!r}" if tenant else "the message names no tenant"
             qid = platform.put("unknown_tenant", detail, delivery.source, delivery.raw,
                                delivery.sender, delivery.received)
-            total.rejections.append(Rejection("unknown_tenant", detail, qid, delivery.sender))
+            total.rejections.append(
+                Rejection("unknown_tenant", detail, qid, delivery.sender, detail)
+            )
         for tenant, deliveries in by_tenant.items():
             part = self.ingest(tenant, deliveries)
             total.accepted += part.accepted
@@ -561,23 +575,26 @@ class Ingestor:
 
         refused: list[tuple[Delivery, str, str, str | None]] = []
 
-        def reject(delivery: Delivery, reason: str, detail: str, device: str | None) -> None:
-            refused.append((delivery, reason, detail, device))
+        def reject(
+            delivery: Delivery, reason: str, detail: str, device: str | None,
+            told: str | None = None,
+        ) -> None:
+            refused.append((delivery, reason, detail, device, detail if told is None else told))
 
         def quarantine_refused() -> None:
             """Written last: a batch judged again (`_Rejudge`) leaves no record behind."""
-            for delivery, reason, detail, named in refused:
+            for delivery, reason, detail, named, told in refused:
                 parsed = delivery.parsed
                 device = named or delivery.sender
                 received = parsed.received if isinstance(parsed, Uplink) else delivery.received
                 qid = quarantine.put(reason, detail, delivery.source, delivery.raw, device,
                                      received)
-                result.rejections.append(Rejection(reason, detail, qid, device))
+                result.rejections.append(Rejection(reason, detail, qid, device, told))
                 log.warning(
                     "quarantined %s from %s: %s",
                     reason,
                     delivery.source,
-                    detail,
+                    told,
                     extra={"tenant": tenant, "device": device, "reason": reason},
                 )
 
@@ -643,7 +660,7 @@ class Ingestor:
                 continue
             outcome = self._accept_frames(keys, device, frames, sessions[dev_eui])
             for delivery, rejected in outcome.rejected:
-                reject(delivery, rejected.reason, rejected.detail, dev_eui)
+                reject(delivery, rejected.reason, rejected.detail, dev_eui, rejected.told)
             result.duplicates += outcome.duplicates
             republished.extend(outcome.republished)
             if outcome.observations:
@@ -863,16 +880,22 @@ class Ingestor:
                 session.republished.append(key)
                 return _Redelivered(again)
             except (_Rejected, CodecError) as exc:  # its device changed since: stored, not sent
-                log.warning("cannot publish redelivered %s again: %s", uplink.dev_eui, exc)
+                log.warning("cannot publish redelivered %s again: %s", uplink.dev_eui,
+                            exc.reason)  # not the detail: it may tell what the payload holds
                 return _Redelivered([])
         payload = self._plaintext(keys, device, uplink)
         try:
             observations = decode_uplink(keys.tenant, device, uplink, payload)
         except CodecError as exc:
-            hint = ""
             if uplink.envelope is not None or (uplink.lorawan and device.get("hasAppSKey")):
-                hint = " (the payload was decrypted with the device's key: is the key right?)"
-            raise _Rejected("decode_failed", f"{exc.reason}: {exc}{hint}") from exc
+                raise _Rejected(
+                    "decode_failed",
+                    f"{exc.reason}: {exc} (the payload was decrypted with the device's key: is "
+                    "the key right?)",
+                    told="the payload decrypted with the device's key does not decode: is the "
+                    "key right? (why is in the quarantine record, for the tenant's admins)",
+                ) from exc
+            raise _Rejected("decode_failed", f"{exc.reason}: {exc}") from exc
         session.count(observations)
         if rejoined:  # taken only from a frame that decoded: a forged one changes nothing
             session.dev_addr, session.last, session.seen = uplink.dev_addr, None, {}

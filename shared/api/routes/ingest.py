@@ -51,7 +51,7 @@ async def _ingest(
     if result.rejections:
         rejection = result.rejections[0]
         return problem(
-            _STATUS.get(rejection.reason, 422), rejection.detail, instance=request.url.path,
+            _STATUS.get(rejection.reason, 422), rejection.told, instance=request.url.path,
             reason=rejection.reason, quarantineId=rejection.quarantine_id,
         )
     return Accepted(accepted=result.accepted, duplicates=result.duplicates,

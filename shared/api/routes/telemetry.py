@@ -101,7 +101,8 @@ def observations(
     platform: PlatformDep,
     quantity: Annotated[QuantityName | None, Query(description="One quantity's readings.")] = None,
     start: Annotated[
-        AwareDatetime | None, Query(alias="from", description="Inclusive; default `to` - 24 h.")
+        AwareDatetime | None,
+        Query(alias="from", description="Inclusive; default 24 h before `to` (or now)."),
     ] = None,
     end: Annotated[
         AwareDatetime | None, Query(
@@ -114,9 +115,12 @@ def observations(
 ) -> ObservationPage:
     """Readings from `from` up to, not including, `to`, in time order (default: the last 24
     hours), optionally of one quantity."""
-    end = _query_time(end or datetime.now(UTC) + MAX_CLOCK_AHEAD, "to")
-    start = _query_time(start or end - timedelta(days=1), "from")
-    if start >= end or end - start > timedelta(days=MAX_QUERY_DAYS):
+    now = datetime.now(UTC)
+    given_end = _query_time(end, "to") if end else None
+    start = _query_time(start or (given_end or now) - timedelta(days=1), "from")
+    # Up to now, and the minutes a device clock may be ahead, which the 400 days do not count.
+    end = given_end or now + MAX_CLOCK_AHEAD
+    if start >= end or end - start > timedelta(days=MAX_QUERY_DAYS) + MAX_CLOCK_AHEAD:
         raise InvalidInput(f"`from` must be before `to`, at most {MAX_QUERY_DAYS} days apart")
     dev_eui = dev_eui.lower()
     platform.ingestor.registry(tenant).get(dev_eui)  # 404 for an unknown device

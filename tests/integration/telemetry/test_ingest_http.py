@@ -135,6 +135,32 @@ def test_uplink_with_the_wrong_key_is_quarantined_with_a_reason(client, sandefjo
     assert _observations(client, sandefjord, EM300) == []
 
 
+def test_an_ingest_key_learns_nothing_of_what_a_keyed_payload_decrypted_to(
+    client, sandefjord, caplog
+):
+    """AES-CTR: a frame with bits flipped decrypts to the reading with the same bits flipped.
+    Were the answer to quote the out-of-range value, the sender could undo the flip and read
+    the device; or send zeros and read the keystream, to forge readings with it."""
+    real = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, 11)
+    flipped = real[:6] + bytes([real[6] ^ 0x80]) + real[7:]  # temperature's high byte
+    zeros = bytes(len(real))
+    for frm in (flipped, zeros):
+        response = _post_ttn(client, sandefjord, ttn_uplink(EM300, DEV_ADDR, 11, frm,
+                                                            "2026-11-22T12:00:00Z"))
+        assert response.status_code == 422
+        told = response.json()["detail"]
+        assert told.startswith("the payload decrypted with the device's key does not decode")
+        assert not any(ch.isdigit() for ch in told)
+    logged = [record.getMessage() for record in caplog.records]
+    assert not any("outside" in line or "record type" in line for line in logged)
+    listing = client.get("/api/tenants/sandefjord/quarantine",
+                         headers=auth(sandefjord.keys["tenant-admin"])).json()
+    assert any("Cel outside" in item["detail"] for item in listing["items"])  # admins see why
+    real_response = _post_ttn(client, sandefjord, ttn_uplink(EM300, DEV_ADDR, 11, real,
+                                                             "2026-11-22T12:00:00Z"))
+    assert real_response.status_code == 202
+
+
 def test_replayed_fcnt_with_another_payload_is_quarantined(client, sandefjord):
     original = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, 10)
     forged = encrypt(bytes.fromhex("0175640367c800"), APP_S_KEY, DEV_ADDR, 10)
@@ -947,3 +973,40 @@ def test_the_default_window_holds_a_reading_a_device_clock_stamped_a_little_ahea
     response = client.get(f"/api/tenants/sandefjord/devices/{ip_sensors[0]}/observations",
                           headers=auth(sandefjord.keys["read"]))
     assert [i["value"] for i in response.json()["items"]] == [4.5]
+
+
+def test_the_default_window_is_the_last_24_hours_and_a_400_day_one_ends_now(
+    client, sandefjord, ip_sensors
+):
+    now = datetime.now(UTC)
+    early = now - timedelta(hours=23, minutes=55)
+    posted = _post_device(client, sandefjord, ip_sensors[0],
+                          {"temperature": 1.5, "time": early.isoformat()})
+    assert posted.status_code == 202, posted.text
+    url = f"/api/tenants/sandefjord/devices/{ip_sensors[0]}/observations"
+    response = client.get(url, headers=auth(sandefjord.keys["read"]))
+    assert [i["value"] for i in response.json()["items"]] == [1.5]
+    since = (now - timedelta(days=399, hours=23, minutes=55)).isoformat()
+    response = client.get(url, params={"from": since}, headers=auth(sandefjord.keys["read"]))
+    assert response.status_code == 200, response.text
+
+
+def test_a_retention_read_that_a_change_overtook_is_not_kept(client, sandefjord, platform,
+                                                            monkeypatch):
+    """A PATCH that lands while a batch reads the tenant: that read is used once, and the
+    next batch reads the new retention, not the old one for a minute."""
+    ingestor, tenants = platform.ingestor, platform.tenants
+    real_get = type(tenants).get
+
+    def overtaken(self, tenant):
+        read = real_get(self, tenant)
+        monkeypatch.setattr(type(tenants), "get", real_get)
+        changed = client.patch("/api/tenants/sandefjord", json={"retentionDays": 30},
+                               headers=auth(sandefjord.keys["tenant-admin"]))
+        assert changed.status_code == 200, changed.text
+        return read
+
+    ingestor.forget_retention("sandefjord")
+    monkeypatch.setattr(type(tenants), "get", overtaken)
+    assert ingestor._retention_days("sandefjord") == 400  # read before the change landed
+    assert ingestor._retention_days("sandefjord") == 30
