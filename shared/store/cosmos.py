@@ -23,6 +23,7 @@ import base64
 import ipaddress
 import json
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
@@ -75,6 +76,8 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 10.0
 #: Default absolute bound of one operation (one query page), retries included.
 OPERATION_TIMEOUT = 15.0
+#: After a failed connect, calls fail at once for this long instead of each trying again.
+RECONNECT_AFTER = 5.0
 #: Throttling (429): at most this many retries, each after a fixed pause (milliseconds). The
 #: SDK would otherwise sleep as long as the server's x-ms-retry-after-ms asks, past the
 #: operation's timeout; a throttled batch is better failed and retried by the trigger.
@@ -510,6 +513,7 @@ class CosmosStore:
         self._ensure_containers = ensure_containers
         self._owned_credential: DefaultAzureCredential | None = None
         self._lock = threading.Lock()
+        self._connect_failed_at = -RECONNECT_AFTER
         self._client: CosmosClient | None = None
         self._database: DatabaseProxy | None = None
         self._containers = {
@@ -546,22 +550,40 @@ class CosmosStore:
         return self._ensure_containers
 
     def _connected(self) -> DatabaseProxy:
-        """The database client, connecting (and creating containers if asked) on first use."""
+        """The database client, connecting (and creating containers if asked) on first use.
+
+        One caller connects. The others wait for it at most an operation's timeout, and for
+        RECONNECT_AFTER after a failed connect, fail at once: a Cosmos DB that does not answer
+        costs each call one timeout, not one for every caller queued before it."""
         if self._database is not None:
             return self._database
-        with self._lock:
+        if not self._lock.acquire(timeout=self.operation_timeout):
+            raise Unavailable(f"connecting to {self.endpoint} takes too long")
+        try:
             if self._database is None:
-                with _translated(f"connect to {self.endpoint}"):
-                    client = CosmosClient(
-                        self.endpoint, credential=self._credential, **self._client_options
-                    )
-                    try:
-                        self._database = self._open(client)
-                    except BaseException:
-                        client.close()
-                        raise
-                    self._client = client
-        return self._database
+                if time.monotonic() - self._connect_failed_at < RECONNECT_AFTER:
+                    raise Unavailable(f"connecting to {self.endpoint} failed moments ago")
+                try:
+                    self._database = self._connect()
+                except BaseException:
+                    self._connect_failed_at = time.monotonic()
+                    raise
+            return self._database
+        finally:
+            self._lock.release()
+
+    def _connect(self) -> DatabaseProxy:
+        with _translated(f"connect to {self.endpoint}"):
+            client = CosmosClient(
+                self.endpoint, credential=self._credential, **self._client_options
+            )
+            try:
+                database = self._open(client)
+            except BaseException:
+                client.close()
+                raise
+            self._client = client
+            return database
 
     def _open(self, client: CosmosClient) -> DatabaseProxy:
         if not self._ensure_containers:
