@@ -107,7 +107,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(InvalidRequest)
     async def _bad_request(request: Request, exc: InvalidRequest) -> Response:
-        return problem(400, "The request cannot be served: check paging tokens and ids.",
+        return problem(400, "The request cannot be served: check paging tokens, ids and sizes.",
                        instance=request.url.path)
 
     @app.exception_handler(StoreError)

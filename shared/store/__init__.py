@@ -47,7 +47,8 @@ class NotFound(StoreError):
 
 
 class InvalidRequest(StoreError, ValueError):
-    """The caller's input cannot be served, e.g. a continuation token that was not ours."""
+    """The caller's input cannot be served, e.g. a continuation token that was not ours, or a
+    document larger than Cosmos DB stores."""
 
 
 class Unavailable(StoreError):
@@ -207,6 +208,9 @@ _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_PAGE = 1000
 #: Writes per transactional batch: the most Cosmos DB accepts in one.
 MAX_BATCH = 100
+#: The largest document Cosmos DB stores (2 MB, its JSON with the system properties; the
+#: serialised body counted here leaves those a few hundred bytes).
+MAX_DOCUMENT_BYTES = 2 * 1024 * 1024 - 1024
 
 
 def valid_id(id: str) -> bool:

@@ -117,7 +117,7 @@ def _translated(what: str) -> Iterator[None]:
     except (CosmosHttpResponseError, CosmosBatchOperationError) as exc:
         if exc.status_code in _TRANSIENT:
             raise Unavailable(f"{what}: Cosmos DB answered {exc.status_code}") from exc
-        if exc.status_code == 400:
+        if exc.status_code in (400, 413):  # 413: a document over 2 MB
             message = exc.http_error_message
             raise InvalidRequest(f"{what}: rejected by Cosmos DB: {message}") from exc
         raise StoreError(f"{what}: Cosmos DB answered {exc.status_code}") from exc

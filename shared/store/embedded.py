@@ -25,6 +25,7 @@ import orjson
 from shared.private_files import private_database
 from shared.store import (
     CONTAINER_SPECS,
+    MAX_DOCUMENT_BYTES,
     Conflict,
     ContainerSpec,
     Document,
@@ -206,6 +207,11 @@ class EmbeddedContainer:
         body["_ts"] = int(now)
         index = tuple([_sql_value(doc.get(name)) for name in self.index_fields])
         serialised = orjson.dumps(body)
+        if len(serialised) > MAX_DOCUMENT_BYTES:  # as Cosmos DB refuses it (413)
+            raise InvalidRequest(
+                f"{self.spec.name}/{partition}/{id} is {len(serialised)} bytes, over "
+                f"{MAX_DOCUMENT_BYTES}"
+            )
         body["_etag"] = etag = self._store.next_etag()
         return partition, id, serialised, self._expiry(doc, now), etag, index, body
 

@@ -64,7 +64,7 @@ class DeviceUpsert(Strict):
     medium: Annotated[Medium, Field(strict=False)] = Medium.AIR
     params: dict[
         Annotated[str, Field(pattern=PARAM_NAME)],
-        ParamValue | list[Annotated[str, Field(max_length=40)]],
+        ParamValue | Annotated[list[Annotated[str, Field(max_length=40)]], Field(max_length=20)],
     ] = Field(
         default_factory=dict,
         max_length=20,

@@ -55,8 +55,9 @@ MAX_PAGE_HOURS = 200
 _HOURS_PER_QUERY = 50
 SWEEP_PAGE = 500
 #: Readings one device may store per hour. An hour is one document (the open hour in the
-#: device's state, then its bucket), and Cosmos DB refuses items over 2 MB: at ~90 bytes per
-#: reading at worst (one reading per uplink), this keeps an hour under 1 MB.
+#: device's state, then its bucket), and Cosmos DB refuses items over 2 MB: at ~150 bytes per
+#: reading at worst (one reading per uplink, with its FCnt, signal and source), this keeps an
+#: hour near 1.5 MB, with room for the state's session.
 MAX_HOUR_READINGS = 10_000
 #: Two network servers forward one frame within this long of each other (in practice ~1 s).
 SAME_FRAME_WINDOW_MS = 60_000

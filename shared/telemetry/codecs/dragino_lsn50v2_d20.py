@@ -57,10 +57,11 @@ def wired_inputs(config: Mapping[str, Any]) -> frozenset[str]:
     """The pins the device configuration says are wired (none unless listed)."""
     wired = config.get("wired_inputs", [])
     if not isinstance(wired, list) or not all(isinstance(w, str) for w in wired) or not (
-        WIRED_INPUTS.issuperset(wired)
+        WIRED_INPUTS.issuperset(wired) and len(set(wired)) == len(wired)
     ):
         raise CodecError(
-            "bad_config", f"wired_inputs must be a list of {', '.join(sorted(WIRED_INPUTS))}"
+            "bad_config",
+            f"wired_inputs must be a list of {', '.join(sorted(WIRED_INPUTS))}, each once",
         )
     return frozenset(wired)
 

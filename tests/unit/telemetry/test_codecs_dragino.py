@@ -137,7 +137,8 @@ def test_lsn50_reports_wired_inputs_only_when_configured() -> None:
 
 @pytest.mark.parametrize(
     "wired",
-    [True, 1, "door_open", ["door_open", "garage"], [1], {"door_open": True}],
+    [True, 1, "door_open", ["door_open", "garage"], [1], {"door_open": True},
+     ["door_open", "door_open"]],  # a pin twice is a mistake too, and would only grow the list
 )
 def test_lsn50_refuses_wired_inputs_it_cannot_read(wired: object) -> None:
     """A text is no list (its letters would match no pin), and an unknown pin is a typo:

@@ -1,6 +1,6 @@
 """A full disk (or a database locked past the timeout) is the embedded store being unavailable,
 as a Cosmos outage is: a 503 and a retried batch, never a 500, and the store works again once
-there is room."""
+there is room. A document too large for Cosmos DB is refused by both stores alike."""
 
 from __future__ import annotations
 
@@ -71,3 +71,24 @@ def test_ingest_into_a_full_store_fails_the_batch_for_a_retry(tmp_path: Path):
             platform.ingestor.ingest("sandefjord", readings)
     finally:
         platform.close()
+
+
+def test_a_document_cosmos_would_refuse_for_its_size_is_refused_here_too(store: EmbeddedStore):
+    """Cosmos DB stores at most 2 MB a document (413); so does the local runtime, as a bad
+    request, not an outage to retry."""
+    from shared.store import MAX_DOCUMENT_BYTES, InvalidRequest
+
+    tenants = TenantContainer(store.container("tenants"), "sandefjord")
+    with pytest.raises(InvalidRequest, match="over"):
+        tenants.create({"id": "sandefjord", "note": "x" * MAX_DOCUMENT_BYTES})
+    tenants.create({"id": "sandefjord", "note": "x" * (MAX_DOCUMENT_BYTES - 100)})
+
+
+def test_cosmos_refusing_a_document_for_its_size_is_a_bad_request_not_an_outage():
+    from azure.cosmos.exceptions import CosmosHttpResponseError
+
+    from shared.store import InvalidRequest
+    from shared.store.cosmos import _translated
+
+    with pytest.raises(InvalidRequest), _translated("create devices/x"):
+        raise CosmosHttpResponseError(status_code=413, message="Request size is too large")
