@@ -145,10 +145,14 @@ def _listening(family: int, address: Any, dual_stack: bool) -> socket.socket:
 
 
 def listen(app: Any, sockets: list[socket.socket]) -> None:
-    """Serve `app` on `sockets` until Ctrl-C."""
+    """Serve `app` on `sockets` until Ctrl-C, each request head within a deadline."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
+    from shared.cli.head_deadline import HeadDeadlineH11Protocol
+
+    server = uvicorn.Server(uvicorn.Config(
+        app, http=HeadDeadlineH11Protocol, log_config=None, access_log=False
+    ))
     # uvicorn re-raises Ctrl-C once it has shut down; `uvicorn.run` would swallow it, as here.
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=sockets)

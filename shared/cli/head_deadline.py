@@ -1,0 +1,46 @@
+"""uvicorn's h11 protocol with a deadline for every request head, for `smartby serve`.
+
+uvicorn times a connection out only between requests, from its first response on: a client
+that connects and sends nothing, or half a request head, holds a file descriptor for good, and a
+few hundred such connections (or one slow client script) leave none for anyone else. Here each
+connection has REQUEST_HEAD_TIMEOUT_S to send a whole head; the body has its own deadline in
+`shared.api.middleware`. (In Azure the Functions host fronts HTTP; this is the local runtime's.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+REQUEST_HEAD_TIMEOUT_S = 10.0
+
+
+class HeadDeadlineH11Protocol(H11Protocol):
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._await_head()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.cycle is None or self.cycle.response_complete:
+            self._await_head()  # a head not yet whole, or the next one on a kept-alive connection
+        else:
+            self._head_arrived()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._head_arrived()
+        super().connection_lost(exc)
+
+    def _await_head(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(
+                REQUEST_HEAD_TIMEOUT_S, self.timeout_keep_alive_handler
+            )
+
+    def _head_arrived(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None

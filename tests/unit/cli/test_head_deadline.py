@@ -1,0 +1,65 @@
+"""`smartby serve` closes a connection that does not send a whole request head in time: an
+idle or half-sent connection would otherwise hold a file descriptor for good."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+
+from shared.cli import head_deadline
+from shared.cli.serve import bind
+
+
+async def _ok(scope, receive, send) -> None:
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+@pytest.fixture
+def port(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    monkeypatch.setattr(head_deadline, "REQUEST_HEAD_TIMEOUT_S", 0.3)
+    sockets = bind("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(
+        _ok, http=head_deadline.HeadDeadlineH11Protocol, log_config=None, access_log=False,
+        lifespan="off",
+    ))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    yield sockets[0].getsockname()[1]
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _closed_by_server(client: socket.socket) -> bool:
+    client.settimeout(5)
+    try:
+        return client.recv(1024) == b""  # the server closed it (no answer to a half head)
+    except TimeoutError:
+        return False
+
+
+@pytest.mark.parametrize("sent", [b"", b"GET / HTTP/1.1\r\nHost: x\r\n"])
+def test_a_connection_without_a_whole_head_is_closed(port: int, sent: bytes) -> None:
+    with socket.create_connection(("127.0.0.1", port)) as client:
+        client.sendall(sent)
+        assert _closed_by_server(client)
+
+
+def test_a_whole_request_is_answered_and_the_next_head_has_its_deadline(port: int) -> None:
+    with socket.create_connection(("127.0.0.1", port)) as client:
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        client.settimeout(5)
+        answer = b""
+        while not answer.endswith(b"ok"):
+            answer += client.recv(1024)
+        assert answer.startswith(b"HTTP/1.1 200")
+        client.sendall(b"GET / HTTP/1.1\r\n")  # half of the next head on the kept connection
+        assert _closed_by_server(client)
