@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
 import logging
 import os
 import socket
@@ -117,25 +118,42 @@ def bind(host: str, port: int) -> list[socket.socket]:
     except OSError as error:
         raise OSError(f"cannot listen on {host}: {error.strerror or error}") from None
     addresses = list(dict.fromkeys((family, address) for family, _, _, _, address in found))
+    with_ipv4 = any(family == socket.AF_INET for family, _ in addresses)
     sockets: list[socket.socket] = []
-    try:
-        for family, address in addresses:
-            sockets.append(_listening(family, address, dual_stack=host == "::"))
-    except OSError as error:
-        for sock in sockets:
-            sock.close()
-        if error.errno == errno.EADDRINUSE:
-            raise OSError(f"port {port} on {host} is in use") from None
-        raise OSError(f"cannot listen on {host} port {port}: {error.strerror or error}") from None
-    return sockets
+    problem: OSError | None = None
+    for family, address in addresses:
+        try:
+            sockets.append(_listening(family, address, with_ipv4))
+        except OSError as error:
+            if error.errno not in _UNUSABLE_ADDRESS:  # e.g. in use: the start stops
+                for sock in sockets:
+                    sock.close()
+                problem = error
+                break
+            problem = problem or error  # e.g. ::1 where IPv6 is off: the others will do
+    if sockets:
+        return sockets
+    if problem is not None and problem.errno == errno.EADDRINUSE:
+        raise OSError(f"port {port} on {host} is in use") from None
+    why = (problem.strerror or problem) if problem else "the name has no address"
+    raise OSError(f"cannot listen on {host} port {port}: {why}") from None
 
 
-def _listening(family: int, address: Any, dual_stack: bool) -> socket.socket:
+#: A name's address this machine cannot listen on (IPv6 turned off, but ::1 in /etc/hosts).
+_UNUSABLE_ADDRESS = frozenset({errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT})
+
+
+def _listening(family: int, address: Any, with_ipv4: bool) -> socket.socket:
+    """A socket listening on `address`. An IPv6 one takes IPv4 too when it is the unspecified
+    (`::`, `::0`) or an IPv4-mapped address, or when the name has no IPv4 address of its own;
+    else (`localhost`'s ::1 beside 127.0.0.1) it is IPv6 only, and the IPv4 one has its own."""
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:  # each address family on its own socket, but for `::`
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual_stack else 1)
+        if family == socket.AF_INET6:
+            ip = ipaddress.ip_address(address[0].split("%")[0])
+            v6_only = with_ipv4 and not (ip.is_unspecified or ip.ipv4_mapped)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6_only))
         sock.bind(address)
         sock.listen(2048)  # uvicorn's backlog: only a listening socket holds the port
     except OSError:

@@ -884,10 +884,13 @@ class Ingestor:
                             exc.reason)  # not the detail: it may tell what the payload holds
                 return _Redelivered([])
         payload = self._plaintext(keys, device, uplink)
+        # What the sender (with an ingest key only) is told of a keyed payload: nothing it
+        # decrypted to (see `_Rejected.told`).
+        keyed = uplink.envelope is not None or (uplink.lorawan and device.get("hasAppSKey"))
         try:
             observations = decode_uplink(keys.tenant, device, uplink, payload)
         except CodecError as exc:
-            if uplink.envelope is not None or (uplink.lorawan and device.get("hasAppSKey")):
+            if keyed:
                 raise _Rejected(
                     "decode_failed",
                     f"{exc.reason}: {exc} (the payload was decrypted with the device's key: is "
@@ -896,7 +899,13 @@ class Ingestor:
                     "key right? (why is in the quarantine record, for the tenant's admins)",
                 ) from exc
             raise _Rejected("decode_failed", f"{exc.reason}: {exc}") from exc
-        session.count(observations)
+        try:
+            session.count(observations)
+        except _Rejected as exc:  # its detail names the hour: the payload's own time maybe
+            if keyed:
+                raise _Rejected(exc.reason, exc.detail, told="the device sent more readings "
+                                "for one hour than its hour's document holds") from exc
+            raise
         if rejoined:  # taken only from a frame that decoded: a forged one changes nothing
             session.dev_addr, session.last, session.seen = uplink.dev_addr, None, {}
             session.outbox, session.replayed = {}, {}

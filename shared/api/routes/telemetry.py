@@ -118,9 +118,11 @@ def observations(
     now = datetime.now(UTC)
     given_end = _query_time(end, "to") if end else None
     start = _query_time(start or (given_end or now) - timedelta(days=1), "from")
-    # Up to now, and the minutes a device clock may be ahead, which the 400 days do not count.
-    end = given_end or now + MAX_CLOCK_AHEAD
-    if start >= end or end - start > timedelta(days=MAX_QUERY_DAYS) + MAX_CLOCK_AHEAD:
+    # By default up to now, and the minutes a device clock may be ahead, which the 400 days
+    # do not count.
+    ahead = timedelta(0) if given_end else MAX_CLOCK_AHEAD
+    end = given_end or now + ahead
+    if start >= end or end - start > timedelta(days=MAX_QUERY_DAYS) + ahead:
         raise InvalidInput(f"`from` must be before `to`, at most {MAX_QUERY_DAYS} days apart")
     dev_eui = dev_eui.lower()
     platform.ingestor.registry(tenant).get(dev_eui)  # 404 for an unknown device

@@ -989,6 +989,9 @@ def test_the_default_window_is_the_last_24_hours_and_a_400_day_one_ends_now(
     since = (now - timedelta(days=399, hours=23, minutes=55)).isoformat()
     response = client.get(url, params={"from": since}, headers=auth(sandefjord.keys["read"]))
     assert response.status_code == 200, response.text
+    over = {"from": "2025-01-01T00:00:00Z", "to": "2026-02-05T00:09:00Z"}  # 400 days 9 min
+    response = client.get(url, params=over, headers=auth(sandefjord.keys["read"]))
+    assert response.status_code == 422, response.text
 
 
 def test_a_retention_read_that_a_change_overtook_is_not_kept(client, sandefjord, platform,
@@ -1010,3 +1013,22 @@ def test_a_retention_read_that_a_change_overtook_is_not_kept(client, sandefjord,
     monkeypatch.setattr(type(tenants), "get", overtaken)
     assert ingestor._retention_days("sandefjord") == 400  # read before the change landed
     assert ingestor._retention_days("sandefjord") == 30
+
+
+def test_a_keyed_device_over_its_hour_is_not_told_which_hour(
+    client, sandefjord, aes_sensor, monkeypatch, caplog
+):
+    """The hour comes from the device's clock inside the sealed payload: the sender learns it
+    no more than the readings; the quarantine record names it for the tenant's admins."""
+    from shared.telemetry import ingest
+
+    monkeypatch.setattr(ingest, "MAX_HOUR_READINGS", 1)
+    sealed = [_sealed(b'{"temperature": 4.5, "time": "2026-11-22T05:%02d:00Z"}' % minute, seq)
+              for seq, minute in ((1, 10), (2, 20))]
+    assert _post_device(client, sandefjord, aes_sensor, sealed[0]).status_code == 202
+    refused = _post_device(client, sandefjord, aes_sensor, sealed[1])
+    assert (refused.status_code, refused.json()["reason"]) == (413, "too_large")
+    assert "05:00" not in refused.json()["detail"]
+    assert not any("05:00" in record.getMessage() for record in caplog.records)
+    [record] = _quarantine(client, sandefjord)["items"]
+    assert "2026-11-22T05:00Z" in record["detail"]

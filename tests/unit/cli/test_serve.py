@@ -435,3 +435,39 @@ def test_a_name_with_two_addresses_listens_on_both(monkeypatch: pytest.MonkeyPat
     finally:
         for sock in sockets:
             sock.close()
+
+
+@pytest.mark.parametrize("host", ["::0", "0:0:0:0:0:0:0:0"])
+def test_every_spelling_of_the_unspecified_address_takes_ipv4_too(host: str) -> None:
+    from shared.cli.serve import bind
+
+    port = _free_port()
+    [sock] = bind(host, port)
+    with sock:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def test_an_address_of_a_name_this_machine_cannot_use_is_left_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`localhost` still names ::1 where IPv6 is turned off: 127.0.0.1 will do."""
+    import errno
+
+    from shared.cli import serve as serve_module
+
+    port = _free_port()
+    real = serve_module._listening
+
+    def no_ipv6(family, address, with_ipv4):
+        if family == socket.AF_INET6:
+            raise OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address")
+        return real(family, address, with_ipv4)
+
+    real_getaddrinfo = socket.getaddrinfo
+    monkeypatch.setattr(serve_module, "_listening", no_ipv6)
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: (
+        real_getaddrinfo("::1", *a, **k) + real_getaddrinfo("127.0.0.1", *a, **k)
+        if host == "localhost" else real_getaddrinfo(host, *a, **k)))
+    [sock] = serve_module.bind("localhost", port)
+    with sock:
+        assert sock.getsockname()[0] == "127.0.0.1"
