@@ -343,6 +343,9 @@ class TimeSeries:
             return doc
 
         self._put(device, bucket, merge)
+        # A sealed hour is seldom written again (a late reading reads it first): kept in memory,
+        # every device would add an hour's document to the process each hour, for good.
+        self._cache.forget((self._series.partition(device, bucket[:7]), f"{device}|{bucket}"))
 
     def seal_stale_hours(self, before: str, ttl: int) -> int:
         """Seal every open hour of bucket `before` or older (devices that have gone quiet) and

@@ -361,3 +361,12 @@ def test_the_sweep_goes_on_past_a_tenant_whose_store_fails(ingestor, platform, m
     with pytest.raises(Unavailable):
         ingestor.seal_quiet_hours(_at("12:17"))
     assert _bucket(platform, "10") is not None  # sandefjord was swept all the same
+
+
+def test_a_sealed_hour_is_not_kept_in_memory(ingestor, platform):
+    """Else every device would add one hour's document to the process each hour, for good."""
+    for fcnt, clock in enumerate(("10:05", "11:05", "12:05"), 1):
+        _ingest(ingestor, _uplink(fcnt, clock))
+    assert _bucket(platform, "10") is not None and _bucket(platform, "11") is not None
+    cached_hours = [key for key, _ in ingestor._buckets._entries.items() if "|" in key[1]]
+    assert cached_hours == []
