@@ -4,6 +4,7 @@ import logging
 import os
 import socket
 import sqlite3
+import stat
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -276,19 +277,32 @@ def test_a_link_in_the_data_dir_is_not_followed(serve, tmp_path: Path, name: str
     assert elsewhere.read_text() == "chosen by someone else\n"
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
 @pytest.mark.parametrize(
     "name", ["admin.key", "master.key", "keys.sqlite", "store.sqlite", "keys.sqlite-wal"]
 )
 def test_a_file_another_user_put_in_the_data_dir_is_refused(
-    serve, tmp_path: Path, name: str
+    serve, tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Only root can give a file away: the file's owner, as `fstat` reports it, is faked."""
+    import shared.private_files as private_files
+
     if name == "master.key":
         _planted_master_key(tmp_path)
     else:
         (tmp_path / name).touch()
-    os.chown(tmp_path / name, 65534, 65534)
-    _refused(*serve(), f"{tmp_path / name} belongs to another user (uid 65534)")
+    planted = tmp_path / name
+    real_fstat = os.fstat
+
+    def fstat(fd: int) -> os.stat_result:
+        status = real_fstat(fd)
+        if Path(os.readlink(f"/proc/self/fd/{fd}")) != planted:
+            return status
+        fields = list(status)
+        fields[stat.ST_UID] = 65534
+        return os.stat_result(fields)
+
+    monkeypatch.setattr(private_files.os, "fstat", fstat)
+    _refused(*serve(), f"{planted} belongs to another user (uid 65534)")
 
 
 COSMOS = {"SMARTBY_STORE": "cosmos", "COSMOS__accountEndpoint": "https://smartby.example:443/"}
