@@ -28,30 +28,39 @@ log = logging.getLogger(__name__)
 
 
 def routed_deliveries(events: Sequence[func.EventHubEvent]) -> list[tuple[str | None, Delivery]]:
-    """Each event's tenant (from the enrichment) and delivery, in the batch's order."""
+    """Each event's tenant (from the enrichment) and delivery, in the batch's order.
+
+    Metadata the host hands over is read defensively: a device id that is not text, or
+    application properties missing for some events, make those events unrouted or malformed
+    (quarantined), never an exception that fails, and retries for ever, the whole batch.
+    """
     metadata = (events[0].metadata or {}) if events else {}
-    properties = metadata.get("PropertiesArray") or [{}] * len(events)
+    properties = metadata.get("PropertiesArray")
+    if not isinstance(properties, list):
+        properties = []
     routed = []
-    for event, props in zip(events, properties, strict=True):
+    for index, event in enumerate(events):
         hub = event.iothub_metadata or {}
-        device = hub.get("connection-device-id", "")
-        received = _hub_time(hub.get("enqueuedtime")) or event.enqueued_time or datetime.now(UTC)
-        if received.tzinfo is None:
-            received = received.replace(tzinfo=UTC)
+        device = hub.get("connection-device-id")
+        props = properties[index] if index < len(properties) else None
         tenant = props.get("tenant") if isinstance(props, dict) else None
         routed.append((
             tenant if isinstance(tenant, str) else None,
-            deliver_from_device("iothub", event.get_body(), device, received),
+            deliver_from_device("iothub", event.get_body(), device if isinstance(device, str)
+                                else "", _received(event, hub.get("enqueuedtime"))),
         ))
     return routed
 
 
-def _hub_time(value: object) -> datetime | None:
-    """IoT Hub's enqueued time (RFC 3339 text, 7 fractional digits), None if unreadable."""
+def _received(event: func.EventHubEvent, hub_time: object) -> datetime:
+    """IoT Hub's enqueued time (RFC 3339 text, 7 fractional digits); failing that, with a
+    warning (copies that routing delivers again are then told apart by it), the Event Hub's."""
     try:
-        return parse_time(value, "iothub-enqueuedtime")
+        return parse_time(hub_time, "iothub-enqueuedtime")
     except MalformedUplink:
-        return None
+        log.warning("iothub-enqueuedtime %.40r is not a time; the Event Hub's is used", hub_time)
+    received = event.enqueued_time or datetime.now(UTC)
+    return received if received.tzinfo else received.replace(tzinfo=UTC)
 
 
 @bp.function_name("ingest_iothub")

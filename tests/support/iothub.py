@@ -20,7 +20,7 @@ from azure.functions.eventhub import EventHubTriggerConverter
 
 @dataclass
 class D2CMessage:
-    device_id: str
+    device_id: Any  # a string from IoT Hub; anything else to test metadata it never sends
     body: bytes
     enqueued: str = "2026-11-22T10:00:00.1234567Z"  # by IoT Hub (`iothub-enqueuedtime`)
     properties: dict[str, Any] = field(default_factory=dict)
@@ -29,7 +29,11 @@ class D2CMessage:
     routed: str | None = None
 
 
-def trigger_batch(messages: list[D2CMessage]) -> list[func.EventHubEvent]:
+def trigger_batch(
+    messages: list[D2CMessage], *, properties_array: Any = None
+) -> list[func.EventHubEvent]:
+    """The batch as the host decodes it; `properties_array` replaces the messages' own
+    application properties (`PropertiesArray`) to test metadata the host never sends."""
     system = []
     for number, message in enumerate(messages, start=1):
         system.append({
@@ -49,7 +53,9 @@ def trigger_batch(messages: list[D2CMessage]) -> list[func.EventHubEvent]:
         })
     metadata = {
         "SystemPropertiesArray": meta.Datum(json.dumps(system), "json"),
-        "PropertiesArray": meta.Datum(json.dumps([m.properties for m in messages]), "json"),
+        "PropertiesArray": meta.Datum(json.dumps(
+            [m.properties for m in messages] if properties_array is None else properties_array
+        ), "json"),
         "PartitionContext": meta.Datum(json.dumps({
             "ConsumerGroup": "ingest", "EventHubName": "iothub-ehub-smartby",
             "PartitionId": "0", "FullyQualifiedNamespace": "ihsuprodamres.servicebus.windows.net",

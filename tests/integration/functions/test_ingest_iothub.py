@@ -166,3 +166,47 @@ def test_an_enqueued_time_at_the_end_of_the_calendar_fails_no_batch(registered):
     registered("ingest_iothub").get_user_function()(trigger_batch([last]))
     stored = platform().store.container("latest").read("sandefjord", SENSOR)
     assert stored["values"]["temperature"]["time"] == "9999-12-31T23:59:59.999000Z"  # in ms
+
+
+def test_metadata_iot_hub_never_sends_fails_no_batch(registered):
+    """Whatever the host hands over, the batch's good messages are stored and the others are
+    quarantined: an exception here would fail, and retry for ever, the whole partition."""
+    from functions import platform
+    from shared.telemetry.devices import DeviceUpsert
+    from shared.tenants.model import TenantCreate
+
+    platform().tenants.create(TenantCreate(id="sandefjord", name="s", kommunenummer="3907"))
+    platform().ingestor.registry("sandefjord").put(
+        SENSOR, DeviceUpsert.model_validate({"model": "json", "name": "Havnelageret"}))
+    tagged = {"tenant": "sandefjord"}
+    ingest = registered("ingest_iothub").get_user_function()
+    ingest(trigger_batch([
+        D2CMessage(SENSOR, b'{"temperature": 4.5}', properties=tagged),
+        D2CMessage(None, b'{"temperature": 5.5}', properties=tagged),
+        D2CMessage(17, b'{"temperature": 6.5}', properties=tagged),
+    ]))
+    # Application properties for only the first of two messages: the second is unrouted.
+    ingest(trigger_batch([
+        D2CMessage(SENSOR, b'{"temperature": 7.5}', enqueued="2026-11-22T10:10:00Z"),
+        D2CMessage(SENSOR, b'{"temperature": 8.5}', enqueued="2026-11-22T10:20:00Z"),
+    ], properties_array=[tagged]))
+    latest = platform().store.container("latest").read("sandefjord", SENSOR)
+    assert latest["values"]["temperature"]["value"] == 7.5
+    assert platform().ingestor.quarantine("sandefjord").counts() == {"malformed": 2}
+    assert platform().ingestor.quarantine("platform").counts() == {"unknown_tenant": 1}
+
+
+def test_an_unreadable_iot_hub_time_is_replaced_by_the_event_hubs_and_said(registered, caplog):
+    from functions import platform
+    from shared.telemetry.devices import DeviceUpsert
+    from shared.tenants.model import TenantCreate
+
+    platform().tenants.create(TenantCreate(id="sandefjord", name="s", kommunenummer="3907"))
+    platform().ingestor.registry("sandefjord").put(
+        SENSOR, DeviceUpsert.model_validate({"model": "json", "name": "Havnelageret"}))
+    message = D2CMessage(SENSOR, b'{"temperature": 4.5}', properties={"tenant": "sandefjord"},
+                         enqueued="1795341600100", routed="2026-11-22T10:00:02.7300000Z")
+    registered("ingest_iothub").get_user_function()(trigger_batch([message]))
+    latest = platform().store.container("latest").read("sandefjord", SENSOR)
+    assert latest["values"]["temperature"]["time"] == "2026-11-22T10:00:02.730000Z"
+    assert "iothub-enqueuedtime '1795341600100' is not a time" in caplog.text
