@@ -78,6 +78,13 @@ def replay(
             outcomes[record.id] = Replayed(record.id, "not_replayable", reason=exc.reason,
                                            detail=exc.detail)
             continue
+        except Exception as exc:  # a parser's bug, still there: the other records go on
+            log.exception("the %s parser failed on quarantined %s", record.source, record.id)
+            outcomes[record.id] = Replayed(
+                record.id, "not_replayable", reason="internal_error",
+                detail=f"the {record.source} parser failed: {type(exc).__name__}",
+            )
+            continue
         pending.append((record, uplink, raw))
     # As ingest orders a batch: a device's frames in counter order, so none looks regressed.
     pending.sort(key=lambda p: (p[1].dev_eui, p[1].fcnt or 0))

@@ -230,6 +230,8 @@ def _decode(decoder: msgspec.json.Decoder[T], raw: bytes) -> T:
         raise MalformedUplink("malformed", str(exc)) from exc
     except msgspec.DecodeError as exc:
         raise MalformedUplink("malformed", f"not JSON: {exc}") from exc
+    except UnicodeDecodeError:  # msgspec's answer to a string that is not UTF-8
+        raise MalformedUplink("malformed", "the JSON is not UTF-8") from None
     except RecursionError:
         raise MalformedUplink("malformed", "the JSON is nested too deeply") from None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from datetime import datetime, timedelta
 
 import pytest
@@ -360,3 +361,28 @@ def test_a_frame_the_session_refused_is_judged_by_its_window_when_replayed(clien
     report = _replay(client, sandefjord, {"reason": "fcnt_replayed"}).json()
     assert report["counts"] == {"rejected": 1}
     assert report["items"][0]["reason"] == "fcnt_regressed"
+
+
+def test_a_parser_that_fails_on_a_record_leaves_it_and_replays_the_others(
+    client, sandefjord, monkeypatch
+):
+    import shared.telemetry.uplinks as uplinks
+
+    for fcnt in (1, 2):  # before the device is registered: unknown_device
+        assert _post_uplink(client, sandefjord, fcnt, fcnt).status_code == 422
+    _em300(client, sandefjord)
+    parse_ttn = uplinks.parse_ttn
+
+    def fails_on_the_first(raw):
+        if json.loads(raw)["uplink_message"]["f_cnt"] == 1:
+            raise RuntimeError("a parser bug")
+        return parse_ttn(raw)
+
+    monkeypatch.setattr(uplinks, "parse_ttn", fails_on_the_first)
+    response = _replay(client, sandefjord, {"reason": "unknown_device"})
+    assert response.status_code == 200, response.text
+    first, second = response.json()["items"]
+    assert (first["outcome"], first["reason"]) == ("not_replayable", "internal_error")
+    assert first["detail"] == "the ttn parser failed: RuntimeError"
+    assert second["outcome"] == "accepted"
+    assert _quarantine(client, sandefjord)["counts"] == {"unknown_device": 1}

@@ -152,6 +152,7 @@ def test_other_ttn_messages_are_ignored(kind: str) -> None:
         (orjson.dumps(_ttn(uplink_message__received_at="2026-11-22T10:00:00")), "malformed",
          "time zone"),
         (orjson.dumps(_ttn(uplink_message__received_at="yesterday")), "malformed", "RFC 3339"),
+        (orjson.dumps(_ttn()).replace(b"A84041", b"A84\xff41"), "malformed", "not UTF-8"),
     ],
 )
 def test_a_bad_ttn_message_is_malformed_with_a_reason(raw: bytes, reason: str, says: str) -> None:
@@ -215,6 +216,14 @@ def test_an_event_type_in_capitals_is_the_event() -> None:
     assert parse_chirpstack(orjson.dumps(event), "UP") == parse_chirpstack(
         orjson.dumps(event), "up"
     )
+
+
+def test_a_chirpstack_string_that_is_not_utf8_is_malformed() -> None:
+    event = chirpstack_up(DEV_EUI, "260b1a2c", 9, PAYLOAD, "2026-11-22T10:00:00Z")
+    data = base64.b64encode(PAYLOAD)
+    raw = orjson.dumps(event).replace(data, b"\xe9" + data[1:])
+    error = _malformed(parse_chirpstack, raw, "up")
+    assert (error.reason, error.detail) == ("malformed", "the JSON is not UTF-8")
 
 
 @pytest.mark.parametrize(
