@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -95,11 +96,25 @@ def record_id(
     return hashlib.blake2b(key, digest_size=16).hexdigest()
 
 
+_JSON_ESCAPE = re.compile(rb"\\u([0-9a-fA-F]{4})")
+
+
+def _names_key_field(raw: bytes) -> bool:
+    """Whether any of `KEY_FIELDS` occurs in the message, also spelt with JSON `\\u` escapes."""
+    if any(name.encode() in raw for name in KEY_FIELDS):
+        return True
+    if b"\\u" not in raw:
+        return False
+    unescaped = _JSON_ESCAPE.sub(lambda escape: chr(int(escape[1], 16)).encode(errors="replace"),
+                                 raw)
+    return any(name.encode() in unescaped for name in KEY_FIELDS)
+
+
 def without_keys(raw: bytes) -> bytes:
     """The message with the values of any `KEY_FIELDS` (at any depth) redacted; unchanged when
     it has none. A message naming a key field that cannot be redacted (not JSON, or nested
     deeper than orjson reads or writes) is withheld: a placeholder is kept instead."""
-    if not any(name.encode() in raw for name in KEY_FIELDS):
+    if not _names_key_field(raw):
         return raw
     try:
         message = orjson.loads(raw)

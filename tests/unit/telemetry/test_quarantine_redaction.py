@@ -66,3 +66,16 @@ def test_nesting_deeper_than_the_recursion_limit_is_redacted():
 def test_a_message_too_deep_to_redact_is_withheld(levels: int):
     kept = without_keys(_nested(levels))
     assert b"00" not in kept and "withheld" in orjson.loads(kept)
+
+
+def test_a_key_field_spelt_with_json_escapes_is_redacted():
+    raw = b'{"uplink_message": {"app\\u005fs_key": {"key": "2B7E1516"}, "f_cnt": 5}}'
+    assert orjson.loads(raw)["uplink_message"]["app_s_key"] == {"key": "2B7E1516"}
+    assert orjson.loads(without_keys(raw)) == {"uplink_message": {"app_s_key": REDACTED,
+                                                                  "f_cnt": 5}}
+    assert without_keys(b'{"app\\u005fs_key": "2B7E1516"') == without_keys(b'{"app_s_key": 1')
+
+
+def test_escapes_alone_do_not_change_a_message():
+    raw = b'{"name": "Sm\\u00f8rbukk", "note": "\\u005c"}'
+    assert without_keys(raw) is raw
