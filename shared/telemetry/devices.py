@@ -207,14 +207,28 @@ class DeviceRegistry:
 
     def delete(self, dev_eui: str) -> None:
         """The keys go first: if deleting them fails, the device is still there for a retry
-        (deleted first, a retry would answer 404 and leave the keys behind)."""
+        (deleted first, a retry would answer 404 and leave the keys behind). The registration
+        goes only as it was read: a PUT in between (which may have written a new key) makes
+        it go round again, so no key outlives its device."""
         dev_eui = dev_eui.lower()
-        if self._devices.read(dev_eui) is None:
-            raise NotFound(f"no device {dev_eui!r}")
-        self._keys.delete(app_s_key_name(dev_eui))
-        self._keys.delete(aes_key_name(dev_eui))
-        self._devices.delete(dev_eui)
-        self._cache.forget(self.tenant, dev_eui)
+        attempts = 0
+
+        def delete_as_read() -> None:
+            nonlocal attempts
+            attempts += 1
+            doc = self._devices.read(dev_eui)
+            if doc is None:
+                if attempts == 1:
+                    raise NotFound(f"no device {dev_eui!r}")
+                return  # deleted meanwhile by another request, its keys with it
+            self._keys.delete(app_s_key_name(dev_eui))
+            self._keys.delete(aes_key_name(dev_eui))
+            self._devices.delete(dev_eui, etag=doc["_etag"])
+
+        try:
+            until_unchanged(delete_as_read, _WRITE_ATTEMPTS)
+        finally:
+            self._cache.forget(self.tenant, dev_eui)
 
     def list(
         self, limit: int, continuation: str | None, area: str | None = None

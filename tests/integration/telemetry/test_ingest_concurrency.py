@@ -713,6 +713,30 @@ def test_a_registration_racing_a_delete_does_not_claim_the_deleted_keys(
     assert host_a.registry(TENANT).get(EM300).has_app_s_key is False
 
 
+def test_a_key_registered_while_a_delete_removes_the_keys_goes_with_the_device(
+    host_a, host_b, platform, monkeypatch
+):
+    """A PUT (a key rotation) between a DELETE's removal of the keys and of the registration:
+    the DELETE goes round again, so the new key does not stay in the vault without a device."""
+    from shared.keys import TenantKeys
+    from shared.telemetry.devices import app_s_key_name
+
+    real_delete = TenantKeys.delete
+    rotated = []
+
+    def delete_then_rotated(keys, name):
+        real_delete(keys, name)
+        if not rotated:
+            rotated.append(host_b.put_device(
+                TENANT, EM300, registration(appSKey="00112233445566778899aabbccddeeff")))
+
+    monkeypatch.setattr(TenantKeys, "delete", delete_then_rotated)
+    host_a.delete_device(TENANT, EM300)
+    assert rotated and rotated[0][1] is False  # the rotation was answered "updated"
+    assert platform.store.container("devices").read(TENANT, EM300) is None
+    assert platform.keys._inner.get(TENANT, app_s_key_name(EM300)) is None
+
+
 def test_a_registration_is_answered_as_written_though_its_state_stays_busy(
     host_a, host_b, platform, monkeypatch
 ):
