@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, TypedDict
 
 import orjson
@@ -29,6 +29,8 @@ _AMBIENT = frozenset({"temperature", "humidity", "illuminance", "co2", "pressure
 #: wrong, and a reading from the future would stay the device's latest until that time came.
 MAX_CLOCK_AHEAD = timedelta(minutes=10)
 EVENT_TYPE = "no.smartby.observation.v1"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
 _new_tuple = tuple.__new__
 
 
@@ -96,13 +98,13 @@ def normalise(
         }
         if time is None:
             instants[received].append(reading)
-        elif time - received <= MAX_CLOCK_AHEAD:
+        elif time - received <= MAX_CLOCK_AHEAD and time - datetime.now(UTC) <= MAX_CLOCK_AHEAD:
             instants.setdefault(time, []).append(reading)
-        else:
+        else:  # after a network clock itself a little ahead, too far ahead of Smartby's
             raise CodecError(
                 "out_of_range",
                 f"device time {iso(time)} is more than {MAX_CLOCK_AHEAD} after the network "
-                f"received it ({iso(received)})",
+                f"received it ({iso(received)}) or after Smartby's clock",
             )
     location = device.get("location") or {}
     lat, lon, area = location.get("lat"), location.get("lon"), device.get("area")
@@ -115,7 +117,7 @@ def normalise(
     for time, readings in sorted(instants.items()):
         if not readings:
             continue
-        epoch_ms = int(time.timestamp() * 1000)
+        epoch_ms = unix_ms(time)
         instant = network_timed if time is received and network_timed else b"%d" % epoch_ms
         if time.microsecond % 1000:
             # The series keeps milliseconds; events and /latest say the same time, so a client
@@ -128,6 +130,17 @@ def normalise(
              rssi, snr, message + instant),
         ))
     return observations
+
+
+def unix_ms(time: datetime) -> int:
+    """Unix milliseconds, exactly: `timestamp() * 1000` is a millisecond short for some times
+    from 2038 on, when a float no longer holds every microsecond."""
+    return (time - _EPOCH) // _MILLISECOND
+
+
+def from_unix_ms(stamp: int) -> datetime:
+    """The UTC time of Unix milliseconds (OverflowError past the calendar)."""
+    return _EPOCH + stamp * _MILLISECOND
 
 
 def iso(time: datetime) -> str:

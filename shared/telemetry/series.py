@@ -44,7 +44,7 @@ from shared.store import (
     pause_before_retry,
 )
 from shared.store.tenancy import TenantContainer
-from shared.telemetry.observations import Observation, iso
+from shared.telemetry.observations import Observation, from_unix_ms, iso, unix_ms
 
 _WRITE_ATTEMPTS = 6
 MAX_QUERY_DAYS = 400
@@ -517,7 +517,7 @@ def _readings(doc: Document, quantity: str | None) -> Iterator[StoredReading]:
         if quantity is not None and name != quantity:
             continue
         for stamp, value in series["v"].items():
-            time = datetime.fromtimestamp(int(stamp) / 1000, UTC)
+            time = from_unix_ms(int(stamp))
             yield StoredReading(time, name, value, series["u"])
 
 
@@ -527,7 +527,7 @@ def _hour_start(bucket: str) -> datetime:
 
 def _encode_cursor(time: datetime, quantity: str) -> str:
     """A page's position: the readings after (time, quantity) come next."""
-    raw = f"{int(time.timestamp() * 1000)}|{quantity}"
+    raw = f"{unix_ms(time)}|{quantity}"
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
@@ -536,7 +536,7 @@ def _decode_cursor(token: str | None) -> tuple[datetime, str] | None:
         return None
     try:
         stamp, quantity = base64.urlsafe_b64decode(token.encode()).decode().split("|", 1)
-        return datetime.fromtimestamp(int(stamp) / 1000, UTC), quantity
-    except (ValueError, UnicodeDecodeError, OverflowError, OSError) as exc:
-        # OverflowError and OSError: a number no date has (not a token this module made)
+        return from_unix_ms(int(stamp)), quantity
+    except (ValueError, UnicodeDecodeError, OverflowError) as exc:
+        # OverflowError: a number no date has (not a token this module made)
         raise InvalidRequest("invalid continuation token") from exc

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from shared.telemetry.codecs import CodecError, get_codec
-from shared.telemetry.observations import event, normalise, smart_data_model
+from shared.telemetry.observations import (
+    MAX_CLOCK_AHEAD,
+    event,
+    from_unix_ms,
+    normalise,
+    smart_data_model,
+    unix_ms,
+)
 from shared.telemetry.uplinks import Uplink
 
 RECEIVED = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -58,6 +65,31 @@ def test_a_device_clock_may_run_ten_minutes_ahead_of_the_network(ahead: int, acc
         with pytest.raises(CodecError, match="more than 0:10:00 after the network") as raised:
             _decode(payload)
         assert raised.value.reason == "out_of_range"
+
+
+def test_a_device_clock_ahead_of_a_network_clock_ahead_is_not_taken_past_smartbys():
+    """Each within its ten minutes, together twenty: a reading from the future would hold
+    /latest, and fall outside the default query window, for that long."""
+    received = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=9)
+    stamp = int((received + timedelta(minutes=9)).timestamp())
+    payload = bytes.fromhex("20ce" + stamp.to_bytes(4, "little").hex() + "9cff7b00")
+    uplink = UPLINK._replace(received=received)
+    measurements = get_codec("milesight-em300-th").decode(payload, 85, {})
+    with pytest.raises(CodecError, match="or after Smartby's clock") as raised:
+        normalise("sandefjord", DEVICE, uplink, measurements)
+    assert raised.value.reason == "out_of_range"
+    stamp -= int(MAX_CLOCK_AHEAD.total_seconds())  # nine minutes ahead of Smartby's: taken
+    payload = bytes.fromhex("20ce" + stamp.to_bytes(4, "little").hex() + "9cff7b00")
+    measurements = get_codec("milesight-em300-th").decode(payload, 85, {})
+    assert normalise("sandefjord", DEVICE, uplink, measurements)
+
+
+@pytest.mark.parametrize("year", [2026, 2039, 2197, 9999])
+def test_unix_milliseconds_are_exact_in_every_year(year: int):
+    # A float timestamp times 1000 is a millisecond short for this time of 2039.
+    time = datetime(year, 8, 24, 8, 54, 32, 943000, tzinfo=UTC)
+    assert unix_ms(time) % 1000 == 943
+    assert from_unix_ms(unix_ms(time)) == time
 
 
 def test_an_uplink_without_measurements_has_no_observation() -> None:

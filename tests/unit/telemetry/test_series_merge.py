@@ -38,3 +38,12 @@ def test_the_same_values_in_another_frame_or_long_after_are_readings_of_their_ow
     assert merge_observations(bucket, _group("ttn", 7, 1_000)) == 3  # the same network again
     assert merge_observations(bucket, _group("chirpstack", 7, SAME_FRAME_WINDOW_MS + 2_000)) == 3
     assert len(bucket["up"]) == 4
+
+
+def test_a_page_position_comes_back_to_the_millisecond_past_2038():
+    """Else the next page starts a millisecond before the last reading, which comes again
+    with the same position: a client following `continuation` would never finish."""
+    from shared.telemetry.series import _decode_cursor, _encode_cursor
+
+    time = datetime(2039, 8, 24, 8, 54, 32, 943000, tzinfo=UTC)
+    assert _decode_cursor(_encode_cursor(time, "temperature")) == (time, "temperature")
