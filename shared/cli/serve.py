@@ -11,7 +11,8 @@ import os
 import socket
 import sqlite3
 import threading
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -31,11 +32,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def seconds_to_next_sweep(now: datetime) -> float:
+    """Until the next hh:17:00 UTC, when the Functions timer (`functions/series.py`) runs the
+    sweep: on the clock, not an hour after start, so restarts never put it off."""
+    run = now.replace(minute=17, second=0, microsecond=0)
+    if run <= now:
+        run += timedelta(hours=1)
+    return (run - now).total_seconds()
+
+
 def seal_quiet_hours_hourly(
-    ingestor: Ingestor, stop: threading.Event, every_s: float = 3600.0
+    ingestor: Ingestor,
+    stop: threading.Event,
+    wait_s: Callable[[datetime], float] = seconds_to_next_sweep,
 ) -> None:
     """The local runtime's `seal_quiet_hours` timer function: the sweep, hourly until `stop`."""
-    while not stop.wait(every_s):
+    while not stop.wait(wait_s(datetime.now(UTC))):
         try:
             ingestor.seal_quiet_hours(datetime.now(UTC))
         except Exception:

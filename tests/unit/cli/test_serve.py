@@ -6,7 +6,7 @@ import socket
 import sqlite3
 import stat
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ import uvicorn
 from typer.testing import CliRunner
 
 from shared.cli import app
-from shared.cli.serve import seal_quiet_hours_hourly
+from shared.cli.serve import seal_quiet_hours_hourly, seconds_to_next_sweep
 from shared.settings import Settings
 
 
@@ -35,13 +35,24 @@ def test_the_local_sweep_runs_until_stopped_and_survives_a_failure() -> None:
     stop = threading.Event()
     ingestor = _Ingestor(stop)
     worker = threading.Thread(
-        target=seal_quiet_hours_hourly, args=(ingestor, stop, 0.01), daemon=True
+        target=seal_quiet_hours_hourly, args=(ingestor, stop, lambda now: 0.01), daemon=True
     )
     worker.start()
     worker.join(timeout=10)
     assert not worker.is_alive()
     assert len(ingestor.calls) == 2  # the failed run was logged, the next one ran
     assert all(call.tzinfo is not None for call in ingestor.calls)
+
+
+@pytest.mark.parametrize(
+    ("now", "seconds"),
+    [("10:16:59", 1.0), ("10:17:00", 3600.0), ("10:30:00", 47 * 60.0), ("23:59:30", 1050.0)],
+)
+def test_the_local_sweep_runs_at_quarter_past_each_hour_as_in_azure(now: str, seconds: float):
+    """On the clock like the Functions timer, so a server restarted within the hour still
+    seals a quiet device's hour."""
+    at = datetime.fromisoformat(f"2026-11-22T{now}").replace(tzinfo=UTC)
+    assert seconds_to_next_sweep(at) == seconds
 
 
 def _free_port(host: str = "127.0.0.1") -> int:
