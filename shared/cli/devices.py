@@ -177,11 +177,14 @@ def _records(reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str, str]]
         try:
             record = next(reader)
         except StopIteration:
-            return
+            record = None  # after the blank lines DictReader passes over: they count too
         except csv.Error as exc:  # e.g. a field over the csv module's size limit
             raise CsvError(f"not readable as CSV after line {reader.line_num} ({exc})") from None
-        if reader.line_num > MAX_ROWS + 1:  # and the header
+        # The underlying reader's count: DictReader's own misses the blank lines before the end.
+        if reader.reader.line_num > MAX_ROWS + 1:  # and the header
             raise CsvError(f"more than {MAX_ROWS} rows (blank lines count too): split the file")
+        if record is None:
+            return
         yield reader.line_num, record
 
 

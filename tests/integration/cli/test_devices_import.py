@@ -316,6 +316,8 @@ def test_blank_lines_count_toward_the_row_limit(monkeypatch):
     monkeypatch.setattr(devices, "MAX_ROWS", 3)
     with pytest.raises(CsvError, match="more than 3 rows"):
         list(rows("devEui,model,name\n" + "\n" * 5 + "0000000000000001,json,a\n"))
+    with pytest.raises(CsvError, match="more than 3 rows"):  # after the last row too
+        list(rows("devEui,model,name\n0000000000000001,json,a\n" + "\n" * 5))
 
 
 def test_a_file_over_the_size_limit_is_refused_unread(tmp_path, monkeypatch):
