@@ -557,8 +557,8 @@ def register(app: typer.Typer, *, transport: httpx.BaseTransport | None = None) 
         ] = False,
     ) -> None:
         """Onboard a municipality: write its .bicepparam and create it in the API (idempotent)."""
-        console = Console(highlight=False)
-        errors = Console(stderr=True, highlight=False)
+        console = Console(highlight=False, soft_wrap=True)
+        errors = Console(stderr=True, highlight=False, soft_wrap=True)
         spec = TenantSpec(
             id=tenant,
             name=name,

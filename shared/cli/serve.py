@@ -252,7 +252,7 @@ def register(app: typer.Typer) -> None:
 def _print_banner(settings: Settings, base: str, shown_key: str | None, demo: bool) -> None:
     """Where things are. A key of the user's own is not shown: it may be on a shared screen or
     in a CI log."""
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     where = adapters_in_use(settings)
     if settings.store is StoreKind.EMBEDDED or settings.keystore is KeyStoreKind.LOCAL:
         where += f"; data in {settings.data_dir}"

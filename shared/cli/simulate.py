@@ -102,7 +102,7 @@ def register(app: typer.Typer) -> None:
         Each run replaces the ingest key the previous run issued (keys named "simulator"). A
         refused ingest key stops the run; any uplink rejected or not delivered makes it exit 1.
         """
-        console = Console(highlight=False)
+        console = Console(highlight=False, soft_wrap=True)
         require_key(admin_key, "--admin-key", api_url)
         require_tenant_id(tenant)
         if rate > devices:

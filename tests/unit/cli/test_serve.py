@@ -365,6 +365,13 @@ def test_the_demo_region_is_off_on_other_adapters_which_the_banner_names(
     assert not demo_region
 
 
+def test_the_banners_first_line_is_one_line_in_a_narrow_log(serve, tmp_path) -> None:
+    """A CI log or journal is no terminal: rich would wrap at its width."""
+    code, output, _ = serve(COLUMNS="40")
+    assert code == 0, output
+    assert output.splitlines()[0].endswith(f"; data in {tmp_path}")
+
+
 def _database_error(tmp_path: Path, problem: str) -> sqlite3.DatabaseError:
     """The error SQLite itself raises for a locked or a full database."""
     path = tmp_path / f"{problem}.sqlite"
