@@ -13,7 +13,9 @@ vendor/dragino/lht65.js) and the LHT65 user manual (section 2.4):
 Supported external types: 0 none, 1 DS18B20 probe (int16 / 100 at 7-8; 0x7FFF = no reading),
 5 illuminance (u16 lux), 6 ADC (u16 mV), 9 DS18B20 with Unix timestamp (probe temperature moves
 to bytes 0-1, the timestamp is at 7-10 and there is no battery voltage). Interrupt and counting
-types (4, 7, 8) have no Smartby quantity yet and are rejected as 'unsupported_mode'.
+types (4, 7, 8) have no Smartby quantity yet: their frames give the built-in readings, which
+they carry as every type does, and bytes 7-10 are not read. Any other type is rejected as
+'unsupported_mode' (0x0F, the device's ID frame, has no readings at 2-5).
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ class DraginoLht65:
                 measurements.append(ANALOG_VOLTAGE((ext_word & 0xFFFF) / 1000))
             case 5 | 6:
                 pass  # sensor cable not connected: its bytes are not a reading
+            case 4 | 7 | 8:
+                pass  # interrupt and counting sensors: no Smartby quantity (yet)
             case _:
                 raise CodecError("unsupported_mode", f"external sensor type {ext_type}")
         return measurements

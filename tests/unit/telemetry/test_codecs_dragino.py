@@ -79,12 +79,21 @@ def test_lht65_rejects_other_fports() -> None:
     assert caught.value.reason == "unsupported_port"
 
 
+@pytest.mark.parametrize("ext", ["04 0100 0000", "07 0005 0000", "08 0000 0005"])
+def test_lht65_interrupt_and_counter_frames_give_their_built_in_readings(ext: str) -> None:
+    # Dragino's decoder on CBF6FF9C01F4 + these: BatV 3.062, TempC_SHT -1, Hum_SHT 50.
+    assert [(m.quantity, m.value) for m in lht65("CBF6 FF9C 01F4 " + ext)] == [
+        ("battery_voltage", 3.062), ("temperature", -1.0), ("humidity", 50.0),
+    ]
+
+
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
         ("CBF6 0B0D 0376 01 0ADD", "too_short"),
         ("CBF6 0B0D 0376 01 0ADD 7FFF 00", "bad_length"),
-        ("CBF6 0B0D 0376 04 0100 0000", "unsupported_mode"),  # interrupt sensor
+        ("CBF6 0B0D 0376 0F 0100 0000", "unsupported_mode"),  # the ID frame
+        ("CBF6 0B0D 0376 03 0100 0000", "unsupported_mode"),  # no such type
         ("CBF6 0B0D 0376 41 0ADD 7FFF", "unsupported_mode"),  # datalog poll reply
         ("CBF6 0B0D 0FFF 00 0000 0000", "out_of_range"),  # humidity 409.5 %
         ("CBF6 2328 0376 00 0000 0000", "out_of_range"),  # air 90.00 degC
