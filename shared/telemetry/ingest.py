@@ -689,7 +689,9 @@ class Ingestor:
             if session.changed
         }
         with self._store.batch():
-            write_merged(latest, self._buckets, [({"id": dev}, m) for dev, m in merges.items()])
+            written = write_merged(
+                latest, self._buckets, [({"id": dev}, m) for dev, m in merges.items()]
+            )
         gone: set[str] = set()  # devices deleted meanwhile: their readings are not announced
         vanished = [dev for dev, merge in merges.items() if merge.vanished]
         if vanished:  # their states were deleted with them, so not written
@@ -703,7 +705,7 @@ class Ingestor:
             registered = self._registered_now(registry, created)
             deleted = [dev_eui for dev_eui in created if dev_eui not in registered]
             for dev_eui in deleted:
-                self._remove_state(tenant, dev_eui, devices[dev_eui].get("updated", ""))
+                self._withdraw_state(tenant, written[dev_eui], devices[dev_eui].get("updated", ""))
             gone.update(deleted)
         if gone:
             observations = [o for o in observations if o.device not in gone]
@@ -1046,6 +1048,20 @@ class Ingestor:
 
         _while_changing(dev_eui, seal_and_delete)
         self._buckets.forget((latest.partition(), dev_eui))
+
+    def _withdraw_state(self, tenant: str, created: Document, registered: str) -> None:
+        """Delete a state this batch created for a device deleted meanwhile. It holds only the
+        batch's readings, which are quarantined (`unknown_device`), so its open hour is not
+        sealed: else they would show again in the history of the device registered anew. If
+        another batch has merged readings into it since, it goes as DELETE removes a state."""
+        latest = TenantContainer(self._store.container("latest"), tenant)
+        dev_eui = created["id"]
+        try:
+            latest.delete(dev_eui, etag=created["_etag"])
+        except PreconditionFailed:
+            self._remove_state(tenant, dev_eui, registered)
+        else:
+            self._buckets.forget((latest.partition(), dev_eui))
 
     def reset_session(self, tenant: str, dev_eui: str) -> None:
         """Forget a device's LoRaWAN session (after an ABP device's counters were reset)."""

@@ -201,9 +201,10 @@ def write_merged(
     cache: BucketCache,
     merges: Sequence[tuple[Document, Merge]],
     *suffix: str,
-) -> None:
+) -> dict[str, Document]:
     """Create or ETag-replace documents of one partition, applying each `merge` (idempotent) to
     its document as it is; `fresh` (with the `id`) is the document to create when none exists.
+    Returns the documents written, as written (with their new `_etag`), by id.
 
     A merge is given a shallow copy of the document with its `_etag` (none: the document is to
     be created), so it can tell whether the document is still the one its batch was planned
@@ -226,6 +227,7 @@ def write_merged(
     partition = container.partition(*suffix)
     pending = list(merges)
     current = {fresh["id"]: cache.get((partition, fresh["id"])) for fresh, _ in pending}
+    applied: dict[str, Document] = {}
     for attempt in range(_WRITE_ATTEMPTS):
         if attempt:
             pause_before_retry(attempt)
@@ -236,7 +238,7 @@ def write_merged(
             if merged is not None:
                 writing.append(((fresh, merge), Write(merged, merged.pop("_etag", None))))
         if not writing:
-            return
+            return applied
         results = container.write_all([write for _, write in writing], *suffix)
         failed = []
         for (item, _), written in zip(writing, results, strict=True):
@@ -244,8 +246,9 @@ def write_merged(
                 failed.append(item)
             else:
                 cache.put((partition, item[0]["id"]), written)
+                applied[written["id"]] = written
         if not failed:
-            return
+            return applied
         pending = failed
         current = read_current(container, [fresh["id"] for fresh, _ in pending], *suffix)
     ids = ", ".join(fresh["id"] for fresh, _ in pending)

@@ -625,20 +625,52 @@ def batteries(host: Ingestor) -> list[tuple[str, float]]:
     return [(reading.time.strftime("%H:%M"), reading.value) for reading in readings]
 
 
-def test_a_device_deleted_while_its_first_batch_commits_leaves_no_state(
+def test_a_device_deleted_while_its_first_batch_commits_leaves_neither_state_nor_readings(
     host_a, host_b, platform, monkeypatch
 ):
     """The batch looked the device up before the DELETE: its new state must not outlive the
-    device (a ghost in /latest, whose session a new registration would inherit)."""
+    device (a ghost in /latest, whose session a new registration would inherit), nor its
+    readings, quarantined as unknown_device, stay in the history of the device registered
+    again."""
     _during_commit(monkeypatch, lambda: host_b.delete_device(TENANT, EM300))
     result = host_a.ingest(TENANT, [up(1, 5)])
     assert state(platform) is None
     assert result.observations == []  # nor announced
+    assert [r.reason for r in result.rejections] == ["unknown_device"]
     monkeypatch.undo()
     register(host_b)
     successor = host_a.ingest(TENANT, [up(1, 7, payload=BATTERY_90)])
     assert [r.reason for r in successor.rejections] == []
     assert successor.accepted == 1
+    assert stored_times(host_a) == ["10:07"] * 3
+
+
+def test_readings_merged_into_a_deleted_devices_first_state_meanwhile_stay_in_its_history(
+    host_a, host_b, platform, monkeypatch
+):
+    """A's first batch created the state after the DELETE; before A removes it, a third host
+    (which still knows the device) stores a frame in it and answers 202: that reading stays."""
+    from shared.telemetry.devices import app_s_key_name
+
+    keys_c = CachedKeyStore(platform.keys._inner)
+    host_c = Ingestor(platform.store, keys_c, platform.bus, platform.tenants)
+    device = host_c.registry(TENANT).lookup([EM300])[EM300]  # C knows the device and its key
+    keys_c.get(TENANT, app_s_key_name(EM300), device["updated"])
+    _during_commit(monkeypatch, lambda: host_b.delete_device(TENANT, EM300))
+    latest = platform.store.container("latest")
+    real_delete = latest.delete
+    meanwhile = []
+
+    def stored_by_c_first(partition, id, *, etag=None):
+        if not meanwhile:
+            meanwhile.append(host_c.ingest(TENANT, [up(2, 15)]))
+        return real_delete(partition, id, etag=etag)
+
+    monkeypatch.setattr(latest, "delete", stored_by_c_first)
+    host_a.ingest(TENANT, [up(1, 5)])
+    assert meanwhile[0].accepted == 1
+    assert state(platform) is None
+    assert "10:15" in stored_times(host_a)
 
 
 def test_a_batch_between_the_steps_of_a_delete_leaves_no_state(
