@@ -102,9 +102,8 @@ def merge_observations(bucket: Document, group: Group) -> int:
     uplinks = bucket["up"] = dict(bucket.get("up", {}))
     copied: set[str] = set()
     for stamp, o in group:
-        if stamp not in uplinks and o.fcnt is not None and _heard_via_another_network(
-            quantities, uplinks, stamp, o
-        ):
+        values = {reading["quantity"]: reading["value"] for reading in o.readings}
+        if _heard_via_another_network(quantities, uplinks, stamp, o.fcnt, o.source, values):
             continue
         for reading in o.readings:
             quantity = reading["quantity"]
@@ -126,24 +125,32 @@ def merge_observations(bucket: Document, group: Group) -> int:
 
 
 def _heard_via_another_network(
-    quantities: Document, uplinks: Document, stamp: str, o: Observation
+    quantities: Document,
+    uplinks: Document,
+    stamp: str,
+    fcnt: int | None,
+    source: str,
+    values: Mapping[str, object],
 ) -> bool:
     """Whether the bucket holds this LoRaWAN frame already, as another network server forwarded
     it: same FCnt, same values, another source, received within SAME_FRAME_WINDOW_MS.
 
     Ingest drops a frame it has seen by its FCnt, but two network servers delivering one frame
     at the same moment can both pass that check before either commits; each stamps the frame
-    with its own receive time, so without this the bucket would hold it twice.
+    with its own receive time, so without this the bucket would hold it twice. So can two
+    copies of an hour (see `merge_bucket`).
     """
+    if stamp in uplinks or fcnt is None:
+        return False
     at = int(stamp)
     for other, uplink in uplinks.items():
         if (
-            uplink["f"] == o.fcnt
-            and uplink["src"] != o.source
+            uplink["f"] == fcnt
+            and uplink["src"] != source
             and abs(int(other) - at) <= SAME_FRAME_WINDOW_MS
             and all(
-                quantities.get(r["quantity"], {}).get("v", {}).get(other) == r["value"]
-                for r in o.readings
+                quantities.get(quantity, {}).get("v", {}).get(other) == value
+                for quantity, value in values.items()
             )
         ):
             return True
@@ -152,16 +159,39 @@ def _heard_via_another_network(
 
 def merge_bucket(bucket: Document, other: Document) -> Document:
     """Union another copy of the same hour (`q` and `up`) into `bucket`; returns `bucket`.
-    Copy-on-write, like `merge_observations`."""
+    Copy-on-write, like `merge_observations`, and like it leaving out a frame the bucket holds
+    as another network server forwarded it: each copy of the hour may have taken one network
+    server's copy of a frame (e.g. a device deleted and registered again: its old hour was
+    sealed with one, the new registration's open hour took the other)."""
     quantities = bucket["q"] = dict(bucket.get("q", {}))
-    for quantity, series in other.get("q", {}).items():
+    uplinks = bucket["up"] = dict(bucket.get("up", {}))
+    incoming = other.get("q", {})
+    known = {
+        stamp for stamp, uplink in other.get("up", {}).items()
+        if _heard_via_another_network(
+            quantities, uplinks, stamp, uplink["f"], uplink["src"], _values_at(incoming, stamp)
+        )
+    }
+    for quantity, series in incoming.items():
+        values = {stamp: value for stamp, value in series["v"].items() if stamp not in known}
         mine = quantities.get(quantity)
         if mine is None:
-            quantities[quantity] = {"u": series["u"], "m": series["m"], "v": dict(series["v"])}
+            quantities[quantity] = {"u": series["u"], "m": series["m"], "v": values}
         else:
-            quantities[quantity] = {**mine, "v": mine["v"] | series["v"]}
-    bucket["up"] = bucket.get("up", {}) | other.get("up", {})
+            quantities[quantity] = {**mine, "v": mine["v"] | values}
+    uplinks.update(
+        (stamp, uplink) for stamp, uplink in other.get("up", {}).items() if stamp not in known
+    )
     return bucket
+
+
+def _values_at(quantities: Document, stamp: str) -> dict[str, object]:
+    """An hour's values at one time, by quantity."""
+    return {
+        quantity: series["v"][stamp]
+        for quantity, series in quantities.items()
+        if stamp in series["v"]
+    }
 
 
 def open_hour_of(state: Document | None) -> tuple[str | None, Document | None]:

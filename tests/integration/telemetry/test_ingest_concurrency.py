@@ -673,6 +673,29 @@ def test_readings_merged_into_a_deleted_devices_first_state_meanwhile_stay_in_it
     assert "10:15" in stored_times(host_a)
 
 
+def up_via_chirpstack(fcnt: int, minute: int) -> Delivery:
+    """`up`'s frame as ChirpStack forwards it too, received 0.4 s after The Things Stack."""
+    frm = encrypt(PAYLOAD, KEY, DEV_ADDR, fcnt)
+    received = f"2026-11-22T10:{minute:02d}:00.400Z"
+    message = chirpstack_up(EM300, DEV_ADDR, fcnt, frm, received, f_port=85)
+    return deliver("chirpstack", orjson.dumps(message), parse_chirpstack, "up")
+
+
+def test_a_frame_from_two_network_servers_around_a_new_registration_is_one_reading(
+    host_a, host_b
+):
+    """The DELETE seals hour 10 with TTN's copy of FCnt 1; ChirpStack's copy arrives after the
+    device is registered again and opens the new session's hour 10. Read, and then sealed,
+    the hour holds the frame once."""
+    assert host_a.ingest(TENANT, [up(1, 0)]).accepted == 1
+    host_b.delete_device(TENANT, EM300)
+    register(host_b)
+    assert host_b.ingest(TENANT, [up_via_chirpstack(1, 0)]).accepted == 1
+    assert stored_times(host_a) == ["10:00"] * 3
+    assert host_b.seal_quiet_hours(datetime(2026, 11, 22, 13, tzinfo=UTC)) == 1
+    assert stored_times(host_a) == ["10:00"] * 3
+
+
 def test_a_batch_between_the_steps_of_a_delete_leaves_no_state(
     host_a, host_b, platform, monkeypatch
 ):
