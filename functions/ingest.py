@@ -42,12 +42,13 @@ def routed_deliveries(events: Sequence[func.EventHubEvent]) -> list[tuple[str | 
     for index, event in enumerate(events):
         hub = event.iothub_metadata or {}
         device = hub.get("connection-device-id")
+        sender = device if isinstance(device, str) else ""
         props = properties[index] if index < len(properties) else None
         tenant = props.get("tenant") if isinstance(props, dict) else None
+        received = _received(event, hub.get("enqueuedtime"))
         routed.append((
             tenant if isinstance(tenant, str) else None,
-            deliver_from_device("iothub", event.get_body(), device if isinstance(device, str)
-                                else "", _received(event, hub.get("enqueuedtime"))),
+            deliver_from_device("iothub", event.get_body(), sender, received),
         ))
     return routed
 
