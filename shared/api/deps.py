@@ -74,10 +74,8 @@ class TenantAccess:
         return tenant
 
 
-ANY_TENANT_KEY = (Scope.TENANT_ADMIN, Scope.READ, Scope.APP, Scope.INGEST)
 TenantAdmin = Annotated[str, Depends(TenantAccess(Scope.TENANT_ADMIN))]
 TenantReader = Annotated[str, Depends(TenantAccess(Scope.TENANT_ADMIN, Scope.READ, Scope.APP))]
-TenantMember = Annotated[str, Depends(TenantAccess(*ANY_TENANT_KEY))]
 TenantIngest = Annotated[str, Depends(TenantAccess(Scope.INGEST))]
 
 

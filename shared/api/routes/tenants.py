@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, Field
 
-from shared.api.deps import AdminOnly, Continuation, PlatformDep, TenantAdmin, TenantMember
+from shared.api.deps import AdminOnly, Continuation, PlatformDep, TenantAdmin, TenantReader
 from shared.api.problems import CHANGED_MEANWHILE
 from shared.tenants.model import (
     ApiKeyCreate,
@@ -46,7 +46,7 @@ def list_tenants(
 
 
 @router.get("/{tenant}", response_model=TenantPublic)
-def get_tenant(tenant: TenantMember, platform: PlatformDep) -> TenantPublic:
+def get_tenant(tenant: TenantReader, platform: PlatformDep) -> TenantPublic:
     """A tenant's settings."""
     return platform.tenants.get(tenant)
 

@@ -69,6 +69,16 @@ def test_tenant_a_key_never_reaches_tenant_b(client, platform, make_tenant, scop
         assert "drammen" not in response.text or response.status_code == 403
 
 
+def test_an_ingest_key_opens_the_ingest_routes_only(client, platform, make_tenant):
+    """It is pasted into network servers' consoles and onto devices: nothing else is theirs."""
+    tenant = make_tenant("drammen", "3301")
+    others = [(m, p) for m, p in _routes(platform) if "/ingest/" not in p]
+    assert others
+    for method, path in others:
+        response = _call(client, method, path, tenant.keys["ingest"])
+        assert response.status_code == 403, (method, path, response.text)
+
+
 def test_admin_only_routes_refuse_tenant_keys(client, make_tenant):
     tenant = make_tenant("sandefjord")
     for scope, key in tenant.keys.items():
