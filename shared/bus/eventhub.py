@@ -7,13 +7,14 @@ hold the calling thread for hours (and `close()` waits on the same lock). So eac
 a thread of its own and the caller waits at most `_CALL_TIMEOUT_S` (plus `_PER_BATCH_S` for
 each further batch of a publish): past that, it gets a BusError (the batch is retried; should
 the call complete after all, its events go out twice under the same ids), and the stuck
-producer is dropped for a new one. A hung thread lives until its socket gives up; at most
-`_MAX_THREADS` may, so a namespace that hangs for hours costs bounded threads and sockets, and
-a namespace that is back is used at once.
+producer is dropped for a new one (and closed once its calls are over). A hung thread lives
+until its socket gives up; at most `_MAX_THREADS` may, so a namespace that hangs for hours costs
+bounded threads and sockets, and a namespace that is back is used at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import defaultdict
@@ -58,6 +59,8 @@ class EventHubBus:
         self._producers: dict[str, EventHubProducerClient] = {}
         self._lock = threading.Lock()
         self._running = 0  # threads of calls, hung ones included
+        #: Calls running on each producer, also on one dropped after a timeout.
+        self._calls: dict[EventHubProducerClient, int] = {}
         self._probe: _Call[None] | None = None
         self._closed = False
 
@@ -77,30 +80,31 @@ class EventHubBus:
             raise BusError(f"no event hub for topic {topic!r}") from None
 
     def _producer(self, hub: str) -> EventHubProducerClient:
-        with self._lock:
-            producer = self._producers.get(hub)
-            if producer is None:
-                producer = EventHubProducerClient(
-                    fully_qualified_namespace=self._namespace,
-                    eventhub_name=hub,
-                    credential=self._credential,  # type: ignore[arg-type]
-                    retry_total=3,
-                )
-                self._producers[hub] = producer
-            return producer
+        """The hub's producer, built on first use; called holding the lock."""
+        producer = self._producers.get(hub)
+        if producer is None:
+            producer = EventHubProducerClient(
+                fully_qualified_namespace=self._namespace,
+                eventhub_name=hub,
+                credential=self._credential,  # type: ignore[arg-type]
+                retry_total=3,
+            )
+            self._producers[hub] = producer
+        return producer
 
     def _start(self, hub: str, call: Callable[[EventHubProducerClient], T]) -> _Call[T]:
         """`call(producer)` on a thread of its own, or BusError if none may start."""
         if self._closed:
             raise BusError("the Event Hubs bus is closed")
-        try:
-            producer = self._producer(hub)
-        except Exception as exc:  # e.g. a credential or setting the SDK refuses
-            raise BusError(f"{hub}: {type(exc).__name__}") from exc
         with self._lock:
             if self._running >= _MAX_THREADS:
                 raise BusError(f"{self._running} Event Hubs calls hang; not starting another")
+            try:
+                producer = self._producer(hub)
+            except Exception as exc:  # e.g. a credential or setting the SDK refuses
+                raise BusError(f"{hub}: {type(exc).__name__}") from exc
             self._running += 1
+            self._calls[producer] = self._calls.get(producer, 0) + 1
         future: Future[T] = Future()
 
         def run() -> None:
@@ -109,11 +113,29 @@ class EventHubBus:
             except BaseException as exc:  # handed to the caller, if it still waits
                 future.set_exception(exc)
             finally:
-                with self._lock:
-                    self._running -= 1
+                self._finished(producer)
 
-        threading.Thread(target=run, name=f"eventhubs-{hub}", daemon=True).start()
+        try:
+            threading.Thread(target=run, name=f"eventhubs-{hub}", daemon=True).start()
+        except RuntimeError as exc:  # no thread to be had (a process or memory limit)
+            self._finished(producer)
+            raise BusError(f"{hub}: cannot start a thread for the call") from exc
         return _Call(future, producer)
+
+    def _finished(self, producer: EventHubProducerClient) -> None:
+        """A call on `producer` is over. A producer dropped after a timeout is closed once its
+        last call is over, so that its AMQP connection does not linger on the namespace."""
+        with self._lock:
+            self._running -= 1
+            left = self._calls[producer] - 1
+            if left:
+                self._calls[producer] = left
+            else:
+                del self._calls[producer]
+            dropped = not left and producer not in self._producers.values()
+        if dropped:
+            with contextlib.suppress(Exception):
+                producer.close()
 
     def _outcome(self, hub: str, started: _Call[T], batches: int = 1) -> T:
         """The call's result within its deadline (`batches` sends); EventHubError and
@@ -163,7 +185,10 @@ class EventHubBus:
         hub = self._hub(OBSERVATIONS)
         with self._lock:
             probe = self._probe
-        if probe is None or probe.future.done():
+            current = self._producers.get(hub)
+            # Publishing built another producer since the probe hung: the namespace may be back.
+            superseded = probe is not None and current not in (None, probe.producer)
+        if probe is None or probe.future.done() or superseded:
             probe = self._start(hub, lambda producer: producer.get_eventhub_properties())
             with self._lock:
                 self._probe = probe
@@ -172,7 +197,8 @@ class EventHubBus:
     def close(self) -> None:
         self._closed = True
         with self._lock:
-            producers, self._producers = list(self._producers.values()), {}
+            producers = {*self._producers.values(), *self._calls}  # dropped ones still busy too
+            self._producers = {}
         closing = [threading.Thread(target=p.close, daemon=True) for p in producers]
         for thread in closing:  # a producer stuck in a handshake would not let go of its lock
             thread.start()

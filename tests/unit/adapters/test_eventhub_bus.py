@@ -218,3 +218,110 @@ def test_a_producer_the_sdk_refuses_to_build_is_a_bus_error(monkeypatch):
     assert bus._running == 0
 
 
+
+
+class _Slow:
+    """A producer whose first few instances hang until released; later ones answer."""
+
+    def __init__(self, release: threading.Event, hanging: int) -> None:
+        self.release, self.hanging = release, hanging
+        self.built: list[_Slow.Producer] = []
+
+    def producer_class(self):
+        slow = self
+
+        class Producer:
+            def __init__(self, **kwargs):
+                self.stuck = len(slow.built) < slow.hanging
+                self.closed = False
+                slow.built.append(self)
+
+            def create_batch(self, partition_key=None):
+                if self.stuck:
+                    slow.release.wait(30)
+                return _Batch()
+
+            def get_eventhub_properties(self):
+                self.create_batch()
+                return {"partition_ids": ["0"]}
+
+            def send_batch(self, batch, timeout=None):
+                return None
+
+            def close(self):
+                self.closed = True
+
+        return Producer
+
+
+class _Batch:
+    def __len__(self):
+        return 0
+
+    def add(self, data):
+        return None
+
+
+def test_health_is_ok_again_once_publishing_finds_the_namespace_back(monkeypatch):
+    """The hung probe is not waited on for ever: a producer built since answers for it."""
+    release = threading.Event()
+    namespace = _Slow(release, hanging=1)
+    monkeypatch.setattr(eventhub_module, "EventHubProducerClient", namespace.producer_class())
+    monkeypatch.setattr(eventhub_module, "_CALL_TIMEOUT_S", 0.2)
+    bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
+    try:
+        with pytest.raises(BusError, match="did not answer"):
+            bus.ping()
+        bus.publish(OBSERVATIONS, _events("a", 1))  # on a new producer: the namespace is back
+        bus.ping()
+        bus.ping()
+        assert len(namespace.built) == 2
+    finally:
+        release.set()
+        bus.close()
+
+
+def test_a_producer_dropped_after_a_timeout_is_closed_once_its_call_is_over(monkeypatch):
+    release = threading.Event()
+    namespace = _Slow(release, hanging=1)
+    monkeypatch.setattr(eventhub_module, "EventHubProducerClient", namespace.producer_class())
+    monkeypatch.setattr(eventhub_module, "_CALL_TIMEOUT_S", 0.2)
+    bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
+    try:
+        with pytest.raises(BusError, match="did not answer"):
+            bus.publish(OBSERVATIONS, _events("a", 1))
+        stuck = namespace.built[0]
+        assert not stuck.closed  # its call still hangs, holding the SDK's lock
+        release.set()
+        deadline = time.monotonic() + 5
+        while not stuck.closed and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert stuck.closed and bus._running == 0
+        bus.publish(OBSERVATIONS, _events("a", 1))
+        assert not namespace.built[1].closed  # the current one stays open
+    finally:
+        release.set()
+        bus.close()
+    assert namespace.built[1].closed
+
+
+def test_a_thread_that_cannot_start_is_a_bus_error_and_gives_its_slot_back(
+    namespace, monkeypatch
+):
+    real_start = threading.Thread.start
+
+    def no_threads(thread):
+        if thread.name.startswith("eventhubs-"):
+            raise RuntimeError("can't start new thread")
+        return real_start(thread)
+
+    monkeypatch.setattr(eventhub_module, "_MAX_THREADS", 2)
+    bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
+    monkeypatch.setattr(threading.Thread, "start", no_threads)
+    for _ in range(3):
+        with pytest.raises(BusError, match="cannot start a thread"):
+            bus.publish(OBSERVATIONS, _events("a", 1))
+    monkeypatch.setattr(threading.Thread, "start", real_start)
+    assert bus._running == 0
+    bus.publish(OBSERVATIONS, _events("a", 1))
+    bus.close()
