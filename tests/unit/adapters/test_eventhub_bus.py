@@ -117,36 +117,54 @@ def test_a_namespace_that_never_answers_fails_the_call_within_its_deadline(hung,
         bus.close()
 
 
+class _Slow:
+    """A producer whose first few instances hang until released; later ones answer."""
+
+    def __init__(self, release: threading.Event, hanging: int) -> None:
+        self.release, self.hanging = release, hanging
+        self.built: list[_Slow.Producer] = []
+
+    def producer_class(self):
+        slow = self
+
+        class Producer:
+            def __init__(self, **kwargs):
+                self.stuck = len(slow.built) < slow.hanging
+                self.closed = False
+                slow.built.append(self)
+
+            def create_batch(self, partition_key=None):
+                if self.stuck:
+                    slow.release.wait(30)
+                return _Batch()
+
+            def get_eventhub_properties(self):
+                self.create_batch()
+                return {"partition_ids": ["0"]}
+
+            def send_batch(self, batch, timeout=None):
+                return None
+
+            def close(self):
+                self.closed = True
+
+        return Producer
+
+
+class _Batch:
+    def __len__(self):
+        return 0
+
+    def add(self, data):
+        return None
+
+
 def test_stuck_calls_do_not_keep_the_bus_from_a_namespace_that_is_back(monkeypatch):
     """Producers stuck in a handshake are dropped; the next call, on a new producer, goes
     through. Hung calls are bounded: past the limit a call fails at once."""
     release = threading.Event()
-    built: list[object] = []
-
-    class Flaky:
-        def __init__(self, **kwargs):
-            self.stuck = len(built) < 2  # the first two producers hang in their handshake
-            built.append(self)
-
-        def create_batch(self, partition_key=None):
-            if self.stuck:
-                release.wait(30)
-            return FakeBatch()
-
-        def send_batch(self, batch, timeout=None):
-            return None
-
-        def close(self):
-            return None
-
-    class FakeBatch:
-        def __len__(self):
-            return 0
-
-        def add(self, data):
-            return None
-
-    monkeypatch.setattr(eventhub_module, "EventHubProducerClient", Flaky)
+    namespace = _Slow(release, hanging=2)  # the first two producers hang in their handshake
+    monkeypatch.setattr(eventhub_module, "EventHubProducerClient", namespace.producer_class())
     monkeypatch.setattr(eventhub_module, "_CALL_TIMEOUT_S", 0.2)
     bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
     try:
@@ -154,7 +172,7 @@ def test_stuck_calls_do_not_keep_the_bus_from_a_namespace_that_is_back(monkeypat
             with pytest.raises(BusError, match="did not answer"):
                 bus.publish(OBSERVATIONS, _events("a", 1))
         bus.publish(OBSERVATIONS, _events("a", 1))  # the namespace is back: a new producer
-        assert len(built) == 3
+        assert len(namespace.built) == 3
         monkeypatch.setattr(eventhub_module, "_MAX_THREADS", 2)  # the two hung ones
         with pytest.raises(BusError, match="hang"):
             bus.publish(OBSERVATIONS, _events("a", 1))
@@ -220,88 +238,44 @@ def test_a_producer_the_sdk_refuses_to_build_is_a_bus_error(monkeypatch):
 
 
 
-class _Slow:
-    """A producer whose first few instances hang until released; later ones answer."""
-
-    def __init__(self, release: threading.Event, hanging: int) -> None:
-        self.release, self.hanging = release, hanging
-        self.built: list[_Slow.Producer] = []
-
-    def producer_class(self):
-        slow = self
-
-        class Producer:
-            def __init__(self, **kwargs):
-                self.stuck = len(slow.built) < slow.hanging
-                self.closed = False
-                slow.built.append(self)
-
-            def create_batch(self, partition_key=None):
-                if self.stuck:
-                    slow.release.wait(30)
-                return _Batch()
-
-            def get_eventhub_properties(self):
-                self.create_batch()
-                return {"partition_ids": ["0"]}
-
-            def send_batch(self, batch, timeout=None):
-                return None
-
-            def close(self):
-                self.closed = True
-
-        return Producer
+@pytest.fixture
+def back_after_one(monkeypatch):
+    """A namespace whose first producer hangs in its handshake (until `release` is set); the
+    producers built after it answer. Yields it and a bus on it, with a 0.2 s deadline."""
+    namespace = _Slow(threading.Event(), hanging=1)
+    monkeypatch.setattr(eventhub_module, "EventHubProducerClient", namespace.producer_class())
+    monkeypatch.setattr(eventhub_module, "_CALL_TIMEOUT_S", 0.2)
+    bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
+    yield namespace, bus
+    namespace.release.set()
+    bus.close()
 
 
-class _Batch:
-    def __len__(self):
-        return 0
-
-    def add(self, data):
-        return None
-
-
-def test_health_is_ok_again_once_publishing_finds_the_namespace_back(monkeypatch):
+def test_health_is_ok_again_once_publishing_finds_the_namespace_back(back_after_one):
     """The hung probe is not waited on for ever: a producer built since answers for it."""
-    release = threading.Event()
-    namespace = _Slow(release, hanging=1)
-    monkeypatch.setattr(eventhub_module, "EventHubProducerClient", namespace.producer_class())
-    monkeypatch.setattr(eventhub_module, "_CALL_TIMEOUT_S", 0.2)
-    bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
-    try:
-        with pytest.raises(BusError, match="did not answer"):
-            bus.ping()
-        bus.publish(OBSERVATIONS, _events("a", 1))  # on a new producer: the namespace is back
+    namespace, bus = back_after_one
+    with pytest.raises(BusError, match="did not answer"):
         bus.ping()
-        bus.ping()
-        assert len(namespace.built) == 2
-    finally:
-        release.set()
-        bus.close()
+    bus.publish(OBSERVATIONS, _events("a", 1))  # on a new producer: the namespace is back
+    bus.ping()
+    bus.ping()
+    assert len(namespace.built) == 2
 
 
-def test_a_producer_dropped_after_a_timeout_is_closed_once_its_call_is_over(monkeypatch):
-    release = threading.Event()
-    namespace = _Slow(release, hanging=1)
-    monkeypatch.setattr(eventhub_module, "EventHubProducerClient", namespace.producer_class())
-    monkeypatch.setattr(eventhub_module, "_CALL_TIMEOUT_S", 0.2)
-    bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
-    try:
-        with pytest.raises(BusError, match="did not answer"):
-            bus.publish(OBSERVATIONS, _events("a", 1))
-        stuck = namespace.built[0]
-        assert not stuck.closed  # its call still hangs, holding the SDK's lock
-        release.set()
-        deadline = time.monotonic() + 5
-        while not stuck.closed and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert stuck.closed and bus._running == 0
+def test_a_producer_dropped_after_a_timeout_is_closed_once_its_call_is_over(back_after_one):
+    namespace, bus = back_after_one
+    with pytest.raises(BusError, match="did not answer"):
         bus.publish(OBSERVATIONS, _events("a", 1))
-        assert not namespace.built[1].closed  # the current one stays open
-    finally:
-        release.set()
-        bus.close()
+    stuck = namespace.built[0]
+    assert not stuck.closed  # its call still hangs, holding the SDK's lock
+    namespace.release.set()
+    deadline = time.monotonic() + 5
+    while not stuck.closed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stuck.closed and bus._running == 0
+    bus.publish(OBSERVATIONS, _events("a", 1))
+    assert not namespace.built[1].closed  # the current one stays open
+    bus.close()
     assert namespace.built[1].closed
 
 
