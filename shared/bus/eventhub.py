@@ -144,9 +144,14 @@ class EventHubBus:
         try:
             return started.future.result(timeout=deadline_s)
         except FutureTimeout:
+            producer = started.producer
             with self._lock:  # a producer stuck in a handshake is not reused
-                if self._producers.get(hub) is started.producer:
+                if self._producers.get(hub) is producer:
                     del self._producers[hub]
+                idle = producer not in self._calls  # its call ended just after the deadline
+            if idle:
+                with contextlib.suppress(Exception):
+                    producer.close()
             raise BusError(f"{hub} did not answer within {deadline_s:g} s") from None
         except EventHubError as exc:
             raise BusError(f"{hub} failed: {type(exc).__name__}") from exc

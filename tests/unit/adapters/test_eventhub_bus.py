@@ -75,48 +75,6 @@ def test_an_event_larger_than_a_batch_is_a_bus_error_not_a_crash(namespace):
         bus.publish(OBSERVATIONS, [huge])
 
 
-@pytest.fixture
-def hung(monkeypatch):
-    """A namespace that accepts TCP and never finishes the handshake: each producer call waits
-    until the test releases it (as its socket would give up at last)."""
-    release = threading.Event()
-
-    class Hung:
-        def __init__(self, **kwargs):
-            pass
-
-        def create_batch(self, partition_key=None):
-            release.wait(30)
-            raise AssertionError("unreachable")
-
-        get_eventhub_properties = create_batch
-
-        def close(self):
-            return None
-
-    monkeypatch.setattr(eventhub_module, "EventHubProducerClient", Hung)
-    yield release
-    release.set()
-
-
-def test_a_namespace_that_never_answers_fails_the_call_within_its_deadline(hung, monkeypatch):
-    """The SDK opens its link in create_batch, with no timeout of its own: a peer that never
-    finishes the handshake must not hold the caller (a request thread, the trigger)."""
-    release = hung
-    monkeypatch.setattr(eventhub_module, "_CALL_TIMEOUT_S", 0.2)
-    bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
-    try:
-        started = time.monotonic()
-        with pytest.raises(BusError, match="did not answer"):
-            bus.publish(OBSERVATIONS, _events("a", 1))
-        with pytest.raises(BusError, match="did not answer"):
-            bus.ping()
-        assert time.monotonic() - started < 5
-    finally:
-        release.set()
-        bus.close()
-
-
 class _Slow:
     """A producer whose first few instances hang until released; later ones answer."""
 
@@ -157,6 +115,34 @@ class _Batch:
 
     def add(self, data):
         return None
+
+
+@pytest.fixture
+def hung(monkeypatch):
+    """A namespace that accepts TCP and never finishes the handshake: each producer call waits
+    until the test releases it (as its socket would give up at last)."""
+    namespace = _Slow(threading.Event(), hanging=10**9)
+    monkeypatch.setattr(eventhub_module, "EventHubProducerClient", namespace.producer_class())
+    yield namespace.release
+    namespace.release.set()
+
+
+def test_a_namespace_that_never_answers_fails_the_call_within_its_deadline(hung, monkeypatch):
+    """The SDK opens its link in create_batch, with no timeout of its own: a peer that never
+    finishes the handshake must not hold the caller (a request thread, the trigger)."""
+    release = hung
+    monkeypatch.setattr(eventhub_module, "_CALL_TIMEOUT_S", 0.2)
+    bus = eventhub_module.EventHubBus("ns.servicebus.windows.net", object(), HUBS)
+    try:
+        started = time.monotonic()
+        with pytest.raises(BusError, match="did not answer"):
+            bus.publish(OBSERVATIONS, _events("a", 1))
+        with pytest.raises(BusError, match="did not answer"):
+            bus.ping()
+        assert time.monotonic() - started < 5
+    finally:
+        release.set()
+        bus.close()
 
 
 def test_stuck_calls_do_not_keep_the_bus_from_a_namespace_that_is_back(monkeypatch):
@@ -236,8 +222,6 @@ def test_a_producer_the_sdk_refuses_to_build_is_a_bus_error(monkeypatch):
     assert bus._running == 0
 
 
-
-
 @pytest.fixture
 def back_after_one(monkeypatch):
     """A namespace whose first producer hangs in its handshake (until `release` is set); the
@@ -277,6 +261,14 @@ def test_a_producer_dropped_after_a_timeout_is_closed_once_its_call_is_over(back
     assert not namespace.built[1].closed  # the current one stays open
     bus.close()
     assert namespace.built[1].closed
+
+
+def test_closing_the_bus_closes_a_dropped_producer_whose_call_still_hangs(back_after_one):
+    namespace, bus = back_after_one
+    with pytest.raises(BusError, match="did not answer"):
+        bus.publish(OBSERVATIONS, _events("a", 1))
+    bus.close()
+    assert namespace.built[0].closed
 
 
 def test_a_thread_that_cannot_start_is_a_bus_error_and_gives_its_slot_back(
