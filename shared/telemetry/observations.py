@@ -82,12 +82,14 @@ def normalise(
 
     The observations are in time order: a payload with history yields its oldest first, so
     its events reach consumers (which take the newest as current) in the order they happened.
-    Raises CodecError('out_of_range') for a device time more than MAX_CLOCK_AHEAD ahead.
+    Raises CodecError('out_of_range') for a device time more than MAX_CLOCK_AHEAD ahead of the
+    network's receive time or of Smartby's clock.
     """
     probe_medium = device.get("medium", "air")
     ambient_medium = "indoor" if probe_medium == "indoor" else "air"
     received = uplink.received
     instants: dict[datetime, list[Reading]] = {received: []}
+    latest: datetime | None = None  # the latest device time taken, once a reading has one
     # Unpacked in the loop header: cheaper than five attribute reads per measurement.
     for quantity, value, unit, probe, time in measurements:
         reading: Reading = {
@@ -98,14 +100,16 @@ def normalise(
         }
         if time is None:
             instants[received].append(reading)
-        elif time - received <= MAX_CLOCK_AHEAD and time - datetime.now(UTC) <= MAX_CLOCK_AHEAD:
-            instants.setdefault(time, []).append(reading)
-        else:  # after a network clock itself a little ahead, too far ahead of Smartby's
+            continue
+        if latest is None:  # the network's clock may itself be ahead: Smartby's bounds it too
+            latest = min(received, datetime.now(UTC)) + MAX_CLOCK_AHEAD
+        if time > latest:
             raise CodecError(
                 "out_of_range",
                 f"device time {iso(time)} is more than {MAX_CLOCK_AHEAD} after the network "
-                f"received it ({iso(received)}) or after Smartby's clock",
+                f"received it ({iso(received)}), or ahead of Smartby's clock",
             )
+        instants.setdefault(time, []).append(reading)
     location = device.get("location") or {}
     lat, lon, area = location.get("lat"), location.get("lon"), device.get("area")
     dev_eui, source, fcnt, rssi, snr = (

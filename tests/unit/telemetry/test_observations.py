@@ -75,7 +75,7 @@ def test_a_device_clock_ahead_of_a_network_clock_ahead_is_not_taken_past_smartby
     payload = bytes.fromhex("20ce" + stamp.to_bytes(4, "little").hex() + "9cff7b00")
     uplink = UPLINK._replace(received=received)
     measurements = get_codec("milesight-em300-th").decode(payload, 85, {})
-    with pytest.raises(CodecError, match="or after Smartby's clock") as raised:
+    with pytest.raises(CodecError, match="or ahead of Smartby's clock") as raised:
         normalise("sandefjord", DEVICE, uplink, measurements)
     assert raised.value.reason == "out_of_range"
     stamp -= int(MAX_CLOCK_AHEAD.total_seconds())  # nine minutes ahead of Smartby's: taken
