@@ -102,8 +102,8 @@ def merge_observations(bucket: Document, group: Group) -> int:
     uplinks = bucket["up"] = dict(bucket.get("up", {}))
     copied: set[str] = set()
     for stamp, o in group:
-        values = {reading["quantity"]: reading["value"] for reading in o.readings}
-        if _heard_via_another_network(quantities, uplinks, stamp, o.fcnt, o.source, values):
+        by_quantity = {reading["quantity"]: reading["value"] for reading in o.readings}
+        if _heard_via_another_network(quantities, uplinks, stamp, o.fcnt, o.source, by_quantity):
             continue
         for reading in o.readings:
             quantity = reading["quantity"]

@@ -138,8 +138,9 @@ def _pr26_pressure_and_temperature(
     pmin, pmax = pressure_range(config)
     bar = (words[0] - 16384) / 32768 * (pmax - pmin) + pmin
     spec = _pressure_spec(pmin, pmax)
-    # Rounded below the sensor's resolution (a few Pa; 0.003125 degC, six decimals exactly), so
-    # the float arithmetic's noise (4.200000000000003) never reaches stored values.
+    # Rounded below the sensor's resolution (span / 32768: 3 Pa for 1 bar; 0.003125 degC, six
+    # decimals exactly), so the float arithmetic's noise (4.200000000000003) never reaches
+    # stored values.
     return [
         spec(round(bar * PASCAL_PER_BAR, 3)),
         LIQUID_TEMPERATURE(round((words[1] - 384) * 0.003125 - 50, 6)),

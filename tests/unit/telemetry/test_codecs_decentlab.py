@@ -67,7 +67,7 @@ def test_pr26_decodes_liquid_temperature_below_zero() -> None:
 def test_pr26_values_carry_no_float_arithmetic_noise() -> None:
     # (17728 - 384) * 0.003125 - 50 is 4.200000000000003 in floats; the sensor said 4.2 degC.
     # x0 = 16385 on a -1..10 bar transducer is -99966.4306640625 Pa: kept to the mPa, far
-    # below the 3 Pa a step of x0 is.
+    # below the 34 Pa a step of x0 is on that span.
     payload = bytes([0x02, 0x01, 0x67, 0x00, 0x01]) + (16385).to_bytes(2, "big")
     payload += (17728).to_bytes(2, "big")
     pressure, temperature = PR26.decode(payload, 1, {"pmin": -1, "pmax": 10})
