@@ -51,8 +51,10 @@ MAX_QUERY_DAYS = 400
 #: Hours one page of a device's observations reads at most: a bound on one request's work when
 #: the quantity asked for is rare in a long range (400 days are 9,600 hours).
 MAX_PAGE_HOURS = 200
-#: Hour documents asked for per store query while a page is read.
-_HOURS_PER_QUERY = 50
+#: Hour documents asked for per store query while a page is read: few at first, as one full
+#: hour may hold the page (and be megabytes), then twice as many per query up to the most.
+_FIRST_HOURS_PER_QUERY = 2
+_MOST_HOURS_PER_QUERY = 50
 SWEEP_PAGE = 500
 #: Readings one device may store per hour. An hour is one document (the open hour in the
 #: device's state, then its bucket), and Cosmos DB refuses items over 2 MB: at ~150 bytes per
@@ -485,14 +487,15 @@ class TimeSeries:
         if open_bucket is None or not low <= open_bucket <= high:
             open_hour = None
         month = first.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        hours_per_query = _FIRST_HOURS_PER_QUERY
         while month <= end:
             query = Query(range={"bucket": (low, high)}, order_by="bucket")
             token = None
             while True:
                 page = self._series.query(
-                    query, device, month_of(month), limit=min(_HOURS_PER_QUERY, MAX_PAGE_HOURS),
-                    continuation=token,
+                    query, device, month_of(month), limit=hours_per_query, continuation=token
                 )
+                hours_per_query = min(2 * hours_per_query, _MOST_HOURS_PER_QUERY)
                 for doc in page.items:
                     if open_hour is not None and open_bucket < doc["bucket"]:
                         yield {"bucket": open_bucket, **open_hour}

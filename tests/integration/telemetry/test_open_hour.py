@@ -370,3 +370,26 @@ def test_a_sealed_hour_is_not_kept_in_memory(ingestor, platform):
     assert _bucket(platform, "10") is not None and _bucket(platform, "11") is not None
     cached_hours = [key for key, _ in ingestor._buckets._entries.items() if "|" in key[1]]
     assert cached_hours == []
+
+
+def test_a_small_page_reads_few_hour_documents(ingestor, platform, monkeypatch):
+    """An hour may hold 10,000 readings (megabytes): a page of a few must not read fifty."""
+    for fcnt, hour in enumerate(range(10, 16), 1):
+        _ingest(ingestor, _uplink(fcnt, f"{hour}:05"))
+    series = platform.store.container("series")
+    real_query = series.query
+    fetched: list[int] = []
+
+    def counted(*args, **kwargs):
+        page = real_query(*args, **kwargs)
+        fetched.append(len(page.items))
+        return page
+
+    monkeypatch.setattr(series, "query", counted)
+    readings, token = ingestor.series(TENANT).read(
+        EM300, datetime(2026, 11, 22, tzinfo=UTC), datetime(2026, 11, 23, tzinfo=UTC),
+        quantity=None, limit=2, continuation=None)
+    assert [f"{r.time:%H:%M}" for r in readings] == ["10:05", "10:05"] and token
+    assert sum(fetched) <= 2
+    monkeypatch.undo()
+    assert _times(ingestor) == [f"{hour}:05" for hour in range(10, 16) for _ in range(3)]
