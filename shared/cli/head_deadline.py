@@ -4,7 +4,10 @@ uvicorn times a connection out only between requests, from its first response on
 that connects and sends nothing, or half a request head, holds a file descriptor for good, and a
 few hundred such connections (or one slow client script) leave none for anyone else. Here each
 connection has REQUEST_HEAD_TIMEOUT_S to send a whole head; the body has its own deadline in
-`shared.api.middleware`. (In Azure the Functions host fronts HTTP; this is the local runtime's.)
+`shared.api.middleware`. A client that stops taking a response (its window full, the server's
+buffer full) is cut off after RESPONSE_SEND_TIMEOUT_S, or a few hundred clients that pipeline
+requests and never read would hold their connections, and the answers, for good. (In Azure the
+Functions host fronts HTTP; this is the local runtime's.)
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ import asyncio
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 REQUEST_HEAD_TIMEOUT_S = 10.0
+RESPONSE_SEND_TIMEOUT_S = 30.0
 
 
 class HeadDeadlineH11Protocol(H11Protocol):
     _head_timer: asyncio.TimerHandle | None = None
+    _send_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -32,7 +37,26 @@ class HeadDeadlineH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._head_arrived()
+        self._sending_again()
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._send_timer is None:
+            self._send_timer = self.loop.call_later(RESPONSE_SEND_TIMEOUT_S, self._stalled)
+
+    def resume_writing(self) -> None:
+        self._sending_again()
+        super().resume_writing()
+
+    def _stalled(self) -> None:
+        self._send_timer = None
+        self.transport.abort()  # close() would wait to flush what the client does not take
+
+    def _sending_again(self) -> None:
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
 
     def _await_head(self) -> None:
         if self._head_timer is None:

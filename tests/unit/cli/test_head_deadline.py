@@ -21,12 +21,31 @@ async def _ok(scope, receive, send) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
+BIG = 16 * 1024 * 1024
+
+
+async def _big(scope, receive, send) -> None:
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(BIG).encode())]})
+    await send({"type": "http.response.body", "body": bytes(BIG)})
+
+
 @pytest.fixture
 def port(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    yield from _serving(_ok, monkeypatch)
+
+
+@pytest.fixture
+def big_port(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    yield from _serving(_big, monkeypatch)
+
+
+def _serving(app, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     monkeypatch.setattr(head_deadline, "REQUEST_HEAD_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(head_deadline, "RESPONSE_SEND_TIMEOUT_S", 0.3)
     sockets = bind("127.0.0.1", 0)
     server = uvicorn.Server(uvicorn.Config(
-        _ok, http=head_deadline.HeadDeadlineH11Protocol, log_config=None, access_log=False,
+        app, http=head_deadline.HeadDeadlineH11Protocol, log_config=None, access_log=False,
         lifespan="off",
     ))
     thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, daemon=True)
@@ -63,3 +82,19 @@ def test_a_whole_request_is_answered_and_the_next_head_has_its_deadline(port: in
         assert answer.startswith(b"HTTP/1.1 200")
         client.sendall(b"GET / HTTP/1.1\r\n")  # half of the next head on the kept connection
         assert _closed_by_server(client)
+
+
+def test_a_client_that_stops_taking_its_response_is_cut_off(big_port: int) -> None:
+    with socket.socket() as client:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client.connect(("127.0.0.1", big_port))
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(1.5)  # not reading: the server's buffer fills and stays full
+        client.settimeout(5)
+        taken = 0
+        try:
+            while chunk := client.recv(65536):
+                taken += len(chunk)
+        except ConnectionResetError:
+            pass
+        assert taken < BIG
