@@ -8,6 +8,7 @@ import errno
 import ipaddress
 import logging
 import os
+import resource
 import socket
 import sqlite3
 import threading
@@ -174,6 +175,15 @@ def _listening(family: int, address: Any, with_ipv4: bool) -> socket.socket:
     return sock
 
 
+def connection_limit() -> int:
+    """Connections and requests served at once (uvicorn answers 503 beyond): at most 1,000, and
+    well within the file descriptors this process may open, which its databases need too."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1000
+    return max(32, min(1000, (soft - 64) // 2))
+
+
 def listen(app: Any, sockets: list[socket.socket]) -> None:
     """Serve `app` on `sockets` until Ctrl-C, each request head within a deadline."""
     import uvicorn
@@ -181,7 +191,8 @@ def listen(app: Any, sockets: list[socket.socket]) -> None:
     from shared.cli.head_deadline import HeadDeadlineH11Protocol
 
     server = uvicorn.Server(uvicorn.Config(
-        app, http=HeadDeadlineH11Protocol, log_config=None, access_log=False
+        app, http=HeadDeadlineH11Protocol, log_config=None, access_log=False,
+        limit_concurrency=connection_limit(),
     ))
     # uvicorn re-raises Ctrl-C once it has shut down; `uvicorn.run` would swallow it, as here.
     with contextlib.suppress(KeyboardInterrupt):

@@ -14,7 +14,7 @@ import uvicorn
 from typer.testing import CliRunner
 
 from shared.cli import app
-from shared.cli.serve import seal_quiet_hours_hourly, seconds_to_next_sweep
+from shared.cli.serve import connection_limit, seal_quiet_hours_hourly, seconds_to_next_sweep
 from shared.settings import Settings
 
 
@@ -86,7 +86,7 @@ def serve(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, demo_region: list[str
                     socket.create_connection((address, sock.getsockname()[1]), timeout=5).close()
                     reachable.append(address)
         listened.append({"addresses": [sock.getsockname()[:2] for sock in sockets or ()],
-                         "reachable": reachable})
+                         "reachable": reachable, "limit": server.config.limit_concurrency})
 
     monkeypatch.setattr(uvicorn.Server, "run", run)
     monkeypatch.setenv("SMARTBY_DATA_DIR", str(tmp_path))
@@ -370,6 +370,19 @@ def test_the_banners_first_line_is_one_line_in_a_narrow_log(serve, tmp_path) -> 
     code, output, _ = serve(COLUMNS="40")
     assert code == 0, output
     assert output.splitlines()[0].endswith(f"; data in {tmp_path}")
+
+
+@pytest.mark.parametrize(("files", "limit"), [(1024, 480), (20000, 1000), (100, 32)])
+def test_connections_at_once_stay_within_the_files_the_process_may_open(
+    serve, monkeypatch, files: int, limit: int
+) -> None:
+    import resource
+
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (files, files))
+    assert connection_limit() == limit
+    code, output, listened = serve()
+    assert code == 0, output
+    assert listened[-1]["limit"] == limit
 
 
 def _database_error(tmp_path: Path, problem: str) -> sqlite3.DatabaseError:
