@@ -487,15 +487,17 @@ class TimeSeries:
         if open_bucket is None or not low <= open_bucket <= high:
             open_hour = None
         month = first.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        hours_per_query = _FIRST_HOURS_PER_QUERY
-        while month <= end:
+        hours_per_query, unread = _FIRST_HOURS_PER_QUERY, MAX_PAGE_HOURS  # a page reads no more
+        while month <= end and unread > 0:
             query = Query(range={"bucket": (low, high)}, order_by="bucket")
             token = None
-            while True:
+            while unread > 0:
                 page = self._series.query(
-                    query, device, month_of(month), limit=hours_per_query, continuation=token
+                    query, device, month_of(month), limit=min(hours_per_query, unread),
+                    continuation=token,
                 )
                 hours_per_query = min(2 * hours_per_query, _MOST_HOURS_PER_QUERY)
+                unread -= len(page.items)
                 for doc in page.items:
                     if open_hour is not None and open_bucket < doc["bucket"]:
                         yield {"bucket": open_bucket, **open_hour}
