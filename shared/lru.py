@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -17,12 +17,25 @@ V = TypeVar("V")
 
 
 class Lru(Generic[K, V]):
-    def __init__(self, max_entries: int) -> None:
+    """At most `max_entries`; with `weigh`, also at most `max_weight` of what the values weigh
+    together (e.g. the readings documents hold), so a few huge values cannot take the memory
+    many small ones were budgeted for."""
+
+    def __init__(
+        self,
+        max_entries: int,
+        weigh: Callable[[V], int] | None = None,
+        max_weight: int = 0,
+    ) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self._max = max_entries
         self._entries: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
+        self._weigh = weigh
+        self._max_weight = max_weight
+        self._weights: dict[K, int] = {}
+        self._weight = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -37,13 +50,21 @@ class Lru(Generic[K, V]):
         return value
 
     def put(self, key: K, value: V) -> None:
+        weight = self._weigh(value) if self._weigh is not None else 0
         with self._lock:
             entries = self._entries
             entries[key] = value
             entries.move_to_end(key)
-            while len(entries) > self._max:
-                entries.popitem(last=False)
+            if self._weigh is not None:
+                self._weight += weight - self._weights.get(key, 0)
+                self._weights[key] = weight
+            while len(entries) > self._max or (
+                self._weight > self._max_weight and len(entries) > 1
+            ):
+                evicted, _ = entries.popitem(last=False)
+                self._weight -= self._weights.pop(evicted, 0)
 
     def forget(self, key: K) -> None:
         with self._lock:
             self._entries.pop(key, None)
+            self._weight -= self._weights.pop(key, 0)

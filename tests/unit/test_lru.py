@@ -42,3 +42,29 @@ def test_the_bound_holds_when_threads_share_it() -> None:
 def test_it_needs_room_for_one_entry() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Lru(0)
+
+
+def test_weighed_values_are_evicted_to_stay_within_the_weight() -> None:
+    cache: Lru[str, list[int]] = Lru(100, weigh=len, max_weight=10)
+    cache.put("a", [0] * 4)
+    cache.put("b", [0] * 4)
+    cache.put("a", [0] * 2)  # replaced: weighs its new weight
+    cache.put("c", [0] * 4)
+    assert [cache.get(k) is not None for k in "abc"] == [True, True, True]  # 2 + 4 + 4
+    cache.put("d", [0] * 3)  # 13: the least recently used go until it fits
+    assert [cache.get(k) is not None for k in "abcd"] == [False, False, True, True]
+    cache.forget("c")
+    cache.put("huge", [0] * 50)  # heavier than the whole budget: kept alone, the newest
+    assert len(cache) == 1 and cache.get("huge") is not None
+
+
+def test_the_bucket_cache_weighs_documents_by_the_uplinks_of_their_hour() -> None:
+    from shared.telemetry.series import BucketCache
+
+    cache = BucketCache(max_entries=100, max_readings=1000)
+    chatty = {"open": {"q": {}, "up": {str(n): {} for n in range(900)}}}
+    cache.put(("p", "quiet"), {"open": {"q": {}, "up": {"1": {}}}})
+    cache.put(("p", "chatty"), chatty)
+    cache.put(("p", "hour"), {"q": {}, "up": {str(n): {} for n in range(200)}})
+    assert cache.get(("p", "quiet")) is None and cache.get(("p", "chatty")) is None
+    assert cache.get(("p", "hour")) is not None
