@@ -217,11 +217,11 @@ def month_of(time: datetime) -> str:
 
 class BucketCache(Lru[tuple[str, str], Document]):
     """The bucket and state documents this process wrote last (with their ETags), keyed by
-    (partition, id). Bounded by documents and by the readings they hold together: a device
-    may send 10,000 readings an hour, about 5 MB of a state's open hour in memory."""
+    (partition, id). Bounded by documents and by the uplinks their hours hold together: a
+    device may send 10,000 readings an hour, about 5 MB of a state's open hour in memory."""
 
-    def __init__(self, max_entries: int = 50_000, max_readings: int = 500_000) -> None:
-        super().__init__(max_entries, _uplinks_held, max_readings)
+    def __init__(self, max_entries: int = 50_000, max_uplinks: int = 500_000) -> None:
+        super().__init__(max_entries, _uplinks_held, max_uplinks)
 
 
 def _uplinks_held(doc: Document) -> int:

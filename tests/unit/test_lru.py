@@ -61,7 +61,7 @@ def test_weighed_values_are_evicted_to_stay_within_the_weight() -> None:
 def test_the_bucket_cache_weighs_documents_by_the_uplinks_of_their_hour() -> None:
     from shared.telemetry.series import BucketCache
 
-    cache = BucketCache(max_entries=100, max_readings=1000)
+    cache = BucketCache(max_entries=100, max_uplinks=1000)
     chatty = {"open": {"q": {}, "up": {str(n): {} for n in range(900)}}}
     cache.put(("p", "quiet"), {"open": {"q": {}, "up": {"1": {}}}})
     cache.put(("p", "chatty"), chatty)
