@@ -176,12 +176,13 @@ def _listening(family: int, address: Any, with_ipv4: bool) -> socket.socket:
 
 
 def connection_limit() -> int:
-    """Connections and requests served at once (uvicorn answers 503 beyond): at most 1,000, and
-    well within the file descriptors this process may open, which its databases need too."""
+    """Connections served at once (beyond, a connection is answered 503 and closed): at most
+    1,000, and at most half the file descriptors this process may open beyond the 64 kept for
+    its databases and logs (at least one)."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return 1000
-    return max(32, min(1000, (soft - 64) // 2))
+    return max(1, min(1000, (soft - 64) // 2))
 
 
 def listen(app: Any, sockets: list[socket.socket]) -> None:

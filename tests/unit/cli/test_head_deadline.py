@@ -3,6 +3,7 @@ idle or half-sent connection would otherwise hold a file descriptor for good."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -40,13 +41,18 @@ def big_port(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     yield from _serving(_big, monkeypatch)
 
 
-def _serving(app, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+@pytest.fixture
+def port_for_two(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    yield from _serving(_ok, monkeypatch, limit=2)
+
+
+def _serving(app, monkeypatch: pytest.MonkeyPatch, limit: int | None = None) -> Iterator[int]:
     monkeypatch.setattr(head_deadline, "REQUEST_HEAD_TIMEOUT_S", 0.3)
     monkeypatch.setattr(head_deadline, "RESPONSE_SEND_TIMEOUT_S", 0.3)
     sockets = bind("127.0.0.1", 0)
     server = uvicorn.Server(uvicorn.Config(
         app, http=head_deadline.HeadDeadlineH11Protocol, log_config=None, access_log=False,
-        lifespan="off",
+        lifespan="off", limit_concurrency=limit,
     ))
     thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, daemon=True)
     thread.start()
@@ -98,3 +104,36 @@ def test_a_client_that_stops_taking_its_response_is_cut_off(big_port: int) -> No
         except ConnectionResetError:
             pass
         assert taken < BIG
+
+
+def test_a_slow_client_that_keeps_reading_gets_its_whole_response(big_port: int) -> None:
+    """The deadline is for a client that takes nothing, not for one whose download as a whole
+    takes longer than it (here 16 MiB through a 4 KiB window, read in small steps)."""
+    with socket.socket() as client:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client.connect(("127.0.0.1", big_port))
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        client.settimeout(5)
+        taken, started = 0, time.monotonic()
+        while taken <= BIG and (chunk := client.recv(65536)):  # cut off: ConnectionResetError
+            taken += len(chunk)
+            time.sleep(0.001)
+        assert time.monotonic() - started > 2 * 0.3  # longer than one send deadline
+    assert taken > BIG  # the body and its head
+
+
+def test_a_connection_beyond_the_limit_is_answered_503_and_closed_at_once(
+    port_for_two: int,
+) -> None:
+    """uvicorn would keep it (and its file descriptor) open to answer its requests 503."""
+    with contextlib.ExitStack() as held:
+        for _ in range(2):
+            held.enter_context(socket.create_connection(("127.0.0.1", port_for_two)))
+        time.sleep(0.05)  # both accepted
+        with socket.create_connection(("127.0.0.1", port_for_two)) as third:
+            third.settimeout(0.2)  # well within the 0.3 s head deadline
+            answer = b""
+            while chunk := third.recv(1024):
+                answer += chunk
+    assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+    assert b"connection: close" in answer

@@ -2,6 +2,7 @@ import base64
 import contextlib
 import logging
 import os
+import resource
 import socket
 import sqlite3
 import stat
@@ -372,11 +373,13 @@ def test_the_banners_first_line_is_one_line_in_a_narrow_log(serve, tmp_path) -> 
     assert output.splitlines()[0].endswith(f"; data in {tmp_path}")
 
 
-@pytest.mark.parametrize(("files", "limit"), [(1024, 480), (20000, 1000), (100, 32)])
+@pytest.mark.parametrize(
+    ("files", "limit"),
+    [(1024, 480), (20000, 1000), (100, 18), (64, 1), (resource.RLIM_INFINITY, 1000)],
+)
 def test_connections_at_once_stay_within_the_files_the_process_may_open(
     serve, monkeypatch, files: int, limit: int
 ) -> None:
-    import resource
 
     monkeypatch.setattr(resource, "getrlimit", lambda which: (files, files))
     assert connection_limit() == limit
