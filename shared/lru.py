@@ -25,15 +25,17 @@ class Lru(Generic[K, V]):
         self,
         max_entries: int,
         weigh: Callable[[V], int] | None = None,
-        max_weight: int = 0,
+        max_weight: int | None = None,
     ) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
+        if (weigh is None) != (max_weight is None):  # a weight with no bound keeps one entry
+            raise ValueError("weigh and max_weight go together")
         self._max = max_entries
         self._entries: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
         self._weigh = weigh
-        self._max_weight = max_weight
+        self._max_weight = max_weight or 0
         self._weights: dict[K, int] = {}
         self._weight = 0
 

@@ -487,7 +487,8 @@ class TimeSeries:
     ) -> Iterator[Document]:
         """The device's buckets overlapping [start or the cursor, end], in time order, its open
         hour among them (usually the newest, but a late device-timed reading can open an hour
-        older than one the sweep sealed)."""
+        older than one the sweep sealed). At most MAX_PAGE_HOURS come from the store; when
+        that cuts them short, a newer open hour is left for the page after."""
         first = max(start, after[0]) if after else start
         low, high = bucket_of(first), bucket_of(end)
         open_bucket, open_hour = open_hour_of(self._latest.read(device))
@@ -517,7 +518,7 @@ class TimeSeries:
                 if token is None:
                     break
             month = (month + timedelta(days=32)).replace(day=1)
-        if open_hour is not None:
+        if open_hour is not None and unread > 0:  # else hours between may be unread yet
             yield {"bucket": open_bucket, **open_hour}
 
 

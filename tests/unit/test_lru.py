@@ -44,6 +44,12 @@ def test_it_needs_room_for_one_entry() -> None:
         Lru(0)
 
 
+@pytest.mark.parametrize("half", [{"weigh": len}, {"max_weight": 10}])
+def test_a_weight_needs_its_bound_and_a_bound_its_weight(half) -> None:
+    with pytest.raises(ValueError, match="go together"):
+        Lru(100, **half)
+
+
 def test_weighed_values_are_evicted_to_stay_within_the_weight() -> None:
     cache: Lru[str, list[int]] = Lru(100, weigh=len, max_weight=10)
     cache.put("a", [0] * 4)
@@ -54,6 +60,8 @@ def test_weighed_values_are_evicted_to_stay_within_the_weight() -> None:
     cache.put("d", [0] * 3)  # 13: the least recently used go until it fits
     assert [cache.get(k) is not None for k in "abcd"] == [False, False, True, True]
     cache.forget("c")
+    cache.put("e", [0] * 7)  # 3 + 7: fits once the forgotten entry's weight is gone
+    assert [cache.get(k) is not None for k in "de"] == [True, True]
     cache.put("huge", [0] * 50)  # heavier than the whole budget: kept alone, the newest
     assert len(cache) == 1 and cache.get("huge") is not None
 

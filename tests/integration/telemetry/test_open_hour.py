@@ -13,6 +13,7 @@ import pytest
 
 from shared.store import Unavailable
 from shared.store.tenancy import TenantContainer
+from shared.telemetry import series as series_module
 from shared.telemetry.devices import DeviceUpsert
 from shared.telemetry.ingest import Ingestor, deliver
 from shared.telemetry.uplinks import parse_ttn
@@ -372,10 +373,8 @@ def test_a_sealed_hour_is_not_kept_in_memory(ingestor, platform):
     assert cached_hours == []
 
 
-def test_a_small_page_reads_few_hour_documents(ingestor, platform, monkeypatch):
-    """An hour may hold 10,000 readings (megabytes): a page of a few must not read fifty."""
-    for fcnt, hour in enumerate(range(10, 16), 1):
-        _ingest(ingestor, _uplink(fcnt, f"{hour}:05"))
+def _counting_queries(platform, monkeypatch) -> list[int]:
+    """How many hour documents each query of the series container returned, as they run."""
     series = platform.store.container("series")
     real_query = series.query
     fetched: list[int] = []
@@ -386,9 +385,43 @@ def test_a_small_page_reads_few_hour_documents(ingestor, platform, monkeypatch):
         return page
 
     monkeypatch.setattr(series, "query", counted)
+    return fetched
+
+
+DAY = (datetime(2026, 11, 22, tzinfo=UTC), datetime(2026, 11, 23, tzinfo=UTC))
+
+
+def test_each_query_for_hours_asks_for_twice_as_many_as_the_last(
+    ingestor, platform, monkeypatch
+):
+    """2, then 4, then 8...: a page of many hours costs a few queries, not one per 2 hours."""
+    for fcnt, hour in enumerate(range(10, 20), 1):  # 10-18 sealed, 19 the open hour
+        _ingest(ingestor, _uplink(fcnt, f"{hour}:05"))
+    fetched = _counting_queries(platform, monkeypatch)
     readings, token = ingestor.series(TENANT).read(
-        EM300, datetime(2026, 11, 22, tzinfo=UTC), datetime(2026, 11, 23, tzinfo=UTC),
-        quantity=None, limit=2, continuation=None)
+        EM300, *DAY, quantity=None, limit=500, continuation=None)
+    assert fetched == [2, 4, 3] and token is None
+    assert len(readings) == 10 * 3
+
+
+def test_hours_cut_short_by_the_page_budget_stay_in_time_order(
+    ingestor, platform, monkeypatch
+):
+    """The open hour, newer than every hour the budget let the page read, waits for the next."""
+    for fcnt, hour in enumerate(range(10, 20), 1):
+        _ingest(ingestor, _uplink(fcnt, f"{hour}:05"))
+    monkeypatch.setattr(series_module, "MAX_PAGE_HOURS", 4)
+    hours = ingestor.series(TENANT)._buckets(EM300, *DAY, None)
+    assert [doc["bucket"][-2:] for doc in hours] == ["10", "11", "12", "13"]
+
+
+def test_a_small_page_reads_few_hour_documents(ingestor, platform, monkeypatch):
+    """An hour may hold 10,000 readings (megabytes): a page of a few must not read fifty."""
+    for fcnt, hour in enumerate(range(10, 16), 1):
+        _ingest(ingestor, _uplink(fcnt, f"{hour}:05"))
+    fetched = _counting_queries(platform, monkeypatch)
+    readings, token = ingestor.series(TENANT).read(
+        EM300, *DAY, quantity=None, limit=2, continuation=None)
     assert [f"{r.time:%H:%M}" for r in readings] == ["10:05", "10:05"] and token
     assert sum(fetched) <= 2
     monkeypatch.undo()
