@@ -103,12 +103,19 @@ class Query:
 
     `where` maps a top-level field to the value it must equal; `range` maps a field to an
     inclusive (low, high) pair where either side may be None.
+
+    `fields` projects: each item found holds only those top-level fields, the ones it has (an
+    absent field stays absent, never null), and no `_etag`; no more of each document than that
+    comes out of the store, where a whole one can be megabytes. A projected item is read-only: never
+    write it back, it would drop every field it lacks (and without `_etag` no guarded write can
+    take it).
     """
 
     where: Mapping[str, Any] = field(default_factory=dict)
     range: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
     order_by: str | None = None
     descending: bool = False
+    fields: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +251,13 @@ def check_field(name: str) -> str:
     return name
 
 
+def check_projection(fields: tuple[str, ...]) -> None:
+    """A projection names one or more distinct fields; `_etag` is not one (it is what a write
+    would take, and a projected document is not for writing)."""
+    if not fields or len(set(fields)) < len(fields) or "_etag" in fields:
+        raise ValueError(f"a projection names distinct fields, at least one, not _etag: {fields}")
+
+
 def check_scan(query: Query) -> None:
     """A cross-partition scan pages by id, the one order both stores can resume exactly."""
     if query.order_by not in (None, "id") or query.descending:
@@ -252,11 +266,13 @@ def check_scan(query: Query) -> None:
 
 def check_query(spec: ContainerSpec, query: Query, limit: int) -> None:
     """Field names are identifiers, a sort field is indexed (Cosmos cannot ORDER BY a path its
-    indexing policy excludes), and a page holds 1..MAX_PAGE items."""
+    indexing policy excludes), a projection is usable, and a page holds 1..MAX_PAGE items."""
     if not 1 <= limit <= MAX_PAGE:
         raise ValueError(f"limit must be within 1..{MAX_PAGE}")
-    for name in (*query.where, *query.range):
+    for name in (*query.where, *query.range, *(query.fields or ())):
         check_field(name)
+    if query.fields is not None:
+        check_projection(query.fields)
     if query.order_by is not None:
         check_field(query.order_by)
         if query.order_by not in (spec.partition_key, *spec.indexed):

@@ -203,6 +203,24 @@ def _path(field: str) -> str:
     return f'c["{check_field(field)}"]'
 
 
+def _selection(fields: tuple[str, ...] | None) -> str:
+    """What a query selects: whole documents, or a projection's fields (an item lacks those
+    its document lacks, as Cosmos leaves undefined values out)."""
+    return "*" if fields is None else ", ".join(_path(name) for name in fields)
+
+
+def _with_id(fields: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """A scan's projection with `id` too: the page's last id is where the next page starts."""
+    return None if fields is None else tuple(dict.fromkeys((*fields, "id")))
+
+
+def _asked(fields: tuple[str, ...] | None, docs: list[Document]) -> list[Document]:
+    """A scan's items with only the fields its projection asked for (`_with_id`)."""
+    if fields is None or "id" in fields:
+        return docs
+    return [{k: v for k, v in doc.items() if k != "id"} for doc in docs]
+
+
 def _public(doc: Mapping[str, Any]) -> Document:
     return {k: v for k, v in doc.items() if k not in _SYSTEM_FIELDS}
 
@@ -426,7 +444,7 @@ class CosmosContainer:
     def query(
         self, partition: str, query: Query, *, limit: int = 100, continuation: str | None = None
     ) -> Page:
-        sql = _filtered("*", (self.spec.partition_key, partition), query)
+        sql = _filtered(_selection(query.fields), (self.spec.partition_key, partition), query)
         with _translated(f"query {self._what(partition)}"):
             return self._page(sql, query, limit, continuation, partition_key=partition)
 
@@ -436,7 +454,7 @@ class CosmosContainer:
         after the block it read ahead to merge the partitions)."""
         check_scan(query)
         check_query(self.spec, query, limit)
-        sql = _filtered(f"TOP {limit + 1} *", None, query)
+        sql = _filtered(f"TOP {limit + 1} {_selection(_with_id(query.fields))}", None, query)
         if continuation:
             sql.where(f"c.id > {sql.param(_after_id(continuation))}")
         with _translated(f"scan {self.spec.name}"):
@@ -451,9 +469,9 @@ class CosmosContainer:
             ]
         items = found[:limit]
         if len(found) <= limit:  # the last page (or none: nothing matched)
-            return Page(items, None)
+            return Page(_asked(query.fields, items), None)
         last = json.dumps([items[-1]["id"]])  # ASCII (ids need not be): tokens are checked so
-        return Page(items, _wrapped(last))
+        return Page(_asked(query.fields, items), _wrapped(last))
 
     def count(self, partition: str, query: Query) -> int:
         sql = _filtered("VALUE COUNT(1)", (self.spec.partition_key, partition), query)

@@ -58,6 +58,23 @@ def _field(name: str, indexed: tuple[str, ...] = ()) -> str:
     return f"json_extract(body, '$.{name}')"
 
 
+#: A `json_each` row's value as JSON: SQLite gives booleans to SQL as 1 and 0.
+_JSON_VALUE = "CASE WHEN type IN ('true', 'false') THEN json(type) ELSE value END"
+
+
+def _document_columns(table: str, fields: tuple[str, ...] | None) -> str:
+    """The SQL columns a query reads each document from: its body and ETag, or for a
+    projection one JSON object of those fields that it has, which SQLite builds: only that part
+    of the document reaches Python to be parsed, however large the document."""
+    if fields is None:
+        return "body, etag"
+    names = ", ".join(f"'{check_field(name)}'" for name in fields)
+    return (
+        f"(SELECT json_group_object(key, {_JSON_VALUE}) FROM json_each({table}.body) "
+        f"WHERE key IN ({names}))"
+    )
+
+
 def _sql_value(value: Any) -> Any:
     """A document value as `json_extract` would give it to SQL (1/0 for booleans, JSON text for
     objects and arrays), so indexed columns and unindexed fields compare alike."""
@@ -306,15 +323,19 @@ class EmbeddedContainer:
             after, after_params = _after(field, query.descending, position)
             where, params = f"{where} AND {after}", [*params, *after_params]
         rows = self._store.fetchall(
-            f"SELECT body, etag, {field or 'NULL'}, pk, id FROM {self._table} "
-            f"WHERE {scope}{self._live()}{where} ORDER BY {order} LIMIT ?",
+            f"SELECT {field or 'NULL'}, pk, id, {_document_columns(self._table, query.fields)} "
+            f"FROM {self._table} WHERE {scope}{self._live()}{where} ORDER BY {order} LIMIT ?",
             [*([partition] if partition is not None else []), time.time(), *params, limit + 1],
         )
-        items = [self._row(body, etag) for body, etag, *_ in rows[:limit]]
+        items = [self._document(query.fields is not None, row[3:]) for row in rows[:limit]]
         if len(rows) <= limit:
             return Page(items, None)
-        last = rows[limit - 1][2:]
+        last = rows[limit - 1][:3]
         return Page(items, _encode_position(last if field else last[1:]))
+
+    def _document(self, projected: bool, columns: Sequence[Any]) -> Document:
+        """A row's document (`_document_columns`): whole, with its ETag, or projected."""
+        return orjson.loads(columns[0]) if projected else self._row(*columns)
 
     def query(
         self, partition: str, query: Query, *, limit: int = 100, continuation: str | None = None

@@ -329,6 +329,78 @@ def test_count(devices: Container, unique: str):
     assert devices.count(unique, Query(where={"area": "none"})) == 0
 
 
+# --- projections ------------------------------------------------------------------------------
+
+
+def test_a_projection_returns_exactly_the_asked_fields_a_document_has(
+    devices: Container, unique: str
+):
+    devices.create(device(
+        unique, "full", name="Blåbærsjøen", location={"lat": 59.1, "lon": 10.2}, tags=["a", 1],
+        flag=True, off=False, n=2.5, none=None, hour={"q": {"t": {"v": {"1": 1.0}}}},
+    ))
+    devices.create(device(unique, "bare", hour={"q": {}}))
+    fields = ("name", "location", "tags", "flag", "off", "n", "none", "missing")
+    found = devices.query(unique, Query(order_by="id", fields=fields)).items
+    assert found == [
+        {},  # "bare": absent fields are left out, not null
+        {"name": "Blåbærsjøen", "location": {"lat": 59.1, "lon": 10.2}, "tags": ["a", 1],
+         "flag": True, "off": False, "n": 2.5, "none": None},
+    ]
+
+
+def test_a_projection_filters_and_orders_by_fields_it_leaves_out(
+    devices: Container, unique: str
+):
+    fill(devices, unique, 12)
+    query = Query(where={"even": True}, range={"n": (1, 7)}, order_by="area", fields=("n",))
+    assert devices.query(unique, query).items == [{"n": 6}, {"n": 4}, {"n": 2}]
+
+
+@pytest.mark.parametrize(("order_by", "descending"), [(None, False), ("id", False),
+                                                     ("area", False), ("area", True)])
+def test_projected_pages_are_the_whole_documents_pages(
+    devices: Container, unique: str, order_by: str | None, descending: bool
+):
+    fill(devices, unique, 13)
+
+    def fetch(fields: tuple[str, ...] | None) -> list[list[Any]]:
+        query = Query(order_by=order_by, descending=descending, fields=fields)
+        pages = all_pages(lambda **page: devices.query(unique, query, **page), limit=4)
+        return [[doc["n"] for doc in page.items] for page in pages]
+
+    projected = fetch(("n",))
+    assert projected == fetch(None)
+    assert sorted(n for page in projected for n in page) == list(range(13))
+
+
+@pytest.mark.parametrize("with_id", [False, True])
+def test_a_projected_scan_pages_across_partitions(
+    store: DocumentStore, unique: str, with_id: bool
+):
+    """A scan pages by id, whether or not its projection asks for the ids."""
+    tenants = store.container("tenants")
+    for n in range(5):
+        tenants.create({"id": f"{unique}-{n}", "tenant": f"{unique}-{n}", "batch": unique, "n": n})
+    fields = ("n", "id") if with_id else ("n",)
+
+    def fetch(**page: Any) -> Page:
+        return tenants.scan(Query(where={"batch": unique}, fields=fields), **page)
+
+    found = [doc for page in all_pages(fetch, limit=2) for doc in page.items]
+    assert found == [{"n": n, **({"id": f"{unique}-{n}"} if with_id else {})} for n in range(5)]
+
+
+@pytest.mark.parametrize("fields", [(), ("n", "n"), ("_etag",), ("bad-name",), ("a.b",)])
+def test_a_projection_names_distinct_queryable_fields(
+    store: DocumentStore, unique: str, fields: tuple[str, ...]
+):
+    with pytest.raises(ValueError):
+        store.container("devices").query(unique, Query(fields=fields))
+    with pytest.raises(ValueError):
+        store.container("tenants").scan(Query(fields=fields))
+
+
 def test_scan_crosses_partitions(store: DocumentStore, unique: str):
     tenants = store.container("tenants")
     for n in range(5):
