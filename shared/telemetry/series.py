@@ -395,9 +395,10 @@ class TimeSeries:
 
         A page of such states is sealed as the query returned them (no read each): the hours go
         to their buckets, then the states without them are written together (`write_all`, one
-        request per 100 on Cosmos). Each page is queried from the start: the states written drop
-        out of the query, and one that ingest wrote meanwhile comes back as it is now, to be
-        sealed again (at most `_WRITE_ATTEMPTS` times in one sweep).
+        request per 100 on Cosmos), which is why the query reads them whole (no projection).
+        Each page is queried from the start: the states written drop out of the query, and one
+        that ingest wrote meanwhile comes back as it is now, to be sealed again (at most
+        `_WRITE_ATTEMPTS` times in one sweep).
         """
         query = Query(range={"openBucket": (None, before)})
         attempts: Counter[str] = Counter()

@@ -67,6 +67,12 @@ class LatestState(BaseModel):
     values: dict[str, LatestValue] = Field(default_factory=dict)
 
 
+#: What /latest reads of each latest-state document: the fields of `LatestState`, of which
+#: `smart_data_model` reads some. Not the frame-counter session nor the open hour of readings,
+#: which make a chatty device's state megabytes.
+LATEST_FIELDS = tuple(LatestState.model_fields)
+
+
 class LatestPage(BaseModel):
     items: list[LatestState] | list[dict[str, Any]]
     continuation: str | None = None
@@ -150,7 +156,9 @@ def latest(
 ) -> LatestPage:
     """Each device's newest value per quantity, optionally in one area."""
     container = TenantContainer(platform.store.container("latest"), tenant)
-    query = StoreQuery(where={"area": area} if area else {}, order_by="device")
+    query = StoreQuery(
+        where={"area": area} if area else {}, order_by="device", fields=LATEST_FIELDS
+    )
     page = container.query(query, limit=limit, continuation=continuation)
     docs = [d for d in page.items if d.get("time")]
     if view == "sdm":

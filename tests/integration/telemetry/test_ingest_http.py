@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
+from shared.api.routes.telemetry import LATEST_FIELDS, LatestState
 from shared.store.tenancy import TenantContainer
 from shared.telemetry.envelope import seal_envelope
+from shared.telemetry.observations import smart_data_model
 from tests.conftest import auth
 from tests.support.uplinks import chirpstack_up, encrypt, ttn_uplink
 
@@ -580,6 +582,48 @@ def _latest_devices(client, tenant, **params):
                           headers=auth(tenant.keys["read"]))
     assert response.status_code == 200, response.text
     return [item["device"] for item in response.json()["items"]]
+
+
+def test_latest_reads_only_what_it_shows_of_a_chatty_devices_state(
+    client, sandefjord, platform, monkeypatch
+):
+    """A state carries its device's session and open hour (megabytes for a chatty device): the
+    store is asked for the fields /latest shows, and both views answer as from the whole state."""
+    frm = encrypt(EM300_PAYLOAD, APP_S_KEY, DEV_ADDR, 1)
+    assert _post_ttn(client, sandefjord, ttn_uplink(
+        EM300, DEV_ADDR, 1, frm, "2026-11-22T10:00:00Z")).status_code == 202
+    assert client.post(
+        "/api/tenants/sandefjord/ingest/chirpstack?event=up",
+        json=chirpstack_up(LHT65, "01ab23cd", 3, LHT65_PAYLOAD, "2026-11-22T09:00:00Z"),
+        headers=auth(sandefjord.keys["ingest"]),
+    ).status_code == 202
+    latest = platform.store.container("latest")
+    states = []
+    for dev_eui in (EM300, LHT65):  # ordered by device, as /latest lists them
+        state = latest.read("sandefjord", dev_eui)
+        state["open"]["up"] |= {str(n): {"f": n, "src": "ttn"} for n in range(10_000)}
+        state["session"]["seen"] |= {str(n): f"{n:016x}" for n in range(1_000)}
+        states.append(latest.upsert(state))
+    asked = []
+    query = latest.query
+
+    def spy(partition, store_query, **page):
+        found = query(partition, store_query, **page)
+        asked.append((store_query.fields, found.items))
+        return found
+
+    monkeypatch.setattr(latest, "query", spy)
+    for view, shown in [
+        ("smartby", lambda state: LatestState.model_validate(state).model_dump(mode="json")),
+        ("sdm", lambda state: smart_data_model("sandefjord", state)),
+    ]:
+        response = client.get("/api/tenants/sandefjord/latest", params={"view": view},
+                              headers=auth(sandefjord.keys["read"]))
+        assert response.status_code == 200, response.text
+        assert response.json()["items"] == [shown(state) for state in states]
+    assert [fields for fields, _ in asked] == [LATEST_FIELDS, LATEST_FIELDS]
+    assert all(doc.keys() <= set(LATEST_FIELDS) for _, docs in asked for doc in docs)
+    assert response.json()["items"][1]["temperature"] == 4.25  # the lake's probe, in sdm
 
 
 def test_a_moved_device_is_listed_in_its_new_area(client, sandefjord):
