@@ -4,8 +4,8 @@ For one tenant's batch of deliveries:
 
 1. look the devices up (cached), and check their latest-state documents against the store
    (their ETags in one request, then the changed ones in one more), which hold the LoRaWAN
-   session (DevAddr, last FCnt, a window of recently seen FCnts with payload hashes, the
-   outbox);
+   session (DevAddr, last FCnt, a window of recently seen FCnts with payload hashes, or of
+   clear messages' hashes with their receive times, the outbox);
 2. per uplink, in FCnt order: drop exact redeliveries (same FCnt, same payload) as duplicates,
    quarantine replays (same FCnt, other payload) and regressions; decrypt with the device's own
    key (LoRaWAN AppSKey, or the AES-GCM envelope key); decode with the model's codec; normalise;
@@ -261,7 +261,12 @@ class _Session:
     hour_size: Callable[[str], int]
     dev_addr: int | None = None
     last: int | None = None
+    #: The window: FCnt: payload digest; a clear message's digest: its receive time (RFC 3339;
+    #: sessions stored before receive times were kept have the digest again).
     seen: dict[str, str] = field(default_factory=dict)
+    #: The newest receive time of the clear messages the window let go: one received no later
+    #: is a copy of one of those (see `forgot`).
+    forgotten: str | None = None
     #: Frames replayed from the quarantine from before the window (FCnt: digest), kept apart
     #: from `seen`, whose newest counters they would push out.
     replayed: dict[str, str] = field(default_factory=dict)
@@ -302,13 +307,14 @@ class _Session:
             key: entry for key, entry in (pending if isinstance(pending, dict) else {}).items()
             if isinstance(entry, list) and len(entry) in (2, 3)  # [commit, source(, received)]
             and now - entry[0] < OUTBOX_HORIZON_S
-            and not published(key, seen.get(key) or replayed.get(key, ""))
+            and not published(key, _digest_of(key, seen, replayed))
         }
         return cls(
             hour_size,
             dev_addr=state.get("devAddr"),
             last=state.get("last"),
             seen=seen,
+            forgotten=state.get("forgotten"),
             replayed=replayed,
             loaded_from=doc.get("_etag"),
             epoch=doc.get("sessionEpoch", 0),
@@ -340,7 +346,7 @@ class _Session:
     def digests(self) -> Iterator[tuple[str, str]]:
         """The frames this batch publishes (accepted, or again from the outbox) and digests."""
         for key in self.republished:
-            yield key, self.seen.get(key) or self.replayed.get(key, "")
+            yield key, _digest_of(key, self.seen, self.replayed)
         for key, (_, _, digest) in self.accepted.items():
             yield key, digest
 
@@ -351,7 +357,16 @@ class _Session:
         outbox.update(
             (key, [now, source, received]) for key, (source, received, _) in self.accepted.items()
         )
-        return _session_document(self.dev_addr, self.last, self.seen, outbox, self.replayed)
+        return _session_document(
+            self.dev_addr, self.last, self.seen, outbox, self.replayed, self.forgotten
+        )
+
+    def forgot(self, received: datetime) -> bool:
+        """Whether a clear message received then is older than what the window remembers: a
+        copy of one it let go (a partition replayed from a checkpoint). A device's new messages
+        come later: IoT Hub enqueues them in order, and its HTTP posts that two hosts commit
+        out of order are milliseconds apart, not a window of messages."""
+        return self.forgotten is not None and _not_older(self.forgotten, iso(received))
 
 
 def _session_document(
@@ -360,12 +375,13 @@ def _session_document(
     seen: dict[str, str],
     outbox: dict[str, Any],
     replayed: dict[str, str],
+    forgotten: str | None,
 ) -> dict[str, Any]:
     """A session with the `FCNT_WINDOW` highest frame counters seen (or, for a device that
-    sends none, the most recently seen payload digests), the outbox (at most `MAX_PENDING`) and
-    the last `MAX_REPLAYED` frames replayed from before the window. Frames in the outbox stay
-    seen, however many a batch brought: its retry must find them all duplicates, to publish
-    them. Trims `seen` in place.
+    sends none, the most recently seen payload digests, and the newest receive time of those
+    it let go), the outbox (at most `MAX_PENDING`) and the last `MAX_REPLAYED` frames replayed
+    from before the window. Frames in the outbox stay seen, however many a batch brought: its
+    retry must find them all duplicates, to publish them. Trims `seen` in place.
 
     By counter, not by arrival: a late frame (or two hosts' sessions merged) would otherwise
     push out a newer counter still inside the window, whose captured frame, sent again, would
@@ -375,8 +391,10 @@ def _session_document(
     if excess > 0:
         for stale in _oldest(seen, last, excess):
             if stale not in pending:
-                del seen[stale]
+                forgotten = _newest(forgotten, _receive_time(stale, seen.pop(stale)))
     document = {"devAddr": dev_addr, "last": last, "seen": seen, "pending": pending}
+    if forgotten is not None:
+        document["forgotten"] = forgotten
     if replayed:
         document["replayed"] = dict(list(replayed.items())[-MAX_REPLAYED:])
     return document
@@ -410,6 +428,24 @@ def _counter(key: str) -> int:
     """A `seen` key's frame counter; -1 for a payload digest (16 hex digits, where an FCnt has
     at most 10 digits): a device without counters has only those."""
     return int(key) if len(key) <= 10 and key.isdigit() else -1
+
+
+def _digest_of(key: str, seen: Mapping[str, str], replayed: Mapping[str, str]) -> str:
+    """A remembered frame's payload digest: a clear message's is its key."""
+    if _counter(key) < 0:
+        return key
+    return seen.get(key) or replayed.get(key, "")
+
+
+def _receive_time(key: str, value: str) -> str | None:
+    """A `seen` entry's receive time: a clear message's, unless its session was stored before
+    they were kept (its digest again); a frame counter's is not known."""
+    return value if _counter(key) < 0 and value != key else None
+
+
+def _newest(*times: str | None) -> str | None:
+    """The newest of these RFC 3339 times (None: none)."""
+    return max((t for t in times if t is not None), key=datetime.fromisoformat, default=None)
 
 
 def _digest(payload: bytes) -> str:
@@ -911,7 +947,9 @@ class Ingestor:
         if rejoined:  # taken only from a frame that decoded: a forged one changes nothing
             session.dev_addr, session.last, session.seen = uplink.dev_addr, None, {}
             session.outbox, session.replayed = {}, {}
-        if uplink.fcnt is None or session.last is None or uplink.fcnt > session.last - FCNT_WINDOW:
+        if uplink.fcnt is None:  # its key is its digest; its receive time, once let go, tells
+            session.seen[key] = iso(uplink.received)  # copies from before the window (`forgot`)
+        elif session.last is None or uplink.fcnt > session.last - FCNT_WINDOW:
             session.seen[key] = digest
         else:  # replayed from before the window: in `seen`, it would push the newest out
             session.replayed[key] = digest
@@ -935,7 +973,9 @@ class Ingestor:
         captured frames in again.
         """
         if uplink.fcnt is None:
-            if digest in session.seen:
+            # Not held to the window, a message replayed from the quarantine: set aside, never
+            # taken, it is no copy of one the window let go.
+            if digest in session.seen or (window and session.forgot(uplink.received)):
                 raise _Duplicate
             return False
         fcnt = uplink.fcnt
@@ -1221,8 +1261,9 @@ class _StateMerge:
             theirs = stored.get("pending")
             outbox = (theirs if isinstance(theirs, dict) else {}) | ours["pending"]
             replayed = stored.get("replayed", {}) | ours.get("replayed", {})
+            forgotten = _newest(stored.get("forgotten"), ours.get("forgotten"))
             merged = _session_document(
-                ours["devAddr"], max(lasts, default=None), seen, outbox, replayed
+                ours["devAddr"], max(lasts, default=None), seen, outbox, replayed, forgotten
             )
         else:
             merged = ours
