@@ -8,7 +8,7 @@ connection has REQUEST_HEAD_TIMEOUT_S to send a whole head; the body has its own
 buffer full) is cut off once RESPONSE_SEND_TIMEOUT_S pass in which it took none of it, or a few
 hundred clients that pipeline requests and never read would hold their connections, and the
 answers, for good; a slow client that keeps reading is served however long it takes. A
-connection beyond uvicorn's `limit_concurrency` is answered 503 and closed as it is accepted:
+connection beyond the limit (`limit_concurrency`) is answered 503 and closed as it is accepted:
 uvicorn itself would hold it open, and its file descriptor, to answer its requests 503. (In
 Azure the Functions host fronts HTTP; this is the local runtime's.)
 """
@@ -27,6 +27,12 @@ _UNAVAILABLE = (
 )
 
 
+def limit_concurrency(connections: int) -> int:
+    """uvicorn's `limit_concurrency` for serving `connections` at once: it answers 503 from the
+    limit on, counting the connection that asks among them."""
+    return connections + 1
+
+
 class HeadDeadlineH11Protocol(H11Protocol):
     _head_timer: asyncio.TimerHandle | None = None
     _send_timer: asyncio.TimerHandle | None = None
@@ -34,7 +40,7 @@ class HeadDeadlineH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        if self.limit_concurrency is not None and len(self.connections) > self.limit_concurrency:
+        if self.limit_concurrency is not None and len(self.connections) >= self.limit_concurrency:
             transport.write(_UNAVAILABLE)
             transport.close()  # after the answer; connection_lost forgets the connection
             return

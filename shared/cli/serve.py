@@ -189,11 +189,11 @@ def listen(app: Any, sockets: list[socket.socket]) -> None:
     """Serve `app` on `sockets` until Ctrl-C, each request head within a deadline."""
     import uvicorn
 
-    from shared.cli.head_deadline import HeadDeadlineH11Protocol
+    from shared.cli.head_deadline import HeadDeadlineH11Protocol, limit_concurrency
 
     server = uvicorn.Server(uvicorn.Config(
         app, http=HeadDeadlineH11Protocol, log_config=None, access_log=False,
-        limit_concurrency=connection_limit(),
+        limit_concurrency=limit_concurrency(connection_limit()),
     ))
     # uvicorn re-raises Ctrl-C once it has shut down; `uvicorn.run` would swallow it, as here.
     with contextlib.suppress(KeyboardInterrupt):

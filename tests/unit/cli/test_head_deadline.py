@@ -50,9 +50,10 @@ def _serving(app, monkeypatch: pytest.MonkeyPatch, limit: int | None = None) -> 
     monkeypatch.setattr(head_deadline, "REQUEST_HEAD_TIMEOUT_S", 0.3)
     monkeypatch.setattr(head_deadline, "RESPONSE_SEND_TIMEOUT_S", 0.3)
     sockets = bind("127.0.0.1", 0)
+    concurrency = None if limit is None else head_deadline.limit_concurrency(limit)
     server = uvicorn.Server(uvicorn.Config(
         app, http=head_deadline.HeadDeadlineH11Protocol, log_config=None, access_log=False,
-        lifespan="off", limit_concurrency=limit,
+        lifespan="off", limit_concurrency=concurrency,
     ))
     thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, daemon=True)
     thread.start()
@@ -120,6 +121,19 @@ def test_a_slow_client_that_keeps_reading_gets_its_whole_response(big_port: int)
             time.sleep(0.001)
         assert time.monotonic() - started > 2 * 0.3  # longer than one send deadline
     assert taken > BIG  # the body and its head
+
+
+def _get(port: int) -> bytes:
+    with socket.create_connection(("127.0.0.1", port)) as client:
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        client.settimeout(2)
+        return client.recv(1024)
+
+
+def test_the_connections_within_the_limit_are_served(port_for_two: int) -> None:
+    with socket.create_connection(("127.0.0.1", port_for_two)):
+        time.sleep(0.05)  # accepted: the next is the second of two
+        assert _get(port_for_two).startswith(b"HTTP/1.1 200 OK\r\n")
 
 
 def test_a_connection_beyond_the_limit_is_answered_503_and_closed_at_once(

@@ -87,7 +87,7 @@ def serve(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, demo_region: list[str
                     socket.create_connection((address, sock.getsockname()[1]), timeout=5).close()
                     reachable.append(address)
         listened.append({"addresses": [sock.getsockname()[:2] for sock in sockets or ()],
-                         "reachable": reachable, "limit": server.config.limit_concurrency})
+                         "reachable": reachable, "limit": server.config.limit_concurrency - 1})
 
     monkeypatch.setattr(uvicorn.Server, "run", run)
     monkeypatch.setenv("SMARTBY_DATA_DIR", str(tmp_path))
