@@ -58,21 +58,19 @@ def _field(name: str, indexed: tuple[str, ...] = ()) -> str:
     return f"json_extract(body, '$.{name}')"
 
 
-#: A `json_each` row's value as JSON: SQLite gives booleans to SQL as 1 and 0.
-_JSON_VALUE = "CASE WHEN type IN ('true', 'false') THEN json(type) ELSE value END"
-
-
-def _document_columns(table: str, fields: tuple[str, ...] | None) -> str:
+def _document_columns(fields: tuple[str, ...] | None) -> str:
     """The SQL columns a query reads each document from: its body and ETag, or for a
-    projection one JSON object of those fields that it has, which SQLite builds: only that part
-    of the document reaches Python to be parsed, however large the document."""
+    projection those fields' values (a JSON array) and JSON types (null: absent), which SQLite
+    reads out of the body: only they reach Python to be parsed, however large the document.
+
+    `json_extract` with two paths or more answers JSON text, which keeps numbers and strings as
+    stored; with one it gives an SQL value (a float to 15 digits, a string cut at a NUL), so
+    `$.id` comes first."""
     if fields is None:
         return "body, etag"
-    names = ", ".join(f"'{check_field(name)}'" for name in fields)
-    return (
-        f"(SELECT json_group_object(key, {_JSON_VALUE}) FROM json_each({table}.body) "
-        f"WHERE key IN ({names}))"
-    )
+    paths = [f"'$.{check_field(name)}'" for name in fields]
+    types = ", ".join(f"json_type(body, {path})" for path in paths)
+    return f"json_extract(body, '$.id', {', '.join(paths)}), json_array({types})"
 
 
 def _sql_value(value: Any) -> Any:
@@ -323,19 +321,26 @@ class EmbeddedContainer:
             after, after_params = _after(field, query.descending, position)
             where, params = f"{where} AND {after}", [*params, *after_params]
         rows = self._store.fetchall(
-            f"SELECT {field or 'NULL'}, pk, id, {_document_columns(self._table, query.fields)} "
+            f"SELECT {field or 'NULL'}, pk, id, {_document_columns(query.fields)} "
             f"FROM {self._table} WHERE {scope}{self._live()}{where} ORDER BY {order} LIMIT ?",
             [*([partition] if partition is not None else []), time.time(), *params, limit + 1],
         )
-        items = [self._document(query.fields is not None, row[3:]) for row in rows[:limit]]
+        items = [self._document(query.fields, row[3:]) for row in rows[:limit]]
         if len(rows) <= limit:
             return Page(items, None)
         last = rows[limit - 1][:3]
         return Page(items, _encode_position(last if field else last[1:]))
 
-    def _document(self, projected: bool, columns: Sequence[Any]) -> Document:
+    def _document(self, fields: tuple[str, ...] | None, columns: Sequence[Any]) -> Document:
         """A row's document (`_document_columns`): whole, with its ETag, or projected."""
-        return orjson.loads(columns[0]) if projected else self._row(*columns)
+        if fields is None:
+            return self._row(*columns)
+        values, types = orjson.loads(columns[0])[1:], orjson.loads(columns[1])
+        return {
+            name: value
+            for name, value, kind in zip(fields, values, types, strict=True)
+            if kind is not None
+        }
 
     def query(
         self, partition: str, query: Query, *, limit: int = 100, continuation: str | None = None

@@ -349,6 +349,23 @@ def test_a_projection_returns_exactly_the_asked_fields_a_document_has(
     ]
 
 
+@pytest.mark.parametrize("value", [
+    0.1 + 0.2, 59.123456789012344, 1.0000000000000002e16, 1e308, -0.0, 2**63, 2**64 - 1,
+    "\x00nul\x1f", '{"a": 1}', "Blåbærsjøen \u2028", [], {},
+], ids=repr)
+def test_a_projected_value_is_the_value_the_whole_document_holds(
+    devices: Container, unique: str, value: object
+):
+    """Every digit of a number, every character of a string: a projection reads, it does not
+    convert."""
+    devices.create(device(unique, "d1", kept=value, other=1))
+    whole = devices.read(unique, "d1")
+    assert whole is not None
+    projected = devices.query(unique, Query(fields=("kept",))).items
+    assert projected == [{"kept": whole["kept"]}]
+    assert repr(projected[0]["kept"]) == repr(whole["kept"])  # -0.0 == 0.0, but not as text
+
+
 def test_a_projection_filters_and_orders_by_fields_it_leaves_out(
     devices: Container, unique: str
 ):
