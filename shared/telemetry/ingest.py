@@ -279,6 +279,9 @@ class _Session:
     outbox: dict[str, list[Any]] = field(default_factory=dict)
     #: This batch's frames: (source, receive time, digest)
     accepted: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    #: Those of them that are clear messages held to the window (not replayed from the
+    #: quarantine): one no newer than what a session let go (`forgotten`) is a copy.
+    held_to_window: set[str] = field(default_factory=set)
     republished: list[str] = field(default_factory=list)  # redelivered from the outbox
     changed: bool = False
     hours: dict[str, int] = field(default_factory=dict)
@@ -359,6 +362,18 @@ class _Session:
         )
         return _session_document(
             self.dev_addr, self.last, self.seen, outbox, self.replayed, self.forgotten
+        )
+
+    def taken_by(self, stored: Mapping[str, Any] | None) -> bool:
+        """Whether a session stored meanwhile took a frame this batch accepted: it has seen it
+        (by FCnt, or digest), or let go of clear messages no older than one of this batch's."""
+        stored = stored or {}
+        seen = stored.get("seen", {}).keys() | stored.get("replayed", {}).keys()
+        if not seen.isdisjoint(self.accepted):
+            return True
+        forgotten = stored.get("forgotten")
+        return forgotten is not None and any(
+            _not_older(forgotten, self.accepted[key][1]) for key in self.held_to_window
         )
 
     def forgot(self, received: datetime) -> bool:
@@ -783,7 +798,7 @@ class Ingestor:
         etags = latest.etags(list(sessions))
         changed = [dev for dev, s in sessions.items() if etags.get(dev) != s.loaded_from]
         for dev_eui, doc in read_current(latest, changed).items() if changed else ():
-            if _has_seen_any((doc or {}).get("session"), sessions[dev_eui].accepted.keys()):
+            if sessions[dev_eui].taken_by((doc or {}).get("session")):
                 raise _SeenElsewhere
 
     def _registered_now(
@@ -949,6 +964,8 @@ class Ingestor:
             session.outbox, session.replayed = {}, {}
         if uplink.fcnt is None:  # its key is its digest; its receive time, once let go, tells
             session.seen[key] = iso(uplink.received)  # copies from before the window (`forgot`)
+            if window:
+                session.held_to_window.add(key)
         elif session.last is None or uplink.fcnt > session.last - FCNT_WINDOW:
             session.seen[key] = digest
         else:  # replayed from before the window: in `seen`, it would push the newest out
@@ -1184,12 +1201,6 @@ def _described(device: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _has_seen_any(session: Mapping[str, Any] | None, frames: Iterable[str]) -> bool:
-    """Whether a stored session has seen any of these frames (FCnts, or digests)."""
-    seen = (session or {}).get("seen", {}).keys() | (session or {}).get("replayed", {}).keys()
-    return not seen.isdisjoint(frames)
-
-
 def _describes_newer(state: Document, registered: str | None) -> bool:
     """Whether a latest-state document names a registration made after `registered`: its
     device was changed, or deleted and registered again, since."""
@@ -1235,7 +1246,7 @@ class _StateMerge:
         self._loaded_from = session.loaded_from
         self._epoch = session.epoch
         self._ours = session.dump(now)
-        self._accepted = session.accepted.keys()
+        self._taken_by = session.taken_by
         self._open_hour = open_hour
         self.new = 0
         self.vanished = False
@@ -1254,7 +1265,7 @@ class _StateMerge:
         elif written_meanwhile and stored and stored.get("devAddr") == ours["devAddr"]:
             # Written by another consumer since we loaded it: keep what both have seen, unless
             # it accepted one of our frames too.
-            if _has_seen_any(stored, self._accepted):
+            if self._taken_by(stored):
                 raise _SeenElsewhere
             seen = stored.get("seen", {}) | ours["seen"]
             lasts = [n for n in (stored.get("last"), ours["last"]) if n is not None]

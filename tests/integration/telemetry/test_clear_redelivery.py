@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from shared.bus import BusError
+from shared.keys import CachedKeyStore
 from shared.store.tenancy import TenantContainer
 from shared.telemetry import ingest
 from shared.telemetry.devices import DeviceUpsert
@@ -139,3 +140,25 @@ def test_a_message_whose_publish_failed_is_published_by_its_redelivery(
         sensor.ingest(TENANT, [message(second)])
     pending = platform.store.container("latest").read(TENANT, SENSOR)["session"]["pending"]
     assert len(pending) == 1
+
+
+def test_a_copy_a_host_takes_while_another_lets_its_original_go_is_a_duplicate(
+    sensor, platform, monkeypatch
+):
+    """Host B loads the state; host A takes the original and so many newer messages that its
+    window lets it go; B's copy, judged on the state it loaded, is judged again on A's."""
+    host_b = Ingestor(platform.store, CachedKeyStore(platform.keys._inner), platform.bus,
+                      platform.tenants)
+    assert sensor.ingest(TENANT, [message(0)]).accepted == 1
+    loaded = ingest.read_current
+
+    def then_host_a_goes_on(latest, ids):
+        found = loaded(latest, ids)
+        monkeypatch.setattr(ingest, "read_current", loaded)
+        in_batches(sensor, [message(s) for s in range(1, MORE_THAN_THE_WINDOW + 1)])
+        return found
+
+    published = platform.bus.published("observations") + MORE_THAN_THE_WINDOW
+    monkeypatch.setattr(ingest, "read_current", then_host_a_goes_on)
+    assert host_b.ingest(TENANT, [message(1)]).duplicates == 1
+    assert platform.bus.published("observations") == published
