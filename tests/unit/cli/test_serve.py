@@ -451,6 +451,20 @@ def test_an_address_that_cannot_be_bound_is_one_line(serve) -> None:
     _refused(code, output, listened, f"cannot listen on 192.0.2.1 port {port}: Cannot assign")
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_connections_are_accepted_with_nagle_off(host: str) -> None:
+    """asyncio sets TCP_NODELAY on the connections of a socket made for IPPROTO_TCP only: on
+    others, an answer's body waits for the client's delayed ACK (~40 ms a request)."""
+    from shared.cli.serve import bind
+
+    sockets = bind(host, 0)
+    try:
+        assert [sock.proto for sock in sockets] == [socket.IPPROTO_TCP] * len(sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def test_a_second_serve_starting_at_once_is_refused_at_bind() -> None:
     """Two sockets may bind one port with SO_REUSEADDR until one listens: `bind` listens."""
     from shared.cli.serve import bind
